@@ -1,0 +1,23 @@
+//! Pure sample processing for netamp.
+//!
+//! Everything here works on `f32` mono blocks, knows nothing of threads, sockets, files or
+//! clocks, and never allocates inside `process`: the real-time render thread calls it.
+
+pub mod g711;
+pub mod limiter;
+pub mod meter;
+pub mod mixer;
+pub mod ramp;
+
+/// The sample rate of every internal signal.
+pub const SAMPLE_RATE: u32 = 48_000;
+
+/// Converts a linear amplitude factor to decibels.
+pub fn to_db(gain: f32) -> f32 {
+    20.0 * gain.max(1e-12).log10()
+}
+
+/// Converts decibels to a linear amplitude factor.
+pub fn from_db(db: f32) -> f32 {
+    10f32.powf(db / 20.0)
+}
