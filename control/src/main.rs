@@ -1,1 +1,221 @@
-fn main() {}
+//! `netamp`: the daemon. Wires the engine, the state and the HTTP surface together.
+// Handlers return an early HTTP reply as their error; it is moved once per request, so
+// the size clippy warns about costs nothing measurable.
+#![allow(clippy::result_large_err)]
+
+mod app;
+mod auth;
+mod clips;
+mod config;
+mod error;
+mod events;
+mod http;
+mod identity;
+mod player;
+mod store;
+mod users;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use clap::Parser;
+use netamp_engine::decode::DecodeLimits;
+use netamp_engine::device::{self, InputSpec, OutputSpec};
+use netamp_engine::{Engine, EngineConfig};
+
+use crate::app::App;
+use crate::config::Config;
+use crate::error::ControlError;
+
+/// Command line: the operator contract of ARCHITECTURE.md §4.
+#[derive(Debug, Parser)]
+#[command(
+    name = "netamp",
+    version,
+    about = "Network audio endpoint: SIP/IP paging amplifier and I/O module"
+)]
+struct Cli {
+    /// Configuration file (TOML).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Directory for state (accounts, clips).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// HTTP listen address.
+    #[arg(long)]
+    http: Option<SocketAddr>,
+    /// SIP listen address.
+    #[arg(long)]
+    sip: Option<SocketAddr>,
+    /// Output device: default, null, wav:<path>, cpal:<name>, alsa:<pcm>.
+    #[arg(long)]
+    audio_out: Option<String>,
+    /// Input device: default, none, wav:<path>[?loop], cpal:<name>, alsa:<pcm>.
+    #[arg(long)]
+    audio_in: Option<String>,
+    /// Port layout: c8210, a9210 or combined.
+    #[arg(long, default_value = "combined", value_parser = ["c8210", "a9210", "combined"])]
+    profile: String,
+    /// Create this administrator if no account exists yet (USER:PASSWORD).
+    #[arg(long)]
+    admin: Option<String>,
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("netamp: cannot start the runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = runtime.block_on(run(cli)) {
+        eprintln!("netamp: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), ControlError> {
+    let mut config = Config::load(cli.config.as_deref())?;
+    if let Some(a) = cli.http {
+        config.http.listen = a;
+    }
+    if let Some(a) = cli.sip {
+        config.sip.listen = a;
+    }
+    if let Some(o) = cli.audio_out {
+        config.audio.output = o;
+    }
+    if let Some(i) = cli.audio_in {
+        config.audio.input = i;
+    }
+    let data_dir = cli
+        .data_dir
+        .or(config.data_dir.clone())
+        .unwrap_or_else(|| PathBuf::from("netamp-data"));
+    std::fs::create_dir_all(&data_dir).map_err(|source| ControlError::State {
+        path: data_dir.clone(),
+        source,
+    })?;
+
+    let out_spec: OutputSpec = config.audio.output.parse()?;
+    let in_spec: InputSpec = config.audio.input.parse()?;
+    let identity = identity::Identity::new(
+        config.device.mac.as_deref(),
+        config.device.name.as_deref(),
+        &cli.profile,
+    )
+    .map_err(ControlError::Config)?;
+
+    let users = Arc::new(users::UserStore::load(
+        data_dir.join("users.json"),
+        identity.realm(),
+    )?);
+    if let Some(admin) = cli.admin.as_deref() {
+        let (user, pwd) = admin
+            .split_once(':')
+            .ok_or_else(|| ControlError::Config("--admin takes USER:PASSWORD".into()))?;
+        if users.is_empty() {
+            users
+                .add(user, pwd, "root", "admin:operator:viewer:ptz", "")
+                .map_err(|e| ControlError::Config(format!("--admin: {e:?}")))?;
+            tracing::info!(user, "created the first administrator");
+        }
+    }
+
+    let engine_config = EngineConfig {
+        period_frames: config.audio.period_frames,
+        duck_gain: config.audio.duck_gain,
+        max_sources: config.audio.max_sources,
+        ..EngineConfig::default()
+    };
+    let app_cell: Arc<OnceLock<Arc<App>>> = Arc::new(OnceLock::new());
+    let cell = app_cell.clone();
+    let (engine, renderer) = Engine::start(engine_config, DecodeLimits::default(), move |ev| {
+        if let Some(app) = cell.get() {
+            app.player.on_engine_event(ev);
+        }
+    })?;
+    let output = device::open_output(&out_spec, renderer)?;
+    tracing::info!(output = output.name(), input = %in_spec, "audio running");
+
+    let bus = Arc::new(events::EventBus::new());
+    let clips = clips::ClipLibrary::load(
+        &data_dir,
+        config.clips.max_groups,
+        config.clips.max_upload_mb,
+        DecodeLimits::default(),
+    )?;
+    let player = player::ClipPlayer::new(
+        engine.clone(),
+        bus.clone(),
+        config.clips.mix,
+        config.clips.priority,
+    );
+    let listen = config.http.listen;
+    let app = Arc::new(App {
+        auth: auth::Authenticator::new(users, config.auth.clone()),
+        identity,
+        clips,
+        player,
+        bus,
+        engine,
+        output_device: output.name().to_string(),
+        input_device: in_spec.to_string(),
+        started: Instant::now(),
+        http_stats: Arc::new(http::HttpStats::default()),
+        config,
+    });
+    let _ = app_cell.set(app.clone());
+
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| ControlError::Listen(listen, e))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| ControlError::Listen(listen, e))?;
+    let shown = if bound.ip().is_unspecified() {
+        SocketAddr::from(([127, 0, 0, 1], bound.port()))
+    } else {
+        bound
+    };
+    println!("netamp: HTTP listening on http://{shown}/ (bound {bound})");
+    if app.auth.users().is_empty() {
+        println!(
+            "netamp: no account yet; create the first administrator with\n  curl 'http://{shown}/axis-cgi/pwdgrp.cgi?action=add&user=root&pwd=<password>&grp=root&sgrp=admin:operator:viewer:ptz'"
+        );
+    }
+
+    http::serve(app.clone(), listener, shutdown_signal()).await;
+    tracing::info!("shutting down");
+    app.player.stop_all();
+    output.stop();
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! Everything a request handler may reach, built once at start.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use netamp_engine::Engine;
+
+use crate::auth::Authenticator;
+use crate::clips::ClipLibrary;
+use crate::config::Config;
+use crate::events::EventBus;
+use crate::http::HttpStats;
+use crate::identity::Identity;
+use crate::player::ClipPlayer;
+
+/// The daemon's services.
+pub struct App {
+    /// Operator configuration.
+    pub config: Config,
+    /// Device identity.
+    pub identity: Identity,
+    /// Credentials.
+    pub auth: Authenticator,
+    /// Stored clips.
+    pub clips: ClipLibrary,
+    /// Clip playback.
+    pub player: ClipPlayer,
+    /// The event bus.
+    pub bus: Arc<EventBus>,
+    /// The audio engine.
+    pub engine: Engine,
+    /// What the output device actually is (`null` after a fallback).
+    pub output_device: String,
+    /// The input device spec.
+    pub input_device: String,
+    /// When the daemon started.
+    pub started: Instant,
+    /// HTTP counters.
+    pub http_stats: Arc<HttpStats>,
+}

@@ -1,0 +1,398 @@
+//! HTTP Digest (MD5, SHA-256; qop=auth) and Basic authentication, with failure blocking.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use sha2::{Digest as _, Sha256};
+
+use crate::config::AuthConfig;
+use crate::users::{constant_time_eq, hex, md5_hex, sha256_hex, Account, UserStore};
+
+/// The result of checking a request's credentials.
+#[derive(Debug, Clone)]
+pub enum AuthOutcome {
+    /// Valid credentials.
+    User(Account),
+    /// No credentials sent.
+    Anonymous,
+    /// Wrong credentials; `stale` when only the nonce had expired.
+    Failed {
+        /// The Digest nonce was valid but too old.
+        stale: bool,
+    },
+    /// Too many failures from this address.
+    Blocked,
+}
+
+#[derive(Debug)]
+struct Failures {
+    count: u32,
+    blocked_until: Option<Instant>,
+}
+
+/// Checks credentials and issues challenges.
+pub struct Authenticator {
+    users: Arc<UserStore>,
+    secret: [u8; 32],
+    config: AuthConfig,
+    failures: Mutex<HashMap<IpAddr, Failures>>,
+}
+
+fn unix_now(now: SystemTime) -> u64 {
+    now.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Splits a Digest parameter list (`a="b", c=d`) into pairs; quoted commas are kept.
+pub fn parse_params(s: &str) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    let mut rest = s.trim();
+    while !rest.is_empty() {
+        let Some(eq) = rest.find('=') else { break };
+        let key = rest[..eq]
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .to_ascii_lowercase();
+        rest = rest[eq + 1..].trim_start();
+        let value;
+        if let Some(r) = rest.strip_prefix('"') {
+            let mut v = String::new();
+            let mut chars = r.char_indices();
+            let mut end = r.len();
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => {
+                        if let Some((_, n)) = chars.next() {
+                            v.push(n);
+                        }
+                    }
+                    '"' => {
+                        end = i + 1;
+                        break;
+                    }
+                    c => v.push(c),
+                }
+            }
+            value = v;
+            rest = &r[end.min(r.len())..];
+        } else {
+            let end = rest.find(',').unwrap_or(rest.len());
+            value = rest[..end].trim().to_string();
+            rest = &rest[end..];
+        }
+        rest = rest.trim_start().trim_start_matches(',').trim_start();
+        out.insert(key, value);
+    }
+    out
+}
+
+impl Authenticator {
+    /// Creates an authenticator with a fresh nonce secret.
+    pub fn new(users: Arc<UserStore>, config: AuthConfig) -> Self {
+        let secret: [u8; 32] = rand::random();
+        Self {
+            users,
+            secret,
+            config,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The account store.
+    pub fn users(&self) -> &Arc<UserStore> {
+        &self.users
+    }
+
+    fn nonce_at(&self, ts: u64) -> String {
+        let ts_bytes = ts.to_be_bytes();
+        let mut h = Sha256::new();
+        h.update(self.secret);
+        h.update(ts_bytes);
+        let mac = hex(&h.finalize());
+        format!(
+            "{}{}",
+            base64::engine::general_purpose::STANDARD.encode(ts_bytes),
+            &mac[..40]
+        )
+    }
+
+    /// A new nonce: 12 base64 characters of timestamp plus 40 hex of MAC, like Apache's.
+    pub fn nonce(&self, now: SystemTime) -> String {
+        self.nonce_at(unix_now(now))
+    }
+
+    /// Checks a nonce we issued; Err(true) when it is ours but expired.
+    fn check_nonce(&self, nonce: &str, now: SystemTime) -> Result<(), bool> {
+        if nonce.len() != 52 {
+            return Err(false);
+        }
+        let ts_bytes = base64::engine::general_purpose::STANDARD
+            .decode(&nonce[..12])
+            .map_err(|_| false)?;
+        let ts = u64::from_be_bytes(ts_bytes.try_into().map_err(|_| false)?);
+        if !constant_time_eq(self.nonce_at(ts).as_bytes(), nonce.as_bytes()) {
+            return Err(false);
+        }
+        let age = unix_now(now).saturating_sub(ts);
+        if age > self.config.nonce_lifetime_seconds || ts > unix_now(now) + 5 {
+            return Err(true);
+        }
+        Ok(())
+    }
+
+    /// `WWW-Authenticate` values for a 401: Digest MD5, Digest SHA-256, then Basic.
+    pub fn challenges(&self, stale: bool, now: SystemTime) -> Vec<String> {
+        let realm = self.users.realm();
+        let nonce = self.nonce(now);
+        let stale = if stale { ", stale=true" } else { "" };
+        vec![
+            format!("Digest realm=\"{realm}\", nonce=\"{nonce}\", algorithm=MD5{stale}, qop=\"auth\""),
+            format!("Digest realm=\"{realm}\", nonce=\"{nonce}\", algorithm=SHA-256{stale}, qop=\"auth\""),
+            format!("Basic realm=\"{realm}\""),
+        ]
+    }
+
+    /// Checks the `Authorization` header of a request.
+    pub fn authenticate(
+        &self,
+        method: &str,
+        header: Option<&str>,
+        ip: Option<IpAddr>,
+        now: SystemTime,
+    ) -> AuthOutcome {
+        if let Some(ip) = ip {
+            if self.is_blocked(ip) {
+                return AuthOutcome::Blocked;
+            }
+        }
+        let Some(header) = header.map(str::trim) else {
+            return AuthOutcome::Anonymous;
+        };
+        let (scheme, rest) = header.split_once(' ').unwrap_or((header, ""));
+        let outcome = if scheme.eq_ignore_ascii_case("basic") {
+            self.basic(rest.trim())
+        } else if scheme.eq_ignore_ascii_case("digest") {
+            self.digest(method, rest, now)
+        } else {
+            AuthOutcome::Failed { stale: false }
+        };
+        if let (AuthOutcome::Failed { stale: false }, Some(ip)) = (&outcome, ip) {
+            self.count_failure(ip);
+        }
+        outcome
+    }
+
+    fn basic(&self, b64: &str) -> AuthOutcome {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok());
+        let Some((user, pwd)) = decoded.as_deref().and_then(|d| d.split_once(':')) else {
+            return AuthOutcome::Failed { stale: false };
+        };
+        match self.users.check_password(user, pwd) {
+            Some(a) => AuthOutcome::User(a),
+            None => AuthOutcome::Failed { stale: false },
+        }
+    }
+
+    fn digest(&self, method: &str, params: &str, now: SystemTime) -> AuthOutcome {
+        let p = parse_params(params);
+        let get = |k: &str| p.get(k).map(String::as_str);
+        let (Some(user), Some(nonce), Some(uri), Some(response)) =
+            (get("username"), get("nonce"), get("uri"), get("response"))
+        else {
+            return AuthOutcome::Failed { stale: false };
+        };
+        if get("realm") != Some(self.users.realm()) {
+            return AuthOutcome::Failed { stale: false };
+        }
+        let Some(account) = self.users.get(user) else {
+            return AuthOutcome::Failed { stale: false };
+        };
+        let algorithm = get("algorithm").unwrap_or("MD5");
+        let (ha1, h): (&str, fn(&str) -> String) = if algorithm.eq_ignore_ascii_case("MD5") {
+            (&account.ha1_md5, md5_hex)
+        } else if algorithm.eq_ignore_ascii_case("SHA-256") {
+            (&account.ha1_sha256, sha256_hex)
+        } else {
+            return AuthOutcome::Failed { stale: false };
+        };
+        let ha2 = h(&format!("{method}:{uri}"));
+        let expected = match get("qop") {
+            Some(qop) if qop.eq_ignore_ascii_case("auth") => {
+                let (Some(nc), Some(cnonce)) = (get("nc"), get("cnonce")) else {
+                    return AuthOutcome::Failed { stale: false };
+                };
+                h(&format!("{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}"))
+            }
+            None => h(&format!("{ha1}:{nonce}:{ha2}")),
+            Some(_) => return AuthOutcome::Failed { stale: false },
+        };
+        if !constant_time_eq(
+            expected.as_bytes(),
+            response.to_ascii_lowercase().as_bytes(),
+        ) {
+            return AuthOutcome::Failed { stale: false };
+        }
+        match self.check_nonce(nonce, now) {
+            Ok(()) => AuthOutcome::User(account),
+            Err(stale) => AuthOutcome::Failed { stale },
+        }
+    }
+
+    fn failures(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Failures>> {
+        self.failures.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn is_blocked(&self, ip: IpAddr) -> bool {
+        let mut f = self.failures();
+        match f.get(&ip).and_then(|e| e.blocked_until) {
+            Some(until) if Instant::now() < until => true,
+            Some(_) => {
+                f.remove(&ip);
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn count_failure(&self, ip: IpAddr) {
+        let mut f = self.failures();
+        if f.len() > 10_000 {
+            // Bound memory under a spray of addresses: forget the unblocked ones.
+            f.retain(|_, e| e.blocked_until.is_some());
+        }
+        let e = f.entry(ip).or_insert(Failures {
+            count: 0,
+            blocked_until: None,
+        });
+        e.count += 1;
+        if e.count >= self.config.max_failures {
+            e.blocked_until = Some(Instant::now() + Duration::from_secs(self.config.block_seconds));
+        }
+    }
+
+    /// Clears the failure count after a good login.
+    pub fn forgive(&self, ip: IpAddr) {
+        self.failures().remove(&ip);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auth() -> (Authenticator, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!(
+            "netamp-auth-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let users = UserStore::load(dir.join("u.json"), "AXIS_ACCC8EC43707".into()).unwrap();
+        users.add("root", "pass", "root", "admin", "").unwrap();
+        (
+            Authenticator::new(
+                Arc::new(users),
+                AuthConfig {
+                    max_failures: 3,
+                    ..Default::default()
+                },
+            ),
+            dir,
+        )
+    }
+
+    fn digest_header(
+        a: &Authenticator,
+        alg: &str,
+        h: fn(&str) -> String,
+        pwd: &str,
+        now: SystemTime,
+    ) -> String {
+        let nonce = a.nonce(now);
+        let ha1 = h(&format!("root:AXIS_ACCC8EC43707:{pwd}"));
+        let ha2 = h("GET:/axis-cgi/param.cgi?action=list");
+        let resp = h(&format!("{ha1}:{nonce}:00000001:abc:auth:{ha2}"));
+        format!("Digest username=\"root\", realm=\"AXIS_ACCC8EC43707\", nonce=\"{nonce}\", uri=\"/axis-cgi/param.cgi?action=list\", algorithm={alg}, response=\"{resp}\", qop=auth, nc=00000001, cnonce=\"abc\"")
+    }
+
+    #[test]
+    fn digest_md5_and_sha256_and_basic() {
+        let (a, dir) = auth();
+        let now = SystemTime::now();
+        for (alg, h) in [
+            ("MD5", md5_hex as fn(&str) -> String),
+            ("SHA-256", sha256_hex),
+        ] {
+            let hdr = digest_header(&a, alg, h, "pass", now);
+            assert!(
+                matches!(
+                    a.authenticate("GET", Some(&hdr), None, now),
+                    AuthOutcome::User(_)
+                ),
+                "{alg}"
+            );
+            let bad = digest_header(&a, alg, h, "wrong", now);
+            assert!(matches!(
+                a.authenticate("GET", Some(&bad), None, now),
+                AuthOutcome::Failed { stale: false }
+            ));
+        }
+        let basic = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("root:pass")
+        );
+        assert!(matches!(
+            a.authenticate("GET", Some(&basic), None, now),
+            AuthOutcome::User(_)
+        ));
+        let old = now - Duration::from_secs(1000);
+        let hdr = digest_header(&a, "MD5", md5_hex, "pass", old);
+        assert!(matches!(
+            a.authenticate("GET", Some(&hdr), None, now),
+            AuthOutcome::Failed { stale: true }
+        ));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn blocks_after_repeated_failures() {
+        let (a, dir) = auth();
+        let ip: IpAddr = "127.0.0.9".parse().unwrap();
+        let bad = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("root:x")
+        );
+        for _ in 0..3 {
+            assert!(matches!(
+                a.authenticate("GET", Some(&bad), Some(ip), SystemTime::now()),
+                AuthOutcome::Failed { .. }
+            ));
+        }
+        assert!(matches!(
+            a.authenticate("GET", None, Some(ip), SystemTime::now()),
+            AuthOutcome::Blocked
+        ));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn nonce_shape_and_params() {
+        let (a, dir) = auth();
+        let n = a.nonce(SystemTime::now());
+        assert_eq!(n.len(), 52);
+        assert_eq!(&n[11..12], "=");
+        let p = parse_params(r#"username="a,b", realm="R", nc=00000001, qop=auth"#);
+        assert_eq!(p["username"], "a,b");
+        assert_eq!(p["nc"], "00000001");
+        assert_eq!(p["qop"], "auth");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

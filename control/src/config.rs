@@ -1,0 +1,163 @@
+//! `netamp.toml`: the operator's configuration, read at start, never written by the daemon.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::ControlError;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the daemon keeps its state.
+    pub data_dir: Option<PathBuf>,
+    /// HTTP server.
+    pub http: HttpConfig,
+    /// SIP (used from the SIP issue on).
+    pub sip: SipConfig,
+    /// Audio devices and the engine.
+    pub audio: AudioConfig,
+    /// Media clips.
+    pub clips: ClipsConfig,
+    /// Identity shown to clients.
+    pub device: DeviceConfig,
+    /// Authentication.
+    pub auth: AuthConfig,
+}
+
+/// HTTP server settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Largest request body outside clip uploads, bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: "0.0.0.0:8080".parse().expect("valid literal"),
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// SIP settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SipConfig {
+    /// Listen address for UDP and TCP.
+    pub listen: SocketAddr,
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        Self {
+            listen: "0.0.0.0:5060".parse().expect("valid literal"),
+        }
+    }
+}
+
+/// Audio devices and engine settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AudioConfig {
+    /// Output device spec (`default`, `null`, `wav:<path>`, `cpal:<name>`, `alsa:<pcm>`).
+    pub output: String,
+    /// Input device spec (`default`, `none`, `wav:<path>[?loop]`, `cpal:<name>`, `alsa:<pcm>`).
+    pub input: String,
+    /// Frames per render block, 48–4800.
+    pub period_frames: usize,
+    /// Gain of ducked (lower-priority) sources, 0 = mute.
+    pub duck_gain: f32,
+    /// Most sources at once.
+    pub max_sources: usize,
+}
+
+impl Default for AudioConfig {
+    fn default() -> Self {
+        Self {
+            output: "default".into(),
+            input: "default".into(),
+            period_frames: 240,
+            duck_gain: 0.0,
+            max_sources: 128,
+        }
+    }
+}
+
+/// Media clip settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClipsConfig {
+    /// Most clips stored (`MediaClip.MaxGroups`).
+    pub max_groups: u32,
+    /// Largest upload, megabytes (`MediaClip.MaxUploadSize`).
+    pub max_upload_mb: u32,
+    /// Let clips mix instead of a new play stopping the clip that plays.
+    pub mix: bool,
+    /// Mixer priority of clips, 0–9.
+    pub priority: u8,
+    /// Highest accepted `volume` (linear percent); louder requests are capped.
+    pub max_volume: u32,
+}
+
+impl Default for ClipsConfig {
+    fn default() -> Self {
+        Self {
+            max_groups: 100,
+            max_upload_mb: 50,
+            mix: false,
+            priority: 5,
+            max_volume: 1000,
+        }
+    }
+}
+
+/// Identity settings.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeviceConfig {
+    /// MAC address used for the realm and serial number; the host's when unset.
+    pub mac: Option<String>,
+    /// Friendly name.
+    pub name: Option<String>,
+}
+
+/// Authentication settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Failed logins from one address before it is blocked.
+    pub max_failures: u32,
+    /// How long a blocked address stays blocked, seconds.
+    pub block_seconds: u64,
+    /// How long a Digest nonce stays fresh, seconds.
+    pub nonce_lifetime_seconds: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            max_failures: 20,
+            block_seconds: 60,
+            nonce_lifetime_seconds: 300,
+        }
+    }
+}
+
+impl Config {
+    /// Reads a config file; a missing file at the default path means defaults.
+    pub fn load(path: Option<&Path>) -> Result<Self, ControlError> {
+        let Some(path) = path else {
+            return Ok(Self::default());
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ControlError::Config(format!("{}: {e}", path.display())))?;
+        toml::from_str(&text).map_err(|e| ControlError::Config(format!("{}: {e}", path.display())))
+    }
+}

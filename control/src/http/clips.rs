@@ -1,0 +1,359 @@
+//! `mediaclip.cgi`, `playclip.cgi`, `stopclip.cgi`: upload, manage and play clips.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::io::AsyncWriteExt;
+use warp::http::{HeaderValue, StatusCode};
+
+use super::{bad_request, text, Reply, Request};
+use crate::app::App;
+use crate::clips::ClipError;
+use crate::users::Role;
+
+fn ok(line: &str) -> Reply {
+    text(StatusCode::OK, &format!("OK\n{line}\n"))
+}
+
+fn clip_arg(req: &Request) -> Result<u32, Reply> {
+    let raw = req
+        .arg("clip")
+        .ok_or_else(|| bad_request("missing argument: clip"))?;
+    raw.trim()
+        .parse::<u32>()
+        .map_err(|_| bad_request(&format!("invalid clip: {raw}")))
+}
+
+/// What a play request asks for.
+struct PlayArgs {
+    clip: u32,
+    gain: f32,
+    repeat: i32,
+}
+
+fn play_args(app: &App, req: &Request) -> Result<PlayArgs, Reply> {
+    let clip = match (req.arg("clip"), req.arg("location")) {
+        (Some(_), _) => {
+            let id = clip_arg(req)?;
+            app.clips
+                .get(id)
+                .ok_or_else(|| bad_request(&format!("no clip {id}")))?
+                .id
+        }
+        (None, Some(loc)) => {
+            app.clips
+                .find_location(loc)
+                .ok_or_else(|| bad_request(&format!("no clip at location {loc}")))?
+                .id
+        }
+        (None, None) => return Err(bad_request("missing argument: clip or location")),
+    };
+    let volume = match req.arg("volume") {
+        None => 100,
+        Some(v) => match v.trim().parse::<u32>() {
+            Ok(v) if v <= 1000 => v,
+            _ => return Err(bad_request(&format!("invalid volume: {v} (0-1000)"))),
+        },
+    };
+    let volume = volume.min(app.config.clips.max_volume);
+    let repeat = match req.arg("repeat") {
+        None => 0,
+        Some(r) => match r.trim().parse::<i32>() {
+            Ok(r) if r >= -1 => r,
+            _ => return Err(bad_request(&format!("invalid repeat: {r} (-1, 0 or more)"))),
+        },
+    };
+    // One output: audiooutput=1, or audiodeviceid=0 with audiooutputid=0.
+    if let Some(o) = req.arg("audiooutput") {
+        if o.trim() != "1" {
+            return Err(bad_request(&format!("invalid audiooutput: {o}")));
+        }
+    }
+    for key in ["audiodeviceid", "audiooutputid"] {
+        if let Some(v) = req.arg(key) {
+            if v.trim() != "0" {
+                return Err(bad_request(&format!("invalid {key}: {v}")));
+            }
+        }
+    }
+    Ok(PlayArgs {
+        clip,
+        gain: volume as f32 / 100.0,
+        repeat,
+    })
+}
+
+async fn play(app: &Arc<App>, req: &Request) -> Reply {
+    let args = match play_args(app, req) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let Some(clip) = app.clips.get(args.clip) else {
+        return bad_request(&format!("no clip {}", args.clip));
+    };
+    let path = app.clips.path(&clip);
+    let received = req.received;
+    let app2 = app.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        app2.player
+            .play(clip.id, &path, args.gain, args.repeat, received)
+    })
+    .await;
+    match result {
+        Ok(Ok(_)) => ok(&format!("playing={}", args.clip)),
+        Ok(Err(e)) => bad_request(&format!("cannot play clip {}: {e}", args.clip)),
+        Err(e) => bad_request(&format!("cannot play clip {}: {e}", args.clip)),
+    }
+}
+
+fn stop(app: &App) -> Reply {
+    app.player.stop_all();
+    ok("stopping")
+}
+
+/// Handles `mediaclip.cgi`.
+pub async fn mediaclip(app: &Arc<App>, req: &mut Request) -> Reply {
+    if let Err(r) = app.require(req, Role::Operator) {
+        return r;
+    }
+    match req.arg("action").unwrap_or("") {
+        "play" => play(app, req).await,
+        "stop" => stop(app),
+        "upload" => upload(app, req).await,
+        "remove" => {
+            let id = match clip_arg(req) {
+                Ok(id) => id,
+                Err(r) => return r,
+            };
+            app.player.stop_clip(id);
+            match app.clips.remove(id) {
+                Ok(_) => ok(&format!("removed={id}")),
+                Err(e) => bad_request(&e.to_string()),
+            }
+        }
+        "update" => {
+            let id = match clip_arg(req) {
+                Ok(id) => id,
+                Err(r) => return r,
+            };
+            let Some(name) = req.arg("name") else {
+                return bad_request("missing argument: name");
+            };
+            match app.clips.rename(id, name) {
+                Ok(()) => ok(&format!("updated={id}")),
+                Err(e) => bad_request(&e.to_string()),
+            }
+        }
+        "download" => download(app, req).await,
+        "" => bad_request("missing argument: action"),
+        other => bad_request(&format!("unknown action: {other}")),
+    }
+}
+
+/// Handles `playclip.cgi`.
+pub async fn playclip(app: &Arc<App>, req: &Request) -> Reply {
+    if let Err(r) = app.require(req, Role::Viewer) {
+        return r;
+    }
+    play(app, req).await
+}
+
+/// Handles `stopclip.cgi`.
+pub fn stopclip(app: &App, req: &Request) -> Reply {
+    if let Err(r) = app.require(req, Role::Viewer) {
+        return r;
+    }
+    stop(app)
+}
+
+async fn upload(app: &Arc<App>, req: &mut Request) -> Reply {
+    if let Some(media) = req.arg("media") {
+        if !media.eq_ignore_ascii_case("audio") {
+            return bad_request(&format!("unsupported media: {media}"));
+        }
+    }
+    let max = app.clips.max_upload_bytes();
+    let too_large = || bad_request(&ClipError::TooLarge(app.clips.max_upload_mb).to_string());
+    if let Some(len) = req
+        .header("content-length")
+        .and_then(|l| l.trim().parse::<u64>().ok())
+    {
+        if len > max + 1024 * 1024 {
+            return too_large();
+        }
+    }
+    let Some(boundary) = req
+        .header("content-type")
+        .and_then(|ct| multer::parse_boundary(ct).ok())
+    else {
+        return bad_request("expected a multipart/form-data upload");
+    };
+    let Some(body) = req.body.take() else {
+        return bad_request("empty request");
+    };
+    let constraints = multer::Constraints::new().size_limit(
+        multer::SizeLimit::new()
+            .whole_stream(max + 1024 * 1024)
+            .per_field(max),
+    );
+    let mut multipart = multer::Multipart::with_constraints(body, boundary, constraints);
+    let temp = app.clips.upload_path();
+    let mut file_name: Option<String> = None;
+    let mut form_name: Option<String> = None;
+    let result: Result<(), ClipError> = async {
+        loop {
+            let field = match multipart.next_field().await {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(
+                    multer::Error::FieldSizeExceeded { .. }
+                    | multer::Error::StreamSizeExceeded { .. },
+                ) => return Err(ClipError::TooLarge(app.clips.max_upload_mb)),
+                Err(e) => return Err(ClipError::Malformed(e.to_string())),
+            };
+            let is_file = field.file_name().is_some() || field.name() != Some("name");
+            if !is_file || file_name.is_some() {
+                let value = collect_small(field).await?;
+                if form_name.is_none() {
+                    form_name = Some(value);
+                }
+                continue;
+            }
+            file_name = Some(
+                field
+                    .file_name()
+                    .or(field.name())
+                    .unwrap_or("clip")
+                    .to_string(),
+            );
+            let mut out = tokio::fs::File::create(&temp)
+                .await
+                .map_err(|e| ClipError::Storage(e.to_string()))?;
+            let mut field = field;
+            let mut size = 0u64;
+            loop {
+                match field.chunk().await {
+                    Ok(Some(chunk)) => {
+                        size += chunk.len() as u64;
+                        if size > max {
+                            return Err(ClipError::TooLarge(app.clips.max_upload_mb));
+                        }
+                        out.write_all(&chunk)
+                            .await
+                            .map_err(|e| ClipError::Storage(e.to_string()))?;
+                    }
+                    Ok(None) => break,
+                    Err(
+                        multer::Error::FieldSizeExceeded { .. }
+                        | multer::Error::StreamSizeExceeded { .. },
+                    ) => return Err(ClipError::TooLarge(app.clips.max_upload_mb)),
+                    Err(e) => return Err(ClipError::Malformed(e.to_string())),
+                }
+            }
+            out.sync_all()
+                .await
+                .map_err(|e| ClipError::Storage(e.to_string()))?;
+        }
+        Ok(())
+    }
+    .await;
+    let name = req.arg("name").map(str::to_string).or(form_name);
+    let outcome = match (result, file_name) {
+        (Err(e), _) => Err(e),
+        (Ok(()), None) => Err(ClipError::NoFile),
+        (Ok(()), Some(file_name)) => {
+            let app2 = app.clone();
+            let temp2 = temp.clone();
+            tokio::task::spawn_blocking(move || {
+                let info = app2.clips.probe(&temp2, &file_name)?;
+                app2.clips.commit(&temp2, &file_name, name.as_deref(), info)
+            })
+            .await
+            .unwrap_or_else(|e| Err(ClipError::Storage(e.to_string())))
+        }
+    };
+    match outcome {
+        Ok(id) => ok(&format!("uploaded={id}")),
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&temp).await;
+            bad_request(&e.to_string())
+        }
+    }
+}
+
+async fn collect_small(mut field: multer::Field<'_>) -> Result<String, ClipError> {
+    let mut buf = Vec::new();
+    while let Some(chunk) = field
+        .chunk()
+        .await
+        .map_err(|e| ClipError::Malformed(e.to_string()))?
+    {
+        if buf.len() + chunk.len() > 4096 {
+            return Err(ClipError::Malformed("form field too long".into()));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+/// Streams a clip as a 16-bit linear `.au` file at its own rate, mono.
+async fn download(app: &Arc<App>, req: &Request) -> Reply {
+    let id = match clip_arg(req) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    let Some(clip) = app.clips.get(id) else {
+        return bad_request(&format!("no clip {id}"));
+    };
+    let path = app.clips.path(&clip);
+    let limits = app.engine.limits();
+    let reader =
+        match tokio::task::spawn_blocking(move || netamp_engine::decode::open(&path, limits)).await
+        {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => return bad_request(&format!("cannot read clip {id}: {e}")),
+            Err(e) => return bad_request(&format!("cannot read clip {id}: {e}")),
+        };
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(8);
+    tokio::task::spawn_blocking(move || {
+        let mut reader = reader;
+        let mut header = Vec::with_capacity(24);
+        for w in [0x2e73_6e64u32, 24, u32::MAX, 3, reader.sample_rate(), 1] {
+            header.extend_from_slice(&w.to_be_bytes());
+        }
+        if tx.blocking_send(Ok(Bytes::from(header))).is_err() {
+            return;
+        }
+        let mut frames = Vec::with_capacity(8192);
+        loop {
+            frames.clear();
+            match reader.read(&mut frames, 8192) {
+                Ok(0) => return,
+                Ok(_) => {
+                    let mut out = Vec::with_capacity(frames.len() * 2);
+                    for s in &frames {
+                        out.extend_from_slice(
+                            &((s.clamp(-1.0, 1.0) * 32767.0).round() as i16).to_be_bytes(),
+                        );
+                    }
+                    if tx.blocking_send(Ok(Bytes::from(out))).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+                    return;
+                }
+            }
+        }
+    });
+    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let mut reply = warp::reply::Reply::into_response(warp::reply::stream(stream));
+    reply
+        .headers_mut()
+        .insert("content-type", HeaderValue::from_static("audio/basic"));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{}.au\"", clip.file)) {
+        reply.headers_mut().insert("content-disposition", v);
+    }
+    reply
+}

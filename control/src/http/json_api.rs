@@ -1,0 +1,297 @@
+//! The JSON CGIs: `basicdeviceinfo.cgi` and `apidiscovery.cgi` (VAPIX envelope, HTTP 200
+//! even for errors, `context` echoed, older error code set).
+
+use serde_json::{json, Map, Value};
+use warp::http::Method;
+
+use super::{json, Reply, Request};
+use crate::app::App;
+use crate::users::Role;
+
+/// The APIs netamp implements, exactly as API discovery lists them.
+pub const APIS: &[(&str, &str, &str)] = &[
+    ("api-discovery", "1.0", "API Discovery Service"),
+    ("basic-device-info", "1.1", "Basic Device Information"),
+    ("mediaclip", "1.0", "Media Clip"),
+    ("param-cgi", "1.0", "Legacy Parameter Handling"),
+    ("user-management", "1.0", "User Management"),
+];
+
+struct Envelope {
+    api_version: String,
+    context: String,
+    method: String,
+    params: Value,
+}
+
+fn error(
+    env_version: &str,
+    context: &str,
+    method: Option<&str>,
+    code: u32,
+    message: &str,
+) -> Reply {
+    let mut obj = Map::new();
+    obj.insert("apiVersion".into(), json!(env_version));
+    obj.insert("context".into(), json!(context));
+    if let Some(m) = method {
+        obj.insert("method".into(), json!(m));
+    }
+    obj.insert("error".into(), json!({"code": code, "message": message}));
+    json(&Value::Object(obj))
+}
+
+fn success(api_version: &str, context: &str, method: &str, data: Value) -> Reply {
+    json(&json!({"apiVersion": api_version, "context": context, "method": method, "data": data}))
+}
+
+/// Reads and checks the envelope; the error reply uses `default_version`.
+async fn envelope(app: &App, req: &mut Request, default_version: &str) -> Result<Envelope, Reply> {
+    if req.method != Method::POST {
+        return Err(error(
+            default_version,
+            "",
+            None,
+            2002,
+            "HTTP request type not supported. Only POST is supported",
+        ));
+    }
+    let body = req.body_bytes(app.config.http.max_body_bytes).await?;
+    let v: Value = serde_json::from_slice(&body)
+        .map_err(|_| error(default_version, "", None, 4000, "Invalid JSON"))?;
+    let Value::Object(obj) = v else {
+        return Err(error(default_version, "", None, 4000, "Invalid JSON"));
+    };
+    let context = obj
+        .get("context")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let method = obj
+        .get("method")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let Some(method) = method else {
+        return Err(error(
+            default_version,
+            &context,
+            None,
+            4002,
+            "Required parameter missing or invalid: method",
+        ));
+    };
+    let api_version = match obj.get("apiVersion") {
+        None if method == "getSupportedVersions" => default_version.to_string(),
+        None => {
+            return Err(error(
+                default_version,
+                &context,
+                Some(&method),
+                4002,
+                "Required parameter missing or invalid: apiVersion",
+            ))
+        }
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => {
+            return Err(error(
+                default_version,
+                &context,
+                Some(&method),
+                4002,
+                "Required parameter missing or invalid: apiVersion",
+            ))
+        }
+    };
+    let params = obj.get("params").cloned().unwrap_or(Value::Null);
+    Ok(Envelope {
+        api_version,
+        context,
+        method,
+        params,
+    })
+}
+
+fn major(v: &str) -> Option<&str> {
+    v.split('.').next()
+}
+
+/// The 14 properties Home Assistant requires.
+fn properties(app: &App) -> Map<String, Value> {
+    let id = &app.identity;
+    let p = super::param::all_params(app);
+    let get = |k: &str| {
+        p.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let mut m = Map::new();
+    m.insert("Architecture".into(), json!(id.architecture));
+    m.insert("Brand".into(), json!(get("Brand.Brand")));
+    m.insert("BuildDate".into(), json!(id.build_date));
+    m.insert(
+        "HardwareID".into(),
+        json!(get("Properties.System.HardwareID")),
+    );
+    m.insert("ProdFullName".into(), json!(get("Brand.ProdFullName")));
+    m.insert("ProdNbr".into(), json!(get("Brand.ProdNbr")));
+    m.insert("ProdShortName".into(), json!(get("Brand.ProdShortName")));
+    m.insert("ProdType".into(), json!(get("Brand.ProdType")));
+    m.insert("ProdVariant".into(), json!(get("Brand.ProdVariant")));
+    m.insert("SerialNumber".into(), json!(id.serial()));
+    m.insert("Soc".into(), json!(std::env::consts::ARCH));
+    m.insert("SocSerialNumber".into(), json!(""));
+    m.insert("Version".into(), json!(id.version));
+    m.insert("WebURL".into(), json!(get("Brand.WebURL")));
+    m
+}
+
+const UNRESTRICTED: [&str; 11] = [
+    "Brand",
+    "BuildDate",
+    "HardwareID",
+    "ProdFullName",
+    "ProdNbr",
+    "ProdShortName",
+    "ProdType",
+    "ProdVariant",
+    "SerialNumber",
+    "Version",
+    "WebURL",
+];
+
+/// Handles `basicdeviceinfo.cgi`.
+pub async fn basic_device_info(app: &App, req: &mut Request) -> Reply {
+    const VERSION: &str = "1.1";
+    let env = match envelope(app, req, VERSION).await {
+        Ok(e) => e,
+        Err(r) => return r,
+    };
+    let (ctx, method) = (env.context.as_str(), env.method.as_str());
+    if method == "getSupportedVersions" {
+        return success(VERSION, ctx, method, json!({"apiVersions": [VERSION]}));
+    }
+    if major(&env.api_version) != Some("1") {
+        return error(
+            &env.api_version,
+            ctx,
+            Some(method),
+            2003,
+            "The requested API version is not supported",
+        );
+    }
+    let role = if method == "getAllUnrestrictedProperties" {
+        Role::Anonymous
+    } else {
+        Role::Viewer
+    };
+    if let Err(r) = app.require(req, role) {
+        return r;
+    }
+    let all = properties(app);
+    let v = env.api_version.as_str();
+    match method {
+        "getAllProperties" => success(v, ctx, method, json!({"propertyList": all})),
+        "getAllUnrestrictedProperties" => {
+            let m: Map<String, Value> = all
+                .into_iter()
+                .filter(|(k, _)| UNRESTRICTED.contains(&k.as_str()))
+                .collect();
+            success(v, ctx, method, json!({"propertyList": m}))
+        }
+        "getProperties" => {
+            let Some(list) = env.params.get("propertyList").and_then(Value::as_array) else {
+                return error(
+                    v,
+                    ctx,
+                    Some(method),
+                    4002,
+                    "Required parameter missing or invalid: propertyList",
+                );
+            };
+            let mut m = Map::new();
+            for p in list {
+                let Some(name) = p.as_str() else {
+                    return error(
+                        v,
+                        ctx,
+                        Some(method),
+                        4002,
+                        "Required parameter missing or invalid: propertyList",
+                    );
+                };
+                match all.get(name) {
+                    Some(val) => {
+                        m.insert(name.to_string(), val.clone());
+                    }
+                    None => {
+                        return error(
+                            v,
+                            ctx,
+                            Some(method),
+                            1000,
+                            &format!("Property not supported: {name}"),
+                        )
+                    }
+                }
+            }
+            success(v, ctx, method, json!({"propertyList": m}))
+        }
+        other => error(v, ctx, Some(other), 2004, "Method not supported"),
+    }
+}
+
+fn glob(pattern: &str, s: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == s,
+        Some((head, tail)) => {
+            s.starts_with(head)
+                && (head.len()..=s.len()).any(|i| s.is_char_boundary(i) && glob(tail, &s[i..]))
+        }
+    }
+}
+
+/// Handles `apidiscovery.cgi`.
+pub async fn api_discovery(app: &App, req: &mut Request) -> Reply {
+    const VERSION: &str = "1.0";
+    let env = match envelope(app, req, VERSION).await {
+        Ok(e) => e,
+        Err(r) => return r,
+    };
+    let (ctx, method) = (env.context.as_str(), env.method.as_str());
+    if method == "getSupportedVersions" {
+        return success(VERSION, ctx, method, json!({"apiVersions": [VERSION]}));
+    }
+    if major(&env.api_version) != Some("1") {
+        return error(
+            &env.api_version,
+            ctx,
+            Some(method),
+            2003,
+            "The requested API version is not supported",
+        );
+    }
+    match method {
+        "getApiList" => {
+            let id_pat = env.params.get("id").and_then(Value::as_str).unwrap_or("*");
+            let ver_pat = env
+                .params
+                .get("version")
+                .and_then(Value::as_str)
+                .unwrap_or("*");
+            let list: Vec<Value> = APIS
+                .iter()
+                .filter(|(id, ver, _)| glob(id_pat, id) && glob(ver_pat, ver))
+                .map(|(id, ver, name)| json!({"id": id, "version": ver, "name": name, "docLink": "", "status": "released"}))
+                .collect();
+            success(&env.api_version, ctx, method, json!({"apiList": list}))
+        }
+        other => error(
+            &env.api_version,
+            ctx,
+            Some(other),
+            2004,
+            "Method not supported",
+        ),
+    }
+}

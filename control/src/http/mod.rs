@@ -1,0 +1,308 @@
+//! The HTTP surface: one warp filter hands every request to [`route`], which checks
+//! credentials centrally and dispatches to the VAPIX and netamp handlers.
+
+mod clips;
+mod json_api;
+mod param;
+mod status;
+mod users;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use bytes::{Buf, Bytes};
+use futures_util::{Stream, StreamExt};
+use warp::http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
+use warp::Filter;
+
+use crate::app::App;
+use crate::auth::AuthOutcome;
+use crate::users::{Account, Role};
+
+/// The response type every handler returns.
+pub type Reply = warp::reply::Response;
+
+/// A streaming request body.
+pub type Body = Pin<Box<dyn Stream<Item = Result<Bytes, warp::Error>> + Send + Sync>>;
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct HttpStats {
+    /// Requests answered.
+    pub requests: AtomicU64,
+    /// Sum of handling time, microseconds.
+    pub micros_total: AtomicU64,
+    /// Requests that failed authentication.
+    pub auth_failures: AtomicU64,
+}
+
+/// One request, as the handlers see it.
+pub struct Request {
+    /// HTTP method.
+    pub method: Method,
+    /// Path without the query.
+    pub path: String,
+    /// Decoded query arguments, in order.
+    pub query: Vec<(String, String)>,
+    /// Request headers.
+    pub headers: HeaderMap,
+    /// Peer address.
+    pub remote: Option<SocketAddr>,
+    /// When the request reached the handler.
+    pub received: Instant,
+    /// The body, unread.
+    pub body: Option<Body>,
+}
+
+impl Request {
+    /// The first query argument named `key` (case-insensitive name).
+    pub fn arg(&self, key: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Reads the whole body, at most `limit` bytes.
+    pub async fn body_bytes(&mut self, limit: usize) -> Result<Bytes, Reply> {
+        let Some(mut body) = self.body.take() else {
+            return Ok(Bytes::new());
+        };
+        let mut buf = Vec::new();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk
+                .map_err(|e| text(StatusCode::BAD_REQUEST, &format!("reading body: {e}\n")))?;
+            if buf.len() + chunk.len() > limit {
+                return Err(text(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    &format!("request body larger than {limit} bytes\n"),
+                ));
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        Ok(Bytes::from(buf))
+    }
+
+    /// Query arguments plus, for a form POST, the body's arguments.
+    pub async fn form_args(&mut self, limit: usize) -> Result<Vec<(String, String)>, Reply> {
+        let mut args = self.query.clone();
+        let is_form = self.header("content-type").is_some_and(|c| {
+            c.to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        });
+        if self.method == Method::POST && is_form {
+            let body = self.body_bytes(limit).await?;
+            args.extend(parse_query(&String::from_utf8_lossy(&body)));
+        }
+        Ok(args)
+    }
+}
+
+/// Decodes `a=b&c=d` (form rules: `+` is a space).
+pub fn parse_query(q: &str) -> Vec<(String, String)> {
+    let decode = |s: &str| {
+        let s = s.replace('+', " ");
+        percent_encoding::percent_decode_str(&s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (decode(k), decode(v)),
+            None => (decode(p), String::new()),
+        })
+        .collect()
+}
+
+/// A response with a body and content type.
+pub fn respond(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Reply {
+    let bytes: Bytes = body.into();
+    let mut r = Response::new(bytes.into());
+    *r.status_mut() = status;
+    if let Ok(v) = HeaderValue::from_str(content_type) {
+        r.headers_mut().insert("content-type", v);
+    }
+    r
+}
+
+/// A `text/plain` response.
+pub fn text(status: StatusCode, body: &str) -> Reply {
+    respond(status, "text/plain", body.to_string())
+}
+
+/// A JSON response (VAPIX JSON APIs answer 200 even for errors).
+pub fn json(value: &serde_json::Value) -> Reply {
+    respond(StatusCode::OK, "application/json", value.to_string())
+}
+
+/// VAPIX CGI failure: real `400`, `text/plain`, `400 Bad Request` then the reason.
+pub fn bad_request(message: &str) -> Reply {
+    text(
+        StatusCode::BAD_REQUEST,
+        &format!("400 Bad Request\n{message}\n"),
+    )
+}
+
+const UNAUTHORIZED_HTML: &str = "<!DOCTYPE HTML PUBLIC \"-//IETF//DTD HTML 2.0//EN\">\n<html><head>\n<title>401 Unauthorized</title>\n</head><body>\n<h1>Unauthorized</h1>\n<p>This server could not verify that you\nare authorized to access the document\nrequested.  Either you supplied the wrong\ncredentials (e.g., bad password), or your\nbrowser doesn't understand how to supply\nthe credentials required.</p>\n</body></html>\n";
+
+impl App {
+    /// A 401 with the Digest and Basic challenges.
+    pub fn challenge(&self, stale: bool) -> Reply {
+        let mut r = respond(
+            StatusCode::UNAUTHORIZED,
+            "text/html; charset=iso-8859-1",
+            UNAUTHORIZED_HTML,
+        );
+        for c in self.auth.challenges(stale, SystemTime::now()) {
+            if let Ok(v) = HeaderValue::from_str(&c) {
+                r.headers_mut().append("www-authenticate", v);
+            }
+        }
+        r
+    }
+
+    /// Checks the request's credentials: the account (None for anonymous access to an
+    /// anonymous endpoint), or the reply to send instead.
+    pub fn require(&self, req: &Request, role: Role) -> Result<Option<Account>, Reply> {
+        let outcome = self.auth.authenticate(
+            req.method.as_str(),
+            req.header("authorization"),
+            req.remote.map(|a| a.ip()),
+            SystemTime::now(),
+        );
+        match outcome {
+            AuthOutcome::Blocked => Err(text(
+                StatusCode::FORBIDDEN,
+                "Too many failed logins from this address; try again later.\n",
+            )),
+            AuthOutcome::User(account) => {
+                if let Some(ip) = req.remote.map(|a| a.ip()) {
+                    self.auth.forgive(ip);
+                }
+                if account.role() >= role {
+                    Ok(Some(account))
+                } else {
+                    Err(self.challenge(false))
+                }
+            }
+            AuthOutcome::Anonymous if role == Role::Anonymous => Ok(None),
+            AuthOutcome::Anonymous => Err(self.challenge(false)),
+            AuthOutcome::Failed { stale } => {
+                self.http_stats
+                    .auth_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                if role == Role::Anonymous && !stale {
+                    // Wrong credentials on an open endpoint still get challenged, as Apache does.
+                    Err(self.challenge(false))
+                } else {
+                    Err(self.challenge(stale))
+                }
+            }
+        }
+    }
+}
+
+/// Dispatches a request.
+pub async fn route(app: Arc<App>, mut req: Request) -> Reply {
+    let path = req.path.clone();
+    match path.as_str() {
+        "/axis-cgi/param.cgi"
+        | "/axis-cgi/admin/param.cgi"
+        | "/axis-cgi/view/param.cgi"
+        | "/axis-cgi/operator/param.cgi" => param::handle(&app, &mut req).await,
+        "/axis-cgi/pwdgrp.cgi" => users::pwdgrp(&app, &mut req).await,
+        "/axis-cgi/usergroup.cgi" => users::usergroup(&app, &req),
+        "/axis-cgi/mediaclip.cgi" => clips::mediaclip(&app, &mut req).await,
+        "/axis-cgi/playclip.cgi" => clips::playclip(&app, &req).await,
+        "/axis-cgi/stopclip.cgi" => clips::stopclip(&app, &req),
+        "/axis-cgi/basicdeviceinfo.cgi" => json_api::basic_device_info(&app, &mut req).await,
+        "/axis-cgi/apidiscovery.cgi" => json_api::api_discovery(&app, &mut req).await,
+        "/api/v1/status" => status::status(&app, &req),
+        "/api/v1/events/state" => status::event_state(&app, &req),
+        "/metrics" => status::metrics(&app, &req),
+        _ => text(StatusCode::NOT_FOUND, "404 Not Found\n"),
+    }
+}
+
+fn boxed_body<S, B>(s: S) -> Body
+where
+    S: Stream<Item = Result<B, warp::Error>> + Send + Sync + 'static,
+    B: Buf,
+{
+    Box::pin(s.map(|r| r.map(|mut b| b.copy_to_bytes(b.remaining()))))
+}
+
+/// Serves HTTP on `listener` until `shutdown` resolves.
+pub async fn serve(
+    app: Arc<App>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    let filter = warp::method()
+        .and(warp::path::full())
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+        .and(warp::header::headers_cloned())
+        .and(warp::addr::remote())
+        .and(warp::body::stream().map(boxed_body))
+        .and_then(
+            move |method: Method,
+                  path: warp::path::FullPath,
+                  query: String,
+                  headers,
+                  remote,
+                  body: Body| {
+                let app = app.clone();
+                async move {
+                    let received = Instant::now();
+                    let req = Request {
+                        method,
+                        path: path.as_str().to_string(),
+                        query: parse_query(&query),
+                        headers,
+                        remote,
+                        received,
+                        body: Some(body),
+                    };
+                    let stats = app.http_stats.clone();
+                    let mut reply = route(app, req).await;
+                    reply.headers_mut().insert(
+                        "server",
+                        HeaderValue::from_static(concat!("netamp/", env!("CARGO_PKG_VERSION"))),
+                    );
+                    stats.requests.fetch_add(1, Ordering::Relaxed);
+                    stats
+                        .micros_total
+                        .fetch_add(received.elapsed().as_micros() as u64, Ordering::Relaxed);
+                    Ok::<_, Infallible>(reply)
+                }
+            },
+        );
+    warp::serve(filter)
+        .incoming(listener)
+        .graceful(shutdown)
+        .run()
+        .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_decoding() {
+        let q = parse_query("action=play&clip=3&location=%2Fetc%2Faudioclips%2Fa+b.mp3&flag");
+        assert_eq!(q[0], ("action".into(), "play".into()));
+        assert_eq!(q[2].1, "/etc/audioclips/a b.mp3");
+        assert_eq!(q[3], ("flag".into(), String::new()));
+    }
+}

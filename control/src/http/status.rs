@@ -1,0 +1,185 @@
+//! `GET /api/v1/status` (JSON) and `/metrics` (Prometheus text).
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+use serde_json::json;
+use warp::http::StatusCode;
+
+use super::{json, respond, Reply, Request};
+use crate::app::App;
+use crate::users::Role;
+
+/// Resident set size of this process, bytes (Linux).
+pub fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
+
+/// The status document.
+pub fn document(app: &App) -> serde_json::Value {
+    let s = app.engine.stats();
+    let cfg = app.engine.config();
+    let lat = app.player.latency();
+    let period_ns = cfg.period_frames as f64 * 1e9 / f64::from(netamp_engine::SAMPLE_RATE);
+    let load = if s.blocks > 0 {
+        s.render_ns_total as f64 / s.blocks as f64 / period_ns
+    } else {
+        0.0
+    };
+    json!({
+        "version": app.identity.version,
+        "name": app.identity.name,
+        "serial": app.identity.serial(),
+        "uptime_s": app.started.elapsed().as_secs(),
+        "audio": {
+            "output": {
+                "spec": app.config.audio.output,
+                "device": app.output_device,
+                "period_frames": cfg.period_frames,
+                "sample_rate": netamp_engine::SAMPLE_RATE,
+                "frames_rendered": s.frames_rendered,
+                "started_unix_ns": s.started_unix_ns,
+                "xruns": s.xruns,
+            },
+            "input": { "spec": app.input_device },
+            "underruns": s.underruns,
+            "active_sources": s.active_sources,
+            "render_ns_max": s.render_ns_max,
+            "render_load": load,
+            "limiter_engaged_samples": s.limiter_engaged,
+        },
+        "clips": {
+            "count": app.clips.list().len(),
+            "playing": app.player.playing(),
+            "plays": app.player.plays(),
+            "trigger_latency_us": lat,
+        },
+        "process": { "rss_bytes": rss_bytes() },
+    })
+}
+
+/// Handles `GET /api/v1/status`.
+pub fn status(app: &App, req: &Request) -> Reply {
+    if let Err(r) = app.require(req, Role::Viewer) {
+        return r;
+    }
+    json(&document(app))
+}
+
+/// Handles `GET /metrics`.
+pub fn metrics(app: &App, req: &Request) -> Reply {
+    if let Err(r) = app.require(req, Role::Viewer) {
+        return r;
+    }
+    let s = app.engine.stats();
+    let lat = app.player.latency();
+    let h = &app.http_stats;
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, value: String| {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
+    };
+    metric(
+        "netamp_frames_rendered_total",
+        "counter",
+        "Frames written to the output device.",
+        s.frames_rendered.to_string(),
+    );
+    metric(
+        "netamp_xruns_total",
+        "counter",
+        "Output device xruns.",
+        s.xruns.to_string(),
+    );
+    metric(
+        "netamp_underruns_total",
+        "counter",
+        "Source ring underruns.",
+        s.underruns.to_string(),
+    );
+    metric(
+        "netamp_active_sources",
+        "gauge",
+        "Sources in the mixer.",
+        s.active_sources.to_string(),
+    );
+    metric(
+        "netamp_render_seconds_total",
+        "counter",
+        "Time spent rendering blocks.",
+        format!("{:.9}", s.render_ns_total as f64 / 1e9),
+    );
+    metric(
+        "netamp_render_seconds_max",
+        "gauge",
+        "Longest block render.",
+        format!("{:.9}", s.render_ns_max as f64 / 1e9),
+    );
+    metric(
+        "netamp_clip_trigger_latency_p50_seconds",
+        "gauge",
+        "Clip request to first sample, median.",
+        format!("{:.6}", lat.p50_us as f64 / 1e6),
+    );
+    metric(
+        "netamp_clip_trigger_latency_p99_seconds",
+        "gauge",
+        "Clip request to first sample, 99th percentile.",
+        format!("{:.6}", lat.p99_us as f64 / 1e6),
+    );
+    metric(
+        "netamp_calls_active",
+        "gauge",
+        "Active SIP calls.",
+        "0".into(),
+    );
+    metric(
+        "netamp_http_requests_total",
+        "counter",
+        "HTTP requests answered.",
+        h.requests.load(Ordering::Relaxed).to_string(),
+    );
+    metric(
+        "netamp_http_request_seconds_total",
+        "counter",
+        "Time spent handling HTTP requests.",
+        format!("{:.6}", h.micros_total.load(Ordering::Relaxed) as f64 / 1e6),
+    );
+    metric(
+        "netamp_http_auth_failures_total",
+        "counter",
+        "Requests with wrong credentials.",
+        h.auth_failures.load(Ordering::Relaxed).to_string(),
+    );
+    metric(
+        "netamp_process_resident_bytes",
+        "gauge",
+        "Resident memory.",
+        rss_bytes().to_string(),
+    );
+    respond(StatusCode::OK, "text/plain; version=0.0.4", out)
+}
+
+/// Handles `GET /api/v1/events/state`: the current value of every stateful topic.
+pub fn event_state(app: &App, req: &Request) -> Reply {
+    if let Err(r) = app.require(req, Role::Viewer) {
+        return r;
+    }
+    let (snapshot, _) = app.bus.subscribe();
+    let list: Vec<_> = snapshot
+        .iter()
+        .map(|e| json!({"topic": e.topic, "timestamp": e.timestamp_ms, "message": {"source": e.source, "key": e.key, "data": e.data}}))
+        .collect();
+    json(&json!({ "events": list }))
+}

@@ -1,0 +1,192 @@
+//! Plays clips on the engine, tracks what plays, publishes the Playing state and measures
+//! trigger latency (request received → first sample rendered).
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use netamp_engine::{Engine, EngineError, EngineEvent, PlayOptions, SourceId};
+
+use crate::events::{Event, EventBus, TOPIC_CLIP_PLAYING};
+
+/// Latency samples kept for the percentiles.
+const LATENCY_WINDOW: usize = 4096;
+
+struct Active {
+    clip: u32,
+    received: Instant,
+    started: bool,
+}
+
+#[derive(Default)]
+struct State {
+    active: HashMap<SourceId, Active>,
+    latencies_us: VecDeque<u64>,
+    plays: u64,
+}
+
+/// Trigger-latency percentiles over the recent plays.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct LatencySummary {
+    /// Plays measured in the window.
+    pub count: usize,
+    /// Median, microseconds.
+    pub p50_us: u64,
+    /// 99th percentile, microseconds.
+    pub p99_us: u64,
+    /// Largest, microseconds.
+    pub max_us: u64,
+}
+
+/// The clip player.
+pub struct ClipPlayer {
+    engine: Engine,
+    bus: Arc<EventBus>,
+    state: Mutex<State>,
+    mix: bool,
+    priority: u8,
+}
+
+impl ClipPlayer {
+    /// A player on `engine`; with `mix` false a new play stops the clip that plays.
+    pub fn new(engine: Engine, bus: Arc<EventBus>, mix: bool, priority: u8) -> Self {
+        Self {
+            engine,
+            bus,
+            state: Mutex::new(State::default()),
+            mix,
+            priority,
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts a clip (blocking: opens and prefills the decoder). `received` is when the
+    /// request arrived, for the latency figure.
+    pub fn play(
+        &self,
+        clip: u32,
+        path: &Path,
+        gain: f32,
+        repeat: i32,
+        received: Instant,
+    ) -> Result<SourceId, EngineError> {
+        // Held across the start so the engine's Started event cannot overtake the record.
+        let mut state = self.state();
+        if !self.mix {
+            for id in state.active.keys() {
+                let _ = self.engine.stop(*id);
+            }
+        }
+        let id = self.engine.play_file(
+            path,
+            PlayOptions {
+                gain,
+                priority: self.priority,
+                repeat,
+            },
+        )?;
+        state.active.insert(
+            id,
+            Active {
+                clip,
+                received,
+                started: false,
+            },
+        );
+        state.plays += 1;
+        Ok(id)
+    }
+
+    /// Stops every clip; returns how many were playing.
+    pub fn stop_all(&self) -> usize {
+        let state = self.state();
+        for id in state.active.keys() {
+            let _ = self.engine.stop(*id);
+        }
+        state.active.len()
+    }
+
+    /// Stops the plays of one clip.
+    pub fn stop_clip(&self, clip: u32) {
+        let state = self.state();
+        for (id, a) in &state.active {
+            if a.clip == clip {
+                let _ = self.engine.stop(*id);
+            }
+        }
+    }
+
+    /// Clips playing now.
+    pub fn playing(&self) -> Vec<u32> {
+        let set: BTreeSet<u32> = self
+            .state()
+            .active
+            .values()
+            .filter(|a| a.started)
+            .map(|a| a.clip)
+            .collect();
+        set.into_iter().collect()
+    }
+
+    /// Plays requested since start.
+    pub fn plays(&self) -> u64 {
+        self.state().plays
+    }
+
+    /// Handles an engine event (called on the engine's housekeeper thread).
+    pub fn on_engine_event(&self, ev: EngineEvent) {
+        let mut state = self.state();
+        match ev {
+            EngineEvent::Started { id, at, .. } => {
+                let Some(a) = state.active.get_mut(&id) else {
+                    return;
+                };
+                a.started = true;
+                let clip = a.clip;
+                let us = at.saturating_duration_since(a.received).as_micros() as u64;
+                if state.latencies_us.len() == LATENCY_WINDOW {
+                    state.latencies_us.pop_front();
+                }
+                state.latencies_us.push_back(us);
+                self.bus.publish(Event::property(
+                    TOPIC_CLIP_PLAYING,
+                    ("clip", clip.to_string()),
+                    ("playing", "1".into()),
+                ));
+            }
+            EngineEvent::Ended { id, .. } => {
+                let Some(a) = state.active.remove(&id) else {
+                    return;
+                };
+                if !state.active.values().any(|o| o.clip == a.clip) {
+                    self.bus.publish(Event::property(
+                        TOPIC_CLIP_PLAYING,
+                        ("clip", a.clip.to_string()),
+                        ("playing", "0".into()),
+                    ));
+                }
+            }
+            EngineEvent::Underrun { .. } => {}
+        }
+    }
+
+    /// Trigger-latency percentiles.
+    pub fn latency(&self) -> LatencySummary {
+        let mut v: Vec<u64> = self.state().latencies_us.iter().copied().collect();
+        if v.is_empty() {
+            return LatencySummary::default();
+        }
+        v.sort_unstable();
+        let pct = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
+        LatencySummary {
+            count: v.len(),
+            p50_us: pct(0.5),
+            p99_us: pct(0.99),
+            max_us: v[v.len() - 1],
+        }
+    }
+}
