@@ -92,16 +92,15 @@ impl Request {
         Ok(Bytes::from(buf))
     }
 
-    /// Query arguments plus, for a form POST, the body's arguments.
+    /// Query arguments plus, for a POST, the body's arguments.
+    ///
+    /// The body is read as form data whatever its declared type: Home Assistant's `axis`
+    /// library posts `action=list&group=…` labelled `text/plain`, and Axis devices accept it.
     pub async fn form_args(&mut self, limit: usize) -> Result<Vec<(String, String)>, Reply> {
         let mut args = self.query.clone();
-        let is_form = self.header("content-type").is_some_and(|c| {
-            c.to_ascii_lowercase()
-                .starts_with("application/x-www-form-urlencoded")
-        });
-        if self.method == Method::POST && is_form {
+        if self.method == Method::POST {
             let body = self.body_bytes(limit).await?;
-            args.extend(parse_query(&String::from_utf8_lossy(&body)));
+            args.extend(parse_query(String::from_utf8_lossy(&body).trim()));
         }
         Ok(args)
     }

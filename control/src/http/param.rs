@@ -32,6 +32,9 @@ pub fn all_params(app: &App) -> Vec<(String, String)> {
         put(&format!("MediaClip.M{}.Type", c.id), "audio".into());
     }
     put("Properties.API.HTTP.Version", "3".into());
+    // Home Assistant's `axis` library (v60) reads these two without a default.
+    put("Properties.API.Metadata.Metadata", "no".into());
+    put("Properties.API.Metadata.Version", "1.0".into());
     put("Properties.ApiDiscovery.ApiDiscovery", "yes".into());
     put("Properties.Audio.Audio", "yes".into());
     put("Properties.Audio.Source.A0.Output", "yes".into());
