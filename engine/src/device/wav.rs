@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use crate::{EngineError, SAMPLE_RATE};
 
 /// Writes a WAV file; the header is rewritten every second and on `finish`/drop, so a
-/// reader (or a crash) always sees a valid file.
+/// reader (or a crash) always sees a valid file. Every block is written through at once,
+/// so a reader of the growing file sees audio within one period.
 pub struct WavWriter {
     path: PathBuf,
     out: BufWriter<File>,
@@ -72,6 +73,7 @@ impl WavWriter {
             self.bytes.extend_from_slice(&v.to_le_bytes());
         }
         self.out.write_all(&self.bytes).map_err(|e| self.err(e))?;
+        self.out.flush().map_err(|e| self.err(e))?;
         self.data_bytes += self.bytes.len() as u64;
         self.since_header += samples.len() as u64;
         if self.since_header >= u64::from(SAMPLE_RATE) {

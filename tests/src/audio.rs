@@ -1,0 +1,271 @@
+//! Making test clips with real encoders, reading the `wav:` capture, and comparing.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use rustfft::num_complex::Complex;
+use rustfft::FftPlanner;
+
+use crate::{require_tool, run};
+
+/// Reads 16-bit mono samples of a `wav:` capture from `from_frame` on (header sizes are
+/// ignored, so a capture that is still growing can be read).
+pub fn read_capture(path: &Path, from_frame: usize) -> Vec<f32> {
+    let bytes = std::fs::read(path).expect("read capture");
+    let data = bytes.get(44..).unwrap_or(&[]);
+    data.chunks_exact(2)
+        .skip(from_frame)
+        .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0)
+        .collect()
+}
+
+/// Decodes any file with ffmpeg to 48 kHz and averages its channels to mono (ffmpeg's own
+/// `-ac 1` would weight channels its own way, so the average is taken here).
+pub fn ffmpeg_reference(path: &Path) -> Vec<f32> {
+    require_tool("ffmpeg");
+    require_tool("ffprobe");
+    let probe = run(Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "a:0",
+            "-show_entries",
+            "stream=channels",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path));
+    // MP3 adds empty fields (`1,`), so take the first number.
+    let text = String::from_utf8_lossy(&probe);
+    let channels: usize = text
+        .split(|c: char| !c.is_ascii_digit())
+        .find(|s| !s.is_empty())
+        .and_then(|s| s.parse().ok())
+        .expect("ffprobe channel count");
+    let out = run(Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-ar", "48000", "-f", "f32le", "-"]));
+    let samples: Vec<f32> = out
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    samples
+        .chunks_exact(channels.max(1))
+        .map(|f| f.iter().sum::<f32>() / f.len() as f32)
+        .collect()
+}
+
+/// Root mean square.
+pub fn rms(x: &[f32]) -> f64 {
+    if x.is_empty() {
+        return 0.0;
+    }
+    (x.iter().map(|s| f64::from(*s) * f64::from(*s)).sum::<f64>() / x.len() as f64).sqrt()
+}
+
+/// Ratio in decibels.
+pub fn db(ratio: f64) -> f64 {
+    20.0 * ratio.max(1e-12).log10()
+}
+
+/// Where `reference` best lines up inside `capture`, and how well.
+#[derive(Debug, Clone, Copy)]
+pub struct Alignment {
+    /// Offset of the reference's first sample in the capture.
+    pub lag: usize,
+    /// Normalised correlation at that offset (1 = identical shape).
+    pub correlation: f64,
+    /// Capture level over reference level at that offset, dB.
+    pub gain_db: f64,
+}
+
+/// Aligns by FFT cross-correlation; only lags where the whole reference fits are considered.
+pub fn align(reference: &[f32], capture: &[f32]) -> Alignment {
+    assert!(!reference.is_empty(), "empty reference");
+    assert!(
+        capture.len() >= reference.len(),
+        "capture ({}) shorter than reference ({})",
+        capture.len(),
+        reference.len()
+    );
+    let n = (capture.len() + reference.len()).next_power_of_two();
+    let mut planner = FftPlanner::<f64>::new();
+    let fwd = planner.plan_fft_forward(n);
+    let inv = planner.plan_fft_inverse(n);
+    let mut a: Vec<Complex<f64>> = capture
+        .iter()
+        .map(|&s| Complex::new(f64::from(s), 0.0))
+        .collect();
+    a.resize(n, Complex::new(0.0, 0.0));
+    let mut b: Vec<Complex<f64>> = reference
+        .iter()
+        .map(|&s| Complex::new(f64::from(s), 0.0))
+        .collect();
+    b.resize(n, Complex::new(0.0, 0.0));
+    fwd.process(&mut a);
+    fwd.process(&mut b);
+    for (x, y) in a.iter_mut().zip(&b) {
+        *x *= y.conj();
+    }
+    inv.process(&mut a);
+    let max_lag = capture.len() - reference.len();
+    // Normalise by the capture energy under the window so loud noise cannot win.
+    let mut prefix = vec![0f64; capture.len() + 1];
+    for (i, s) in capture.iter().enumerate() {
+        prefix[i + 1] = prefix[i] + f64::from(*s) * f64::from(*s);
+    }
+    let ref_energy: f64 = reference
+        .iter()
+        .map(|s| f64::from(*s) * f64::from(*s))
+        .sum();
+    let mut best = Alignment {
+        lag: 0,
+        correlation: -2.0,
+        gain_db: 0.0,
+    };
+    for lag in 0..=max_lag {
+        let win = prefix[lag + reference.len()] - prefix[lag];
+        if win <= 0.0 {
+            continue;
+        }
+        let corr = a[lag].re / n as f64 / (win * ref_energy).sqrt();
+        if corr > best.correlation {
+            best = Alignment {
+                lag,
+                correlation: corr,
+                gain_db: 10.0 * (win / ref_energy).log10(),
+            };
+        }
+    }
+    best
+}
+
+/// The kinds of clip file the tests generate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// WAV, 8-bit unsigned PCM.
+    WavPcm8,
+    /// WAV, 16-bit PCM.
+    WavPcm16,
+    /// WAV, 24-bit PCM.
+    WavPcm24,
+    /// WAV, 32-bit PCM.
+    WavPcm32,
+    /// WAV, 32-bit float.
+    WavFloat32,
+    /// WAV, µ-law.
+    WavUlaw,
+    /// WAV, A-law.
+    WavAlaw,
+    /// AU, µ-law.
+    AuUlaw,
+    /// AU, 16-bit PCM.
+    AuPcm16,
+    /// MP3 (LAME).
+    Mp3,
+    /// Ogg Vorbis (oggenc).
+    OggVorbis,
+    /// Ogg Opus (opusenc).
+    OggOpus,
+    /// FLAC.
+    Flac,
+}
+
+impl Format {
+    /// True for formats that lose information.
+    pub fn lossy(self) -> bool {
+        matches!(
+            self,
+            Self::Mp3
+                | Self::OggVorbis
+                | Self::OggOpus
+                | Self::WavUlaw
+                | Self::WavAlaw
+                | Self::AuUlaw
+        )
+    }
+
+    fn ext(self) -> &'static str {
+        match self {
+            Self::AuUlaw | Self::AuPcm16 => "au",
+            Self::Mp3 => "mp3",
+            Self::OggVorbis => "ogg",
+            Self::OggOpus => "opus",
+            Self::Flac => "flac",
+            _ => "wav",
+        }
+    }
+}
+
+/// Makes a test signal (a sweep plus a tone; the right channel differs from the left) and
+/// encodes it as `format` with the real encoder. Returns the file.
+pub fn make_clip(dir: &Path, format: Format, rate: u32, channels: u32, seconds: f32) -> PathBuf {
+    require_tool("sox");
+    let src = dir.join(format!("src-{rate}-{channels}.wav"));
+    let top = (rate as f32 * 0.4).min(6000.0);
+    let mut sox = Command::new("sox");
+    sox.args([
+        "-n",
+        "-r",
+        &rate.to_string(),
+        "-c",
+        &channels.to_string(),
+        "-b",
+        "16",
+    ])
+    .arg(&src);
+    sox.args(["synth", &seconds.to_string(), "sine", &format!("150-{top}")]);
+    if channels == 2 {
+        sox.args(["sine", "523"]);
+    }
+    sox.args(["vol", "0.4"]);
+    run(&mut sox);
+    let out = dir.join(format!(
+        "clip-{format:?}-{rate}-{channels}.{}",
+        format.ext()
+    ));
+    let sox_to = |args: &[&str]| {
+        run(Command::new("sox").arg(&src).args(args).arg(&out));
+    };
+    match format {
+        Format::WavPcm16 => sox_to(&["-b", "16"]),
+        Format::WavPcm8 => sox_to(&["-b", "8", "-e", "unsigned-integer"]),
+        Format::WavPcm24 => sox_to(&["-b", "24"]),
+        Format::WavPcm32 => sox_to(&["-b", "32", "-e", "signed-integer"]),
+        Format::WavFloat32 => sox_to(&["-b", "32", "-e", "floating-point"]),
+        Format::WavUlaw | Format::AuUlaw => sox_to(&["-e", "u-law"]),
+        Format::WavAlaw => sox_to(&["-e", "a-law"]),
+        Format::AuPcm16 => sox_to(&["-b", "16", "-e", "signed-integer"]),
+        Format::Mp3 => {
+            require_tool("lame");
+            run(Command::new("lame")
+                .args(["--quiet", "-b", "128"])
+                .arg(&src)
+                .arg(&out));
+        }
+        Format::OggVorbis => {
+            require_tool("oggenc");
+            run(Command::new("oggenc")
+                .args(["-Q", "-q", "6", "-o"])
+                .arg(&out)
+                .arg(&src));
+        }
+        Format::OggOpus => {
+            require_tool("opusenc");
+            run(Command::new("opusenc")
+                .args(["--quiet", "--bitrate", "96"])
+                .arg(&src)
+                .arg(&out));
+        }
+        Format::Flac => {
+            require_tool("flac");
+            run(Command::new("flac")
+                .args(["-s", "-f", "-o"])
+                .arg(&out)
+                .arg(&src));
+        }
+    }
+    out
+}

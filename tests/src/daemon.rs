@@ -1,0 +1,166 @@
+//! Starting and stopping the real `netamp` binary.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::workspace_root;
+
+/// Administrator every test daemon starts with.
+pub const ADMIN: (&str, &str) = ("root", "pass");
+/// MAC every test daemon is configured with.
+pub const MAC: &str = "ACCC8EC43707";
+
+/// The daemon binary, built on first use if `cargo build` has not made it yet.
+pub fn netamp_bin() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    let bin = target.join("debug").join("netamp");
+    static BUILD: std::sync::Once = std::sync::Once::new();
+    BUILD.call_once(|| {
+        if !bin.exists() {
+            let status = Command::new(env!("CARGO"))
+                .args(["build", "-q", "-p", "netamp-control", "--bin", "netamp"])
+                .current_dir(workspace_root())
+                .status()
+                .expect("cargo build");
+            assert!(status.success(), "building netamp failed");
+        }
+    });
+    bin
+}
+
+/// Options for one daemon.
+#[derive(Debug, Clone, Default)]
+pub struct DaemonOptions {
+    /// Extra lines for netamp.toml.
+    pub config: String,
+    /// Start without `--admin` (no account exists).
+    pub no_admin: bool,
+    /// Reuse this data directory (restart tests).
+    pub data_dir: Option<PathBuf>,
+}
+
+/// A running daemon; dropping it stops it (SIGTERM, so the WAV gets its final header).
+pub struct Daemon {
+    child: Option<Child>,
+    /// `127.0.0.1:<port>`.
+    pub addr: String,
+    /// Scratch directory of this daemon.
+    pub dir: tempfile::TempDir,
+    /// State directory.
+    pub data_dir: PathBuf,
+    /// The `wav:` output capture.
+    pub capture: PathBuf,
+}
+
+impl Daemon {
+    /// Starts with defaults.
+    pub fn start() -> Self {
+        Self::with(DaemonOptions::default())
+    }
+
+    /// Starts with options; waits until HTTP listens.
+    pub fn with(opts: DaemonOptions) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data_dir = opts
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| dir.path().join("data"));
+        let capture = dir.path().join("out.wav");
+        let config = dir.path().join("netamp.toml");
+        std::fs::write(
+            &config,
+            format!("[device]\nmac = \"{MAC}\"\n{}\n", opts.config),
+        )
+        .expect("write config");
+        let mut cmd = Command::new(netamp_bin());
+        cmd.arg("--config")
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args([
+                "--http",
+                "127.0.0.1:0",
+                "--sip",
+                "127.0.0.1:0",
+                "--audio-in",
+                "none",
+            ])
+            .arg("--audio-out")
+            .arg(format!("wav:{}", capture.display()))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if !opts.no_admin {
+            cmd.arg("--admin").arg(format!("{}:{}", ADMIN.0, ADMIN.1));
+        }
+        let mut child = cmd.spawn().expect("start netamp");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("netamp: HTTP listening on http://") {
+                    let addr = rest.split('/').next().unwrap_or("").to_string();
+                    let _ = tx.send(addr);
+                }
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(a) => a,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("netamp did not start listening within 30 s");
+            }
+        };
+        Daemon {
+            child: Some(child),
+            addr,
+            dir,
+            data_dir,
+            capture,
+        }
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// A path inside the scratch directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Stops the daemon (SIGTERM) and waits.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
+            for _ in 0..100 {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The data directory.
+    pub fn data(&self) -> &Path {
+        &self.data_dir
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
