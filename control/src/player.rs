@@ -170,7 +170,11 @@ impl ClipPlayer {
                     ));
                 }
             }
-            EngineEvent::Underrun { .. } => {}
+            EngineEvent::Underrun { id } => {
+                if let Some(a) = state.active.get(&id) {
+                    tracing::warn!(clip = a.clip, source = %id, after_ms = a.received.elapsed().as_millis() as u64, started = a.started, "clip source underran");
+                }
+            }
         }
     }
 

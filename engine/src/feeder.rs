@@ -13,6 +13,11 @@ use crate::EngineError;
 /// Input frames decoded per step.
 const DECODE_STEP: usize = 1024;
 
+/// Free ring space (samples) at which a source is topped up: a little more than one decode
+/// step at 48 kHz, so a pass ends once every ring is nearly full instead of chasing the
+/// render thread's consumption forever.
+const TOP_UP_ROOM: usize = 2048;
+
 /// One file being played: decoder → resampler → the source's ring.
 pub(crate) struct FileSource {
     pub id: SourceId,
@@ -55,6 +60,11 @@ impl FileSource {
         self.done
     }
 
+    /// True while the ring has room for at least one more decode step.
+    pub fn wants_more(&self) -> bool {
+        !self.done && self.producer.slots() >= TOP_UP_ROOM
+    }
+
     /// Samples waiting in the ring.
     pub fn buffered(&self) -> usize {
         self.producer.buffer().capacity() - self.producer.slots()
@@ -65,11 +75,8 @@ impl FileSource {
         self.pump_bounded(1)
     }
 
-    /// Fills the ring as far as it goes; returns on a full ring or at the end.
-    pub fn pump(&mut self) -> Result<(), EngineError> {
-        self.pump_bounded(usize::MAX)
-    }
-
+    /// Pushes what is ready, then decodes up to `steps` steps; stops early on a full ring
+    /// or at the end.
     fn pump_bounded(&mut self, mut steps: usize) -> Result<(), EngineError> {
         if self.done {
             return Ok(());
@@ -158,8 +165,22 @@ impl Feeder {
                 FeederMsg::Add(src) => self.sources.push(src),
             }
         }
-        for src in &mut self.sources {
-            if let Err(e) = src.pump() {
+        // Fill the emptiest ring first, one decode step at a time, so a burst of new
+        // sources cannot starve the ones already playing.
+        loop {
+            // New sources join mid-pass: they have the least buffered and go first.
+            for msg in self.rx.try_iter() {
+                match msg {
+                    FeederMsg::Add(src) => self.sources.push(src),
+                }
+            }
+            let next = self
+                .sources
+                .iter_mut()
+                .filter(|s| s.wants_more())
+                .min_by_key(|s| s.buffered());
+            let Some(src) = next else { break };
+            if let Err(e) = src.pump_some() {
                 tracing::warn!(source = %src.id, "decoding failed mid-stream: {e}");
                 src.finish();
             }

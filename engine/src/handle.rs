@@ -16,8 +16,9 @@ use crate::source::{Slot, SlotState, SourceId, SourceShared};
 use crate::stats::{Stats, StatsSnapshot};
 use crate::{EngineConfig, EngineError};
 
-/// Samples a new file source decodes before it joins the mixer (50 ms).
-const PREFILL: usize = 2400;
+/// Samples a new file source decodes before it joins the mixer (100 ms): enough to ride
+/// out the feeder thread picking it up while many sources start at once.
+const PREFILL: usize = 4800;
 
 /// How a file is played.
 #[derive(Debug, Clone, Copy)]
@@ -322,7 +323,7 @@ impl Engine {
         })
     }
 
-    /// Starts playing a file: opens it here, decodes the first 50 ms here (so the first
+    /// Starts playing a file: opens it here, decodes the first 100 ms here (so the first
     /// block has audio), then hands it to the feeder thread and the mixer.
     pub fn play_file(&self, path: &Path, opts: PlayOptions) -> Result<SourceId, EngineError> {
         let reader = decode::open(path, self.inner.limits)?;
