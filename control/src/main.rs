@@ -63,10 +63,17 @@ struct Cli {
     admin: Option<String>,
 }
 
+/// Decoder crates log every malformed upload at error level; netamp reports those to the
+/// client as a 400 with the reason, so their own logging is noise by default.
+const DEFAULT_LOG_FILTER: &str = "info,symphonia_core=off,symphonia_format_riff=off,symphonia_format_ogg=off,\
+    symphonia_bundle_mp3=off,symphonia_bundle_flac=off,symphonia_codec_vorbis=off,symphonia_codec_pcm=off,\
+    symphonia_adapter_libopus=off";
+
 fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| DEFAULT_LOG_FILTER.into()),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -57,6 +57,11 @@ async fn envelope(app: &App, req: &mut Request, default_version: &str) -> Result
         ));
     }
     let body = req.body_bytes(app.config.http.max_body_bytes).await?;
+    if body.is_empty() && req.header("authorization").is_none() {
+        // curl --digest probes with an empty POST and sends the body only after a
+        // challenge; answering the probe with a JSON error would leave it unauthenticated.
+        return Err(app.challenge(false));
+    }
     let v: Value = serde_json::from_slice(&body)
         .map_err(|_| error(default_version, "", None, 4000, "Invalid JSON"))?;
     let Value::Object(obj) = v else {
