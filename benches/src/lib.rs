@@ -1,1 +1,141 @@
+//! Shared pieces of netamp's side-by-side benchmarks: a release daemon and a tiny HTTP
+//! client with pre-emptive Basic auth (so one request is one round trip).
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("parent")
+        .to_path_buf()
+}
+
+/// Runs a command, panicking with its stderr on failure.
+pub fn run(cmd: &mut Command) -> Vec<u8> {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// A release-build daemon on an ephemeral port with the `null` output.
+pub struct Daemon {
+    child: Child,
+    /// `127.0.0.1:<port>`.
+    pub addr: String,
+}
+
+impl Daemon {
+    /// Builds (release) and starts netamp with `extra` args; data in `dir`.
+    pub fn start(dir: &Path, extra: &[&str]) -> Self {
+        run(Command::new(env!("CARGO"))
+            .args(["build", "--release", "-q", "-p", "netamp-control"])
+            .current_dir(root()));
+        let mut child = Command::new(root().join("target/release/netamp"))
+            .arg("--data-dir")
+            .arg(dir)
+            .args([
+                "--http",
+                "127.0.0.1:0",
+                "--audio-in",
+                "none",
+                "--admin",
+                "root:pass",
+            ])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start netamp");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut addr = String::new();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(rest) = line.strip_prefix("netamp: HTTP listening on http://") {
+                addr = rest.split('/').next().unwrap_or("").to_string();
+                break;
+            }
+        }
+        assert!(!addr.is_empty(), "netamp did not start");
+        Daemon { child, addr }
+    }
+
+    /// GET with Basic auth; returns (status, body).
+    pub fn get(&self, path: &str) -> (u16, String) {
+        let mut s = TcpStream::connect(&self.addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(30))).ok();
+        let auth = base64::engine::general_purpose::STANDARD.encode("root:pass");
+        write!(s, "GET {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Basic {auth}\r\nConnection: close\r\n\r\n", self.addr).expect("write");
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).expect("read");
+        let status = resp
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let body = resp
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    /// The status document.
+    pub fn status(&self) -> serde_json::Value {
+        let (_, body) = self.get("/api/v1/status");
+        serde_json::from_str(&body).expect("status json")
+    }
+
+    /// Uploads a file with curl; returns the clip id.
+    pub fn upload(&self, file: &Path) -> u32 {
+        let out = run(Command::new("curl")
+            .args(["-sS", "--basic", "-u", "root:pass", "-F"])
+            .arg(format!("file=@{}", file.display()))
+            .arg(format!(
+                "http://{}/axis-cgi/mediaclip.cgi?action=upload",
+                self.addr
+            )));
+        let text = String::from_utf8_lossy(&out).to_string();
+        text.lines()
+            .find_map(|l| l.strip_prefix("uploaded="))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("upload failed: {text}"))
+    }
+
+    /// Waits until nothing plays.
+    pub fn wait_idle(&self, timeout: Duration) {
+        let t0 = Instant::now();
+        while t0.elapsed() < timeout {
+            let s = self.status();
+            if s["audio"]["active_sources"].as_u64() == Some(0) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("still playing after {timeout:?}");
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Median of a sample.
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
