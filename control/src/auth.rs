@@ -128,7 +128,7 @@ impl Authenticator {
 
     /// Checks a nonce we issued; Err(true) when it is ours but expired.
     fn check_nonce(&self, nonce: &str, now: SystemTime) -> Result<(), bool> {
-        if nonce.len() != 52 {
+        if nonce.len() != 52 || !nonce.is_ascii() {
             return Err(false);
         }
         let ts_bytes = base64::engine::general_purpose::STANDARD
@@ -157,10 +157,12 @@ impl Authenticator {
         ]
     }
 
-    /// Checks the `Authorization` header of a request.
+    /// Checks the `Authorization` header of a request. `path` is the request's path; a
+    /// Digest answer computed for another path is refused.
     pub fn authenticate(
         &self,
         method: &str,
+        path: &str,
         header: Option<&str>,
         ip: Option<IpAddr>,
         now: SystemTime,
@@ -177,7 +179,7 @@ impl Authenticator {
         let outcome = if scheme.eq_ignore_ascii_case("basic") {
             self.basic(rest.trim())
         } else if scheme.eq_ignore_ascii_case("digest") {
-            self.digest(method, rest, now)
+            self.digest(method, path, rest, now)
         } else {
             AuthOutcome::Failed { stale: false }
         };
@@ -201,7 +203,7 @@ impl Authenticator {
         }
     }
 
-    fn digest(&self, method: &str, params: &str, now: SystemTime) -> AuthOutcome {
+    fn digest(&self, method: &str, path: &str, params: &str, now: SystemTime) -> AuthOutcome {
         let p = parse_params(params);
         let get = |k: &str| p.get(k).map(String::as_str);
         let (Some(user), Some(nonce), Some(uri), Some(response)) =
@@ -210,6 +212,15 @@ impl Authenticator {
             return AuthOutcome::Failed { stale: false };
         };
         if get("realm") != Some(self.users.realm()) {
+            return AuthOutcome::Failed { stale: false };
+        }
+        // The answer covers `uri`; it must name this request's path (absolute-form too).
+        let uri_path = uri.split('?').next().unwrap_or("");
+        let uri_path = uri_path
+            .find("://")
+            .and_then(|i| uri_path[i + 3..].find('/').map(|j| &uri_path[i + 3 + j..]))
+            .unwrap_or(uri_path);
+        if uri_path != path {
             return AuthOutcome::Failed { stale: false };
         }
         let Some(account) = self.users.get(user) else {
@@ -334,14 +345,14 @@ mod tests {
             let hdr = digest_header(&a, alg, h, "pass", now);
             assert!(
                 matches!(
-                    a.authenticate("GET", Some(&hdr), None, now),
+                    a.authenticate("GET", "/axis-cgi/param.cgi", Some(&hdr), None, now),
                     AuthOutcome::User(_)
                 ),
                 "{alg}"
             );
             let bad = digest_header(&a, alg, h, "wrong", now);
             assert!(matches!(
-                a.authenticate("GET", Some(&bad), None, now),
+                a.authenticate("GET", "/axis-cgi/param.cgi", Some(&bad), None, now),
                 AuthOutcome::Failed { stale: false }
             ));
         }
@@ -350,15 +361,29 @@ mod tests {
             base64::engine::general_purpose::STANDARD.encode("root:pass")
         );
         assert!(matches!(
-            a.authenticate("GET", Some(&basic), None, now),
+            a.authenticate("GET", "/axis-cgi/param.cgi", Some(&basic), None, now),
             AuthOutcome::User(_)
         ));
         let old = now - Duration::from_secs(1000);
         let hdr = digest_header(&a, "MD5", md5_hex, "pass", old);
         assert!(matches!(
-            a.authenticate("GET", Some(&hdr), None, now),
+            a.authenticate("GET", "/axis-cgi/param.cgi", Some(&hdr), None, now),
             AuthOutcome::Failed { stale: true }
         ));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn digest_for_another_path_is_refused() {
+        let (a, dir) = auth();
+        let now = SystemTime::now();
+        let hdr = digest_header(&a, "MD5", md5_hex, "pass", now);
+        assert!(matches!(
+            a.authenticate("GET", "/axis-cgi/pwdgrp.cgi", Some(&hdr), None, now),
+            AuthOutcome::Failed { .. }
+        ));
+        // 52 bytes that are not 52 ASCII characters must not be sliced mid-character.
+        assert_eq!(a.check_nonce(&"é".repeat(26), now), Err(false));
         std::fs::remove_dir_all(dir).unwrap();
     }
 
@@ -372,12 +397,18 @@ mod tests {
         );
         for _ in 0..3 {
             assert!(matches!(
-                a.authenticate("GET", Some(&bad), Some(ip), SystemTime::now()),
+                a.authenticate(
+                    "GET",
+                    "/axis-cgi/param.cgi",
+                    Some(&bad),
+                    Some(ip),
+                    SystemTime::now()
+                ),
                 AuthOutcome::Failed { .. }
             ));
         }
         assert!(matches!(
-            a.authenticate("GET", None, Some(ip), SystemTime::now()),
+            a.authenticate("GET", "/", None, Some(ip), SystemTime::now()),
             AuthOutcome::Blocked
         ));
         std::fs::remove_dir_all(dir).unwrap();

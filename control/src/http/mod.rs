@@ -175,6 +175,7 @@ impl App {
     pub fn require(&self, req: &Request, role: Role) -> Result<Option<Account>, Reply> {
         let outcome = self.auth.authenticate(
             req.method.as_str(),
+            &req.path,
             req.header("authorization"),
             req.remote.map(|a| a.ip()),
             SystemTime::now(),
