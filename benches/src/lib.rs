@@ -113,12 +113,18 @@ impl Daemon {
             .unwrap_or_else(|| panic!("upload failed: {text}"))
     }
 
-    /// Waits until nothing plays.
-    pub fn wait_idle(&self, timeout: Duration) {
+    /// Plays whose first sample went out so far.
+    pub fn started(&self) -> u64 {
+        self.status()["clips"]["trigger_latency_us"]["count"].as_u64().unwrap_or(0)
+    }
+
+    /// Waits until `started` plays have started and nothing plays any more.
+    pub fn wait_played(&self, started: u64, timeout: Duration) {
         let t0 = Instant::now();
         while t0.elapsed() < timeout {
             let s = self.status();
-            if s["audio"]["active_sources"].as_u64() == Some(0) {
+            let n = s["clips"]["trigger_latency_us"]["count"].as_u64().unwrap_or(0);
+            if n >= started && s["audio"]["active_sources"].as_u64() == Some(0) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(20));

@@ -30,10 +30,10 @@ fn main() {
         .arg(&clip));
     let d = Daemon::start(&dir.join("data"), &["--audio-out", "null"]);
     let id = d.upload(&clip);
-    for _ in 0..plays {
+    for i in 0..plays {
         let (status, body) = d.get(&format!("/axis-cgi/mediaclip.cgi?action=play&clip={id}"));
         assert_eq!(status, 200, "{body}");
-        d.wait_idle(Duration::from_secs(5));
+        d.wait_played(i as u64 + 1, Duration::from_secs(5));
     }
     let s = d.status();
     let lat = &s["clips"]["trigger_latency_us"];
