@@ -3,32 +3,13 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 
-/// The workspace root.
-pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("parent")
-        .to_path_buf()
-}
-
-/// Runs a command, panicking with its stderr on failure.
-pub fn run(cmd: &mut Command) -> Vec<u8> {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
+pub use netamp_tests::{run, workspace_root as root};
 
 /// A release-build daemon on an ephemeral port with the `null` output.
 pub struct Daemon {
@@ -115,7 +96,9 @@ impl Daemon {
 
     /// Plays whose first sample went out so far.
     pub fn started(&self) -> u64 {
-        self.status()["clips"]["trigger_latency_us"]["count"].as_u64().unwrap_or(0)
+        self.status()["clips"]["trigger_latency_us"]["count"]
+            .as_u64()
+            .unwrap_or(0)
     }
 
     /// Waits until `started` plays have started and nothing plays any more.
@@ -123,7 +106,9 @@ impl Daemon {
         let t0 = Instant::now();
         while t0.elapsed() < timeout {
             let s = self.status();
-            let n = s["clips"]["trigger_latency_us"]["count"].as_u64().unwrap_or(0);
+            let n = s["clips"]["trigger_latency_us"]["count"]
+                .as_u64()
+                .unwrap_or(0);
             if n >= started && s["audio"]["active_sources"].as_u64() == Some(0) {
                 return;
             }

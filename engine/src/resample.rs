@@ -75,28 +75,36 @@ impl StreamResampler {
     /// Feeds input frames; output becomes ready in whole chunks.
     pub fn push(&mut self, frames: &[f32]) {
         self.in_total += frames.len() as u64;
-        let Some(inner) = self.inner.as_mut() else {
+        let Some(need) = self.inner.as_ref().map(|r| r.input_frames_next()) else {
             self.output.extend_from_slice(frames);
             self.out_total += frames.len() as u64;
             return;
         };
         self.input.extend_from_slice(frames);
         let mut start = 0;
-        while self.input.len() - start >= inner.input_frames_next() {
-            let need = inner.input_frames_next();
-            let chunk = [&self.input[start..start + need]];
-            if let Ok((_, produced)) =
-                inner.process_into_buffer(&chunk, &mut self.scratch_out, None)
-            {
-                let out = &self.scratch_out[0][..produced];
-                let skip = self.skip.min(out.len());
-                self.skip -= skip;
-                self.output.extend_from_slice(&out[skip..]);
-                self.out_total += (out.len() - skip) as u64;
-            }
-            start += need;
+        // FftFixedIn always takes the same chunk size.
+        while self.input.len() - start >= need {
+            start += self.run_chunk(start);
         }
         self.input.drain(..start);
+    }
+
+    /// Resamples one chunk of `input` from `start`; returns the input frames it took.
+    fn run_chunk(&mut self, start: usize) -> usize {
+        let Some(inner) = self.inner.as_mut() else {
+            return 0;
+        };
+        let need = inner.input_frames_next();
+        let chunk = [&self.input[start..start + need]];
+        if let Ok((_, produced)) = inner.process_into_buffer(&chunk, &mut self.scratch_out, None) {
+            let out = &self.scratch_out[0][..produced];
+            // The first output frames are the filter's delay, not signal.
+            let skip = self.skip.min(out.len());
+            self.skip -= skip;
+            self.output.extend_from_slice(&out[skip..]);
+            self.out_total += (out.len() - skip) as u64;
+        }
+        need
     }
 
     /// Frames the whole stream should produce given the input so far.
@@ -112,24 +120,17 @@ impl StreamResampler {
         }
         self.finished = true;
         let expected = self.expected_out();
-        if let Some(inner) = self.inner.as_mut() {
+        if let Some(need) = self.inner.as_ref().map(|r| r.input_frames_next()) {
+            // Zeros push the delayed tail out; a few chunks always suffice.
             let mut guard = 0;
             while self.out_total < expected && guard < 8 {
                 guard += 1;
-                let need = inner.input_frames_next();
+                // The first chunk keeps the input still waiting, padded with zeros.
                 self.input.resize(need, 0.0);
-                let chunk = [&self.input[..need]];
-                if let Ok((_, produced)) =
-                    inner.process_into_buffer(&chunk, &mut self.scratch_out, None)
-                {
-                    let out = &self.scratch_out[0][..produced];
-                    let skip = self.skip.min(out.len());
-                    self.skip -= skip;
-                    self.output.extend_from_slice(&out[skip..]);
-                    self.out_total += (out.len() - skip) as u64;
-                }
+                self.run_chunk(0);
                 self.input.clear();
             }
+            self.input.clear();
         }
         if self.out_total > expected {
             let extra = (self.out_total - expected) as usize;

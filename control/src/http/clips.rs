@@ -202,14 +202,12 @@ async fn upload(app: &Arc<App>, req: &mut Request) -> Reply {
     let mut form_name: Option<String> = None;
     let result: Result<(), ClipError> = async {
         loop {
-            let field = match multipart.next_field().await {
-                Ok(Some(f)) => f,
-                Ok(None) => break,
-                Err(
-                    multer::Error::FieldSizeExceeded { .. }
-                    | multer::Error::StreamSizeExceeded { .. },
-                ) => return Err(ClipError::TooLarge(app.clips.max_upload_mb)),
-                Err(e) => return Err(ClipError::Malformed(e.to_string())),
+            let Some(field) = multipart
+                .next_field()
+                .await
+                .map_err(|e| upload_error(e, app))?
+            else {
+                break;
             };
             let is_file = field.file_name().is_some() || field.name() != Some("name");
             if !is_file || file_name.is_some() {
@@ -232,7 +230,7 @@ async fn upload(app: &Arc<App>, req: &mut Request) -> Reply {
             let mut field = field;
             let mut size = 0u64;
             loop {
-                match field.chunk().await {
+                match field.chunk().await.map_err(|e| upload_error(e, app)) {
                     Ok(Some(chunk)) => {
                         size += chunk.len() as u64;
                         if size > max {
@@ -243,11 +241,7 @@ async fn upload(app: &Arc<App>, req: &mut Request) -> Reply {
                             .map_err(|e| ClipError::Storage(e.to_string()))?;
                     }
                     Ok(None) => break,
-                    Err(
-                        multer::Error::FieldSizeExceeded { .. }
-                        | multer::Error::StreamSizeExceeded { .. },
-                    ) => return Err(ClipError::TooLarge(app.clips.max_upload_mb)),
-                    Err(e) => return Err(ClipError::Malformed(e.to_string())),
+                    Err(e) => return Err(e),
                 }
             }
             out.sync_all()
@@ -278,6 +272,16 @@ async fn upload(app: &Arc<App>, req: &mut Request) -> Reply {
             let _ = tokio::fs::remove_file(&temp).await;
             bad_request(&e.to_string())
         }
+    }
+}
+
+/// A multipart failure as the reason the client is told.
+fn upload_error(e: multer::Error, app: &App) -> ClipError {
+    match e {
+        multer::Error::FieldSizeExceeded { .. } | multer::Error::StreamSizeExceeded { .. } => {
+            ClipError::TooLarge(app.clips.max_upload_mb)
+        }
+        other => ClipError::Malformed(other.to_string()),
     }
 }
 

@@ -120,6 +120,30 @@ fn major(v: &str) -> Option<&str> {
     v.split('.').next()
 }
 
+/// Reads the envelope and answers what every JSON API answers the same way:
+/// `getSupportedVersions` (`version` is the one supported) and unsupported major versions.
+async fn open(app: &App, req: &mut Request, version: &str) -> Result<Envelope, Reply> {
+    let env = envelope(app, req, version).await?;
+    if env.method == "getSupportedVersions" {
+        return Err(success(
+            version,
+            &env.context,
+            &env.method,
+            json!({"apiVersions": [version]}),
+        ));
+    }
+    if major(&env.api_version) != major(version) {
+        return Err(error(
+            &env.api_version,
+            &env.context,
+            Some(&env.method),
+            2003,
+            "The requested API version is not supported",
+        ));
+    }
+    Ok(env)
+}
+
 /// The 14 properties Home Assistant requires.
 fn properties(app: &App) -> Map<String, Value> {
     let id = &app.identity;
@@ -168,23 +192,11 @@ const UNRESTRICTED: [&str; 11] = [
 /// Handles `basicdeviceinfo.cgi`.
 pub async fn basic_device_info(app: &App, req: &mut Request) -> Reply {
     const VERSION: &str = "1.1";
-    let env = match envelope(app, req, VERSION).await {
+    let env = match open(app, req, VERSION).await {
         Ok(e) => e,
         Err(r) => return r,
     };
     let (ctx, method) = (env.context.as_str(), env.method.as_str());
-    if method == "getSupportedVersions" {
-        return success(VERSION, ctx, method, json!({"apiVersions": [VERSION]}));
-    }
-    if major(&env.api_version) != Some("1") {
-        return error(
-            &env.api_version,
-            ctx,
-            Some(method),
-            2003,
-            "The requested API version is not supported",
-        );
-    }
     let role = if method == "getAllUnrestrictedProperties" {
         Role::Anonymous
     } else {
@@ -259,23 +271,11 @@ fn glob(pattern: &str, s: &str) -> bool {
 /// Handles `apidiscovery.cgi`.
 pub async fn api_discovery(app: &App, req: &mut Request) -> Reply {
     const VERSION: &str = "1.0";
-    let env = match envelope(app, req, VERSION).await {
+    let env = match open(app, req, VERSION).await {
         Ok(e) => e,
         Err(r) => return r,
     };
     let (ctx, method) = (env.context.as_str(), env.method.as_str());
-    if method == "getSupportedVersions" {
-        return success(VERSION, ctx, method, json!({"apiVersions": [VERSION]}));
-    }
-    if major(&env.api_version) != Some("1") {
-        return error(
-            &env.api_version,
-            ctx,
-            Some(method),
-            2003,
-            "The requested API version is not supported",
-        );
-    }
     match method {
         "getApiList" => {
             let id_pat = env.params.get("id").and_then(Value::as_str).unwrap_or("*");

@@ -106,6 +106,13 @@ impl Request {
     }
 }
 
+/// The first argument named `key` (case-insensitive name).
+pub fn find_arg<'a>(args: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    args.iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(key))
+        .map(|(_, v)| v.as_str())
+}
+
 /// Decodes `a=b&c=d` (form rules: `+` is a space).
 pub fn parse_query(q: &str) -> Vec<(String, String)> {
     let decode = |s: &str| {

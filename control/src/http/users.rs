@@ -32,11 +32,7 @@ pub async fn pwdgrp(app: &App, req: &mut Request) -> Reply {
         Ok(a) => a,
         Err(r) => return r,
     };
-    let get = |k: &str| {
-        args.iter()
-            .find(|(a, _)| a.eq_ignore_ascii_case(k))
-            .map(|(_, v)| v.as_str())
-    };
+    let get = |k: &str| super::find_arg(&args, k);
     let action = get("action").unwrap_or("");
     let users = app.auth.users();
 
