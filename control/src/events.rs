@@ -9,8 +9,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::broadcast;
 
-/// The MediaClip playing-state topic.
+/// The MediaClip playing-state topic (stateful; data `Playing`).
 pub const TOPIC_CLIP_PLAYING: &str = "tnsaxis:MediaClip/tnsaxis:Playing";
+/// Fires at each clip start (stateless; data `FileName`).
+pub const TOPIC_CLIP_CURRENTLY_PLAYING: &str = "tnsaxis:MediaClip/tnsaxis:CurrentlyPlaying";
 
 /// One event; every value is a string, as on the wire.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,14 +32,25 @@ pub struct Event {
 }
 
 impl Event {
-    /// A stateful event with one source item and one data item.
-    pub fn property(topic: &str, source: (&str, String), data: (&str, String)) -> Self {
+    /// An event from source and data pairs.
+    pub fn new(
+        topic: &str,
+        source: &[(&str, &str)],
+        data: &[(&str, &str)],
+        stateful: bool,
+    ) -> Self {
+        let map = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
         Self {
             topic: topic.into(),
-            source: BTreeMap::from([(source.0.to_string(), source.1)]),
+            source: map(source),
             key: BTreeMap::new(),
-            data: BTreeMap::from([(data.0.to_string(), data.1)]),
-            stateful: true,
+            data: map(data),
+            stateful,
             timestamp_ms: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_millis() as u64)
@@ -98,24 +111,27 @@ mod tests {
     #[test]
     fn new_subscriber_gets_current_state_then_changes() {
         let bus = EventBus::new();
-        bus.publish(Event::property(
+        bus.publish(Event::new(
             TOPIC_CLIP_PLAYING,
-            ("clip", "3".into()),
-            ("playing", "1".into()),
+            &[("clip", "3")],
+            &[("playing", "1")],
+            true,
         ));
         let (snapshot, mut rx) = bus.subscribe();
         assert_eq!(snapshot.len(), 1);
         assert_eq!(snapshot[0].data["playing"], "1");
         // A repeat of the same state is not an event.
-        bus.publish(Event::property(
+        bus.publish(Event::new(
             TOPIC_CLIP_PLAYING,
-            ("clip", "3".into()),
-            ("playing", "1".into()),
+            &[("clip", "3")],
+            &[("playing", "1")],
+            true,
         ));
-        bus.publish(Event::property(
+        bus.publish(Event::new(
             TOPIC_CLIP_PLAYING,
-            ("clip", "3".into()),
-            ("playing", "0".into()),
+            &[("clip", "3")],
+            &[("playing", "0")],
+            true,
         ));
         let ev = rx.try_recv().unwrap();
         assert_eq!(ev.data["playing"], "0");

@@ -8,13 +8,17 @@ use std::time::Instant;
 
 use netamp_engine::{Engine, EngineError, EngineEvent, PlayOptions, SourceId};
 
-use crate::events::{Event, EventBus, TOPIC_CLIP_PLAYING};
+use crate::events::{Event, EventBus, TOPIC_CLIP_CURRENTLY_PLAYING, TOPIC_CLIP_PLAYING};
+
+/// The one output, as the MediaClip events name it.
+const OUTPUT: [(&str, &str); 2] = [("audiodeviceid", "0"), ("audiooutputid", "0")];
 
 /// Latency samples kept for the percentiles.
 const LATENCY_WINDOW: usize = 4096;
 
 struct Active {
     clip: u32,
+    file: String,
     received: Instant,
     started: bool,
 }
@@ -69,6 +73,7 @@ impl ClipPlayer {
     pub fn play(
         &self,
         clip: u32,
+        file: &str,
         path: &Path,
         gain: f32,
         repeat: i32,
@@ -93,6 +98,7 @@ impl ClipPlayer {
             id,
             Active {
                 clip,
+                file: file.to_string(),
                 received,
                 started: false,
             },
@@ -146,27 +152,35 @@ impl ClipPlayer {
                     return;
                 };
                 a.started = true;
-                let clip = a.clip;
+                let file = a.file.clone();
                 let us = at.saturating_duration_since(a.received).as_micros() as u64;
                 if state.latencies_us.len() == LATENCY_WINDOW {
                     state.latencies_us.pop_front();
                 }
                 state.latencies_us.push_back(us);
-                self.bus.publish(Event::property(
+                self.bus.publish(Event::new(
                     TOPIC_CLIP_PLAYING,
-                    ("clip", clip.to_string()),
-                    ("playing", "1".into()),
+                    &OUTPUT,
+                    &[("Playing", "1")],
+                    true,
+                ));
+                self.bus.publish(Event::new(
+                    TOPIC_CLIP_CURRENTLY_PLAYING,
+                    &OUTPUT,
+                    &[("FileName", &file)],
+                    false,
                 ));
             }
             EngineEvent::Ended { id, .. } => {
-                let Some(a) = state.active.remove(&id) else {
+                if state.active.remove(&id).is_none() {
                     return;
-                };
-                if !state.active.values().any(|o| o.clip == a.clip) {
-                    self.bus.publish(Event::property(
+                }
+                if !state.active.values().any(|o| o.started) {
+                    self.bus.publish(Event::new(
                         TOPIC_CLIP_PLAYING,
-                        ("clip", a.clip.to_string()),
-                        ("playing", "0".into()),
+                        &OUTPUT,
+                        &[("Playing", "0")],
+                        true,
                     ));
                 }
             }

@@ -147,11 +147,11 @@ fn playing_state_is_published_and_trigger_latency_recorded() {
     let ev = curl(admin(), &[&d.url("/api/v1/events/state")]).json();
     let playing = &ev["events"][0];
     assert_eq!(playing["topic"], "tnsaxis:MediaClip/tnsaxis:Playing");
-    assert_eq!(playing["message"]["source"]["clip"], id.to_string());
-    assert_eq!(playing["message"]["data"]["playing"], "1");
+    assert_eq!(playing["message"]["source"]["audiooutputid"], "0");
+    assert_eq!(playing["message"]["data"]["Playing"], "1");
     wait_played(&d, 0, 1, Duration::from_secs(5));
     let ev = curl(admin(), &[&d.url("/api/v1/events/state")]).json();
-    assert_eq!(ev["events"][0]["message"]["data"]["playing"], "0");
+    assert_eq!(ev["events"][0]["message"]["data"]["Playing"], "0");
     let lat = &status(&d)["clips"]["trigger_latency_us"];
     assert_eq!(lat["count"].as_u64(), Some(1));
     let metrics = curl(admin(), &[&d.url("/metrics")]).text();

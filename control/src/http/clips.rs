@@ -96,7 +96,7 @@ async fn play(app: &Arc<App>, req: &Request) -> Reply {
     let app2 = app.clone();
     let result = tokio::task::spawn_blocking(move || {
         app2.player
-            .play(clip.id, &path, args.gain, args.repeat, received)
+            .play(clip.id, &clip.file, &path, args.gain, args.repeat, received)
     })
     .await;
     match result {
