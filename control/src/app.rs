@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::events::EventBus;
 use crate::http::HttpStats;
 use crate::identity::Identity;
+use crate::io_service::IoService;
 use crate::player::ClipPlayer;
 
 /// The daemon's services.
@@ -27,6 +28,8 @@ pub struct App {
     pub player: ClipPlayer,
     /// The event bus.
     pub bus: Arc<EventBus>,
+    /// I/O ports.
+    pub io: Arc<IoService>,
     /// The audio engine.
     pub engine: Engine,
     /// What the output device actually is (`null` after a fallback).

@@ -25,6 +25,27 @@ pub struct Config {
     pub device: DeviceConfig,
     /// Authentication.
     pub auth: AuthConfig,
+    /// I/O ports.
+    pub io: IoConfig,
+}
+
+/// I/O settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IoConfig {
+    /// List `io-port-management` in API discovery (clients then prefer it to port.cgi).
+    pub port_management: bool,
+    /// Idle keep-alive of `port.cgi?monitor=` streams, seconds.
+    pub monitor_keepalive_seconds: u64,
+}
+
+impl Default for IoConfig {
+    fn default() -> Self {
+        Self {
+            port_management: true,
+            monitor_keepalive_seconds: 15,
+        }
+    }
 }
 
 /// HTTP server settings.

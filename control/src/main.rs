@@ -11,6 +11,7 @@ mod error;
 mod events;
 mod http;
 mod identity;
+mod io_service;
 mod player;
 mod store;
 mod users;
@@ -165,6 +166,12 @@ async fn run(cli: Cli) -> Result<(), ControlError> {
         config.clips.max_upload_mb,
         DecodeLimits::default(),
     )?;
+    let io = Arc::new(io_service::IoService::new(
+        &cli.profile,
+        &data_dir,
+        bus.clone(),
+    )?);
+    tokio::spawn(io.clone().run_timers());
     let player = player::ClipPlayer::new(
         engine.clone(),
         bus.clone(),
@@ -178,6 +185,7 @@ async fn run(cli: Cli) -> Result<(), ControlError> {
         clips,
         player,
         bus,
+        io,
         engine,
         output_device: output.name().to_string(),
         input_device: in_spec.to_string(),
@@ -208,6 +216,7 @@ async fn run(cli: Cli) -> Result<(), ControlError> {
     http::serve(app.clone(), listener, shutdown_signal()).await;
     tracing::info!("shutting down");
     app.player.stop_all();
+    app.io.shutdown();
     output.stop();
     Ok(())
 }

@@ -12,6 +12,7 @@ use crate::users::Role;
 pub const APIS: &[(&str, &str, &str)] = &[
     ("api-discovery", "1.0", "API Discovery Service"),
     ("basic-device-info", "1.1", "Basic Device Information"),
+    ("io-port-management", "1.0", "IO Port Management"),
     ("mediaclip", "1.0", "Media Clip"),
     ("param-cgi", "1.0", "Legacy Parameter Handling"),
     ("user-management", "1.0", "User Management"),
@@ -284,8 +285,10 @@ pub async fn api_discovery(app: &App, req: &mut Request) -> Reply {
                 .get("version")
                 .and_then(Value::as_str)
                 .unwrap_or("*");
+            let port_management = app.config.io.port_management;
             let list: Vec<Value> = APIS
                 .iter()
+                .filter(|(id, _, _)| port_management || *id != "io-port-management")
                 .filter(|(id, ver, _)| glob(id_pat, id) && glob(ver_pat, ver))
                 .map(|(id, ver, name)| json!({"id": id, "version": ver, "name": name, "docLink": "", "status": "released"}))
                 .collect();

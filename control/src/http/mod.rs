@@ -2,6 +2,7 @@
 //! credentials centrally and dispatches to the VAPIX and netamp handlers.
 
 mod clips;
+mod io;
 mod json_api;
 mod param;
 mod status;
@@ -232,6 +233,13 @@ pub async fn route(app: Arc<App>, mut req: Request) -> Reply {
         "/axis-cgi/mediaclip.cgi" => clips::mediaclip(&app, &mut req).await,
         "/axis-cgi/playclip.cgi" => clips::playclip(&app, &req).await,
         "/axis-cgi/stopclip.cgi" => clips::stopclip(&app, &req),
+        "/axis-cgi/io/port.cgi" => io::port_cgi(&app, &req).await,
+        "/axis-cgi/io/portmanagement.cgi" => io::port_management(&app, &mut req).await,
+        "/axis-cgi/virtualinput/activate.cgi" => io::virtual_input(&app, &req, true),
+        "/axis-cgi/virtualinput/deactivate.cgi" => io::virtual_input(&app, &req, false),
+        "/axis-cgi/virtualinput/getschemaversions.cgi" => io::schema_versions(&app, &req),
+        "/axis-cgi/io/virtualinput.cgi" => io::manual_trigger(&app, &req),
+        "/api/v1/io/sim" => io::sim(&app, &mut req).await,
         "/axis-cgi/basicdeviceinfo.cgi" => json_api::basic_device_info(&app, &mut req).await,
         "/axis-cgi/apidiscovery.cgi" => json_api::api_discovery(&app, &mut req).await,
         "/api/v1/status" => status::status(&app, &req),

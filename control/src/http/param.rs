@@ -21,6 +21,37 @@ pub fn all_params(app: &App) -> Vec<(String, String)> {
     put("Brand.ProdType", id.prod_type().into());
     put("Brand.ProdVariant", String::new());
     put("Brand.WebURL", "https://github.com/netamp/netamp".into());
+    {
+        let b = app.io.board();
+        let mut inputs = 0;
+        let mut outputs = 0;
+        for port in 0..b.len() {
+            let Ok((def, c, _)) = b.port(port) else {
+                continue;
+            };
+            let g = format!("IOPort.I{port}");
+            let yes_no = |v: bool| if v { "yes" } else { "no" }.to_string();
+            // The triggering / active circuit is the one that differs from normal.
+            let active = c.normal.flip().as_str().to_string();
+            put(&format!("{g}.Configurable"), yes_no(def.configurable()));
+            put(&format!("{g}.Direction"), c.direction.as_str().into());
+            put(&format!("{g}.Input.Name"), c.name.clone());
+            put(&format!("{g}.Input.Trig"), active.clone());
+            put(&format!("{g}.Output.Active"), active);
+            put(&format!("{g}.Output.Button"), "none".into());
+            put(&format!("{g}.Output.DelayTime"), "0".into());
+            put(&format!("{g}.Output.Mode"), "bistable".into());
+            put(&format!("{g}.Output.Name"), c.name.clone());
+            put(&format!("{g}.Output.PulseTime"), "0".into());
+            put(&format!("{g}.Usage"), c.usage.clone());
+            match c.direction {
+                netamp_io::Direction::Input => inputs += 1,
+                netamp_io::Direction::Output => outputs += 1,
+            }
+        }
+        put("Input.NbrOfInputs", inputs.to_string());
+        put("Output.NbrOfOutputs", outputs.to_string());
+    }
     put("MediaClip.MaxGroups", app.clips.max_groups.to_string());
     put(
         "MediaClip.MaxUploadSize",
@@ -54,7 +85,14 @@ pub fn all_params(app: &App) -> Vec<(String, String)> {
     put("Properties.System.HardwareID", "NA1".into());
     put("Properties.System.Language", "English".into());
     put("Properties.System.SerialNumber", id.serial().to_string());
+    put("Properties.VirtualInput.VirtualInput", "yes".into());
+    // Groups sorted alphabetically, as devices list them (IOPort < Input < MediaClip …).
+    p.sort_by(|a, b| group_of(&a.0).cmp(group_of(&b.0)));
     p
+}
+
+fn group_of(name: &str) -> &str {
+    name.split('.').next().unwrap_or(name)
 }
 
 fn strip_root(name: &str) -> &str {
@@ -117,6 +155,9 @@ pub fn list(params: &[(String, String)], groups: Option<&str>) -> String {
 /// Applies one `update` pair; false when the parameter cannot be written.
 fn update_one(app: &App, name: &str, value: &str) -> bool {
     let name = strip_root(name);
+    if let Some(rest) = name.strip_prefix("IOPort.I") {
+        return update_ioport(app, rest, value);
+    }
     // MediaClip.M<n>.Name is the one writable parameter so far.
     if let Some(rest) = name.strip_prefix("MediaClip.M") {
         if let Some((n, "Name")) = rest.split_once('.') {
@@ -126,6 +167,54 @@ fn update_one(app: &App, name: &str, value: &str) -> bool {
         }
     }
     false
+}
+
+/// `IOPort.I<n>.<field>=<value>`, written through to the port model.
+fn update_ioport(app: &App, rest: &str, value: &str) -> bool {
+    use netamp_io::board::ConfigPatch;
+    use netamp_io::{Circuit, Direction};
+    let Some((n, field)) = rest.split_once('.') else {
+        return false;
+    };
+    let Ok(port) = n.parse::<usize>() else {
+        return false;
+    };
+    if app.io.board().port(port).is_err() {
+        return false;
+    }
+    let patch = match field {
+        "Direction" => match Direction::parse(value) {
+            Some(d) => ConfigPatch {
+                direction: Some(d),
+                ..Default::default()
+            },
+            None => return false,
+        },
+        "Usage" => ConfigPatch {
+            usage: Some(value.to_string()),
+            ..Default::default()
+        },
+        "Input.Name" | "Output.Name" => ConfigPatch {
+            name: Some(value.to_string()),
+            ..Default::default()
+        },
+        "Input.Trig" | "Output.Active" => match Circuit::parse(value) {
+            Some(active) => ConfigPatch {
+                normal: Some(active.flip()),
+                ..Default::default()
+            },
+            None => return false,
+        },
+        // Fixed behaviour: accept writing the value it already has.
+        "Output.Button" => return value == "none",
+        "Output.Mode" => return value == "bistable",
+        "Output.PulseTime" | "Output.DelayTime" => return value == "0",
+        _ => return false,
+    };
+    if value.len() > 64 {
+        return false;
+    }
+    app.io.configure(port, &patch).is_ok()
 }
 
 /// Handles `param.cgi` (GET or form POST).

@@ -1,0 +1,370 @@
+//! The I/O service: the board behind a lock, its timer task, persistence and events.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use netamp_io::action;
+use netamp_io::backend::SimBackend;
+use netamp_io::board::{Board, Change, ConfigPatch, Reading};
+use netamp_io::profile::{self, PortDef};
+use netamp_io::sequence::{Sequencer, Step};
+use netamp_io::supervised::LoopState;
+use netamp_io::{Circuit, Direction, IoError, PortConfig, PortKind};
+use tokio::sync::Notify;
+
+use crate::error::ControlError;
+use crate::events::{Event, EventBus};
+use crate::store;
+
+/// Input and output port topics.
+pub const TOPIC_PORT: &str = "tns1:Device/tnsaxis:IO/Port";
+/// Output port topic.
+pub const TOPIC_OUTPUT_PORT: &str = "tns1:Device/tnsaxis:IO/OutputPort";
+/// Supervised input topic.
+pub const TOPIC_SUPERVISED: &str = "tns1:Device/tnsaxis:IO/SupervisedPort";
+/// Virtual inputs (activate.cgi / deactivate.cgi).
+pub const TOPIC_VIRTUAL_INPUT: &str = "tns1:Device/tnsaxis:IO/VirtualInput";
+/// Manual trigger (io/virtualinput.cgi).
+pub const TOPIC_VIRTUAL_PORT: &str = "tns1:Device/tnsaxis:IO/VirtualPort";
+/// ONVIF digital input.
+pub const TOPIC_DIGITAL_INPUT: &str = "tns1:Device/Trigger/DigitalInput";
+/// ONVIF relay.
+pub const TOPIC_RELAY: &str = "tns1:Device/Trigger/Relay";
+
+/// Virtual inputs, numbered 1..=64.
+pub const VIRTUAL_INPUTS: usize = 64;
+
+struct Virtual {
+    active: [bool; VIRTUAL_INPUTS + 1],
+    /// Timed activations (`duration=`) and manual-trigger pulses, keyed by
+    /// `port` (virtual inputs) or `1000 + port` (manual trigger).
+    timers: Sequencer,
+}
+
+const MANUAL_BASE: usize = 1000;
+
+/// The I/O service.
+pub struct IoService {
+    board: Mutex<Board>,
+    virtual_: Mutex<Virtual>,
+    bus: Arc<EventBus>,
+    wake: Notify,
+    path: PathBuf,
+}
+
+impl IoService {
+    /// Builds the board for `profile` with the saved configuration; outputs start normal.
+    pub fn new(
+        profile_name: &str,
+        data_dir: &std::path::Path,
+        bus: Arc<EventBus>,
+    ) -> Result<Self, ControlError> {
+        let path = data_dir.join("io.json");
+        let saved: Option<Vec<PortConfig>> = store::load_json(&path)?;
+        let board = Board::new(
+            profile::ports(profile_name),
+            saved,
+            Box::new(SimBackend::new()),
+        )
+        .map_err(|e| ControlError::Config(format!("I/O: {e}")))?;
+        let svc = Self {
+            board: Mutex::new(board),
+            virtual_: Mutex::new(Virtual {
+                active: [false; VIRTUAL_INPUTS + 1],
+                timers: Sequencer::new(),
+            }),
+            bus,
+            wake: Notify::new(),
+            path,
+        };
+        let initial: Vec<Change> = {
+            let b = svc.board();
+            (0..b.len()).filter_map(|p| current_change(&b, p)).collect()
+        };
+        svc.publish(&initial);
+        for port in 1..=VIRTUAL_INPUTS {
+            svc.bus
+                .publish(virtual_event(TOPIC_VIRTUAL_INPUT, port, "active", false));
+        }
+        Ok(svc)
+    }
+
+    /// The board, locked.
+    pub fn board(&self) -> MutexGuard<'_, Board> {
+        self.board.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn virtual_lock(&self) -> MutexGuard<'_, Virtual> {
+        self.virtual_.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Publishes port changes as events.
+    fn publish(&self, changes: &[Change]) {
+        let b = self.board();
+        for ch in changes {
+            let Ok((def, _, _)) = b.port(ch.port) else {
+                continue;
+            };
+            for ev in port_events(def, ch) {
+                self.bus.publish(ev);
+            }
+        }
+    }
+
+    fn save(&self) -> Result<(), IoError> {
+        let configs = self.board().configs().to_vec();
+        store::save_json(&self.path, &configs).map_err(|e| IoError::Backend(e.to_string()))
+    }
+
+    /// Runs a `port.cgi` action string.
+    pub fn action(&self, s: &str) -> Result<(), IoError> {
+        let a = action::parse(s)?;
+        let changes = self.board().run_action(&a, Instant::now())?;
+        self.publish(&changes);
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Starts a portmanagement state sequence.
+    pub fn sequence(&self, port: usize, steps: &[(Circuit, u64)]) -> Result<(), IoError> {
+        let changes = self.board().start_sequence(port, steps, Instant::now())?;
+        self.publish(&changes);
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Drives an output to a circuit state.
+    pub fn set_output(&self, port: usize, circuit: Circuit) -> Result<(), IoError> {
+        let changes = self.board().set_output(port, circuit)?;
+        self.publish(&changes);
+        Ok(())
+    }
+
+    /// Validates patches against the board without applying them.
+    pub fn check_patch(&self, port: usize, patch: &ConfigPatch) -> Result<(), IoError> {
+        let b = self.board();
+        let (def, config, _) = b.port(port)?;
+        if let Some(d) = patch.direction {
+            if d != config.direction && !def.configurable() {
+                return Err(IoError::NotConfigurable(port));
+            }
+        }
+        Ok(())
+    }
+
+    /// Changes a port's configuration and saves it.
+    pub fn configure(&self, port: usize, patch: &ConfigPatch) -> Result<(), IoError> {
+        let changes = self.board().configure(port, patch)?;
+        self.save()?;
+        self.publish(&changes);
+        Ok(())
+    }
+
+    /// Feeds a simulated input reading.
+    pub fn input(&self, port: usize, reading: Reading) -> Result<(), IoError> {
+        let change = self.board().input(port, reading)?;
+        self.publish(&change.into_iter().collect::<Vec<_>>());
+        Ok(())
+    }
+
+    /// Activates or deactivates a virtual input (1-based); `duration_s` turns it back
+    /// after that many seconds (0: on, then off at once). Returns whether it changed.
+    pub fn set_virtual(
+        &self,
+        port: usize,
+        on: bool,
+        duration_s: Option<u64>,
+    ) -> Result<bool, IoError> {
+        if !(1..=VIRTUAL_INPUTS).contains(&port) {
+            return Err(IoError::NoSuchPort(port.to_string()));
+        }
+        let mut v = self.virtual_lock();
+        let changed = v.active[port] != on;
+        v.timers.cancel(port);
+        v.active[port] = on;
+        if changed {
+            self.bus
+                .publish(virtual_event(TOPIC_VIRTUAL_INPUT, port, "active", on));
+        }
+        if let (true, Some(secs)) = (on, duration_s) {
+            let steps = vec![
+                Step::Wait(std::time::Duration::from_secs(secs)),
+                Step::Set(Circuit::Open),
+            ];
+            let now = Instant::now();
+            v.timers.start(port, steps, now);
+            let due = v.timers.poll(now);
+            drop(v);
+            self.apply_virtual(due);
+            self.wake.notify_one();
+        }
+        Ok(changed)
+    }
+
+    /// Runs a manual-trigger action on a virtual port (`io/virtualinput.cgi`).
+    pub fn manual_trigger(&self, s: &str) -> Result<(), IoError> {
+        let a = action::parse(s)?;
+        if !(1..=VIRTUAL_INPUTS).contains(&a.port) {
+            return Err(IoError::NoSuchPort(a.port.to_string()));
+        }
+        let steps = a
+            .steps
+            .iter()
+            .map(|s| match s {
+                action::ActionStep::Set(true) => Step::Set(Circuit::Closed),
+                action::ActionStep::Set(false) => Step::Set(Circuit::Open),
+                action::ActionStep::Wait(d) => Step::Wait(*d),
+            })
+            .collect();
+        let due = self
+            .virtual_lock()
+            .timers
+            .start(MANUAL_BASE + a.port, steps, Instant::now());
+        self.apply_virtual(due);
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    fn apply_virtual(&self, writes: Vec<(usize, Circuit)>) {
+        for (key, circuit) in writes {
+            let on = circuit == Circuit::Closed;
+            if key >= MANUAL_BASE {
+                self.bus.publish(virtual_event(
+                    TOPIC_VIRTUAL_PORT,
+                    key - MANUAL_BASE,
+                    "state",
+                    on,
+                ));
+            } else {
+                let mut v = self.virtual_lock();
+                if v.active[key] != on {
+                    v.active[key] = on;
+                    drop(v);
+                    self.bus
+                        .publish(virtual_event(TOPIC_VIRTUAL_INPUT, key, "active", on));
+                }
+            }
+        }
+    }
+
+    /// Drives sequences and timers until the process ends.
+    pub async fn run_timers(self: Arc<Self>) {
+        loop {
+            let next = {
+                let b = self.board().next_deadline();
+                let v = self.virtual_lock().timers.next_deadline();
+                match (b, v) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            };
+            match next {
+                Some(at) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(tokio::time::Instant::from_std(at)) => {}
+                        _ = self.wake.notified() => {}
+                    }
+                }
+                None => self.wake.notified().await,
+            }
+            let now = Instant::now();
+            let polled = self.board().poll(now);
+            match polled {
+                Ok(changes) => self.publish(&changes),
+                Err(e) => tracing::error!("I/O backend: {e}"),
+            }
+            let due = self.virtual_lock().timers.poll(now);
+            self.apply_virtual(due);
+        }
+    }
+
+    /// Returns outputs to their normal state (clean shutdown).
+    pub fn shutdown(&self) {
+        if let Err(e) = self.board().shutdown() {
+            tracing::error!("I/O shutdown: {e}");
+        }
+    }
+}
+
+fn current_change(b: &Board, port: usize) -> Option<Change> {
+    let (_, config, state) = b.port(port).ok()?;
+    Some(Change {
+        port,
+        direction: config.direction,
+        state,
+        active: state.active(config.normal),
+        loop_state: b.loop_state(port),
+    })
+}
+
+fn virtual_event(topic: &str, port: usize, item: &str, on: bool) -> Event {
+    Event::new(
+        topic,
+        &[("port", &port.to_string())],
+        &[(item, if on { "1" } else { "0" })],
+        true,
+    )
+}
+
+/// The events one port change produces.
+pub fn port_events(def: &PortDef, ch: &Change) -> Vec<Event> {
+    let port = ch.port.to_string();
+    let p = port.as_str();
+    let mut out = Vec::new();
+    match ch.direction {
+        Direction::Input => {
+            out.push(Event::new(
+                TOPIC_PORT,
+                &[("port", p)],
+                &[("state", if ch.active { "1" } else { "0" })],
+                true,
+            ));
+            out.push(Event::new(
+                TOPIC_DIGITAL_INPUT,
+                &[("InputToken", p)],
+                &[("LogicalState", if ch.active { "true" } else { "false" })],
+                true,
+            ));
+            if def.kind == PortKind::SupervisedInput {
+                let s = match ch.loop_state {
+                    Some(LoopState::Short) => "shorted",
+                    Some(LoopState::Cut) => "cut",
+                    Some(LoopState::Closed) => "closed",
+                    Some(LoopState::Open) => "open",
+                    None => "undefined",
+                };
+                out.push(Event::new(
+                    TOPIC_SUPERVISED,
+                    &[("port", p)],
+                    &[("state", s)],
+                    true,
+                ));
+            }
+        }
+        Direction::Output => {
+            out.push(Event::new(
+                TOPIC_PORT,
+                &[("port", p)],
+                &[("state", if ch.active { "1" } else { "0" })],
+                true,
+            ));
+            out.push(Event::new(
+                TOPIC_OUTPUT_PORT,
+                &[("port", p)],
+                &[("state", if ch.active { "high" } else { "low" })],
+                true,
+            ));
+            out.push(Event::new(
+                TOPIC_RELAY,
+                &[("RelayToken", p)],
+                &[(
+                    "LogicalState",
+                    if ch.active { "active" } else { "inactive" },
+                )],
+                true,
+            ));
+        }
+    }
+    out
+}
