@@ -38,6 +38,8 @@ pub struct App {
     pub input_device: String,
     /// When the daemon started.
     pub started: Instant,
+    /// Websocket session tokens.
+    pub ws_sessions: crate::http::ws::WsSessions,
     /// HTTP counters.
     pub http_stats: Arc<HttpStats>,
 }

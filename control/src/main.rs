@@ -8,6 +8,7 @@ mod auth;
 mod clips;
 mod config;
 mod error;
+mod event_filter;
 mod events;
 mod http;
 mod identity;
@@ -191,6 +192,7 @@ async fn run(cli: Cli) -> Result<(), ControlError> {
         input_device: in_spec.to_string(),
         started: Instant::now(),
         http_stats: Arc::new(http::HttpStats::default()),
+        ws_sessions: http::ws::WsSessions::default(),
         config,
     });
     let _ = app_cell.set(app.clone());

@@ -201,6 +201,8 @@ fn role_matrix() {
         [
             "api-discovery",
             "basic-device-info",
+            "event-streaming-over-websocket",
+            "io-port-management",
             "mediaclip",
             "param-cgi",
             "user-management"

@@ -497,3 +497,60 @@ fn home_assistant_switches_an_output_through_port_management_and_port_cgi() {
     let states: Vec<&str> = e.iter().map(|(s, _)| s.as_str()).collect();
     assert_eq!(states, ["open", "closed", "open"], "{e:?}");
 }
+
+#[test]
+fn websocket_event_stream_delivers_input_changes() {
+    let d = Daemon::start();
+    let (host, port) = d.addr.rsplit_once(':').expect("addr");
+    let mut child = Command::new(ha_python())
+        .arg(workspace_root().join("tests/ha/ws_events.py"))
+        .args([
+            host,
+            port,
+            ADMIN.0,
+            ADMIN.1,
+            "onvif:Device/axis:IO/Port",
+            "3",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("python");
+    std::thread::sleep(Duration::from_millis(1500));
+    set_input(&d, json!({"port": 7, "state": "closed"}));
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut out)
+        .expect("read");
+    assert!(child.wait().expect("wait").success(), "{out}");
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(
+        lines[0],
+        json!({"apiVersion":"1.0","context":"netamp-test","method":"events:configure","data":{}})
+    );
+    let notes: Vec<&Value> = lines[1..]
+        .iter()
+        .map(|l| &l["params"]["notification"])
+        .collect();
+    assert!(
+        notes
+            .iter()
+            .all(|n| n["topic"] == "tns1:Device/tnsaxis:IO/Port"),
+        "{out}"
+    );
+    // The current state of all 9 ports first, then the flip of port 7 to active.
+    assert!(notes.len() >= 10, "{out}");
+    let last = notes.last().expect("notification");
+    assert_eq!(last["message"]["source"]["port"], "7");
+    assert_eq!(last["message"]["data"]["state"], "1");
+    assert!(last["timestamp"].as_u64().is_some());
+    // A token works once.
+    let token = curl(admin(), &[&d.url("/axis-cgi/wssession.cgi")]).text();
+    assert!(token.trim().chars().all(|c| c.is_ascii_digit()), "{token}");
+}

@@ -12,6 +12,11 @@ use crate::users::Role;
 pub const APIS: &[(&str, &str, &str)] = &[
     ("api-discovery", "1.0", "API Discovery Service"),
     ("basic-device-info", "1.1", "Basic Device Information"),
+    (
+        "event-streaming-over-websocket",
+        "1.0",
+        "Event streaming over WebSocket",
+    ),
     ("io-port-management", "1.0", "IO Port Management"),
     ("mediaclip", "1.0", "Media Clip"),
     ("param-cgi", "1.0", "Legacy Parameter Handling"),

@@ -7,6 +7,7 @@ mod json_api;
 mod param;
 mod status;
 mod users;
+pub mod ws;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -239,6 +240,7 @@ pub async fn route(app: Arc<App>, mut req: Request) -> Reply {
         "/axis-cgi/virtualinput/deactivate.cgi" => io::virtual_input(&app, &req, false),
         "/axis-cgi/virtualinput/getschemaversions.cgi" => io::schema_versions(&app, &req),
         "/axis-cgi/io/virtualinput.cgi" => io::manual_trigger(&app, &req),
+        "/axis-cgi/wssession.cgi" => ws::wssession(&app, &req),
         "/api/v1/io/sim" => io::sim(&app, &mut req).await,
         "/axis-cgi/basicdeviceinfo.cgi" => json_api::basic_device_info(&app, &mut req).await,
         "/axis-cgi/apidiscovery.cgi" => json_api::api_discovery(&app, &mut req).await,
@@ -263,6 +265,32 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
+    let ws_app = app.clone();
+    let websocket = warp::path!("vapix" / "ws-data-stream")
+        .and(warp::ws())
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+        .and(warp::header::headers_cloned())
+        .and(warp::addr::remote())
+        .map(
+            move |upgrade: warp::ws::Ws, query: String, headers, remote| {
+                let app = ws_app.clone();
+                let req = Request {
+                    method: Method::GET,
+                    path: "/vapix/ws-data-stream".into(),
+                    query: parse_query(&query),
+                    headers,
+                    remote,
+                    received: Instant::now(),
+                    body: None,
+                };
+                match ws::authorize(&app, &req) {
+                    Ok(_role) => warp::reply::Reply::into_response(
+                        upgrade.on_upgrade(move |socket| ws::session(app, socket)),
+                    ),
+                    Err(reply) => reply,
+                }
+            },
+        );
     let filter = warp::method()
         .and(warp::path::full())
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
@@ -302,7 +330,7 @@ pub async fn serve(
                 }
             },
         );
-    warp::serve(filter)
+    warp::serve(websocket.or(filter))
         .incoming(listener)
         .graceful(shutdown)
         .run()

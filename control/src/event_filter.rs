@@ -1,0 +1,220 @@
+//! VAPIX event filters: topic filters (ConcreteSet: `/` child, `//.` subtree, `|` or;
+//! `tns1:`/`tnsaxis:` or `onvif:`/`axis:` prefixes) and content filters (ItemFilter:
+//! `boolean(//SimpleItem[@Name="port" and @Value="1"])`, joined by `and` / `or`).
+
+use crate::events::Event;
+
+/// A topic segment without its namespace prefix: declarations say `tns1:`/`tnsaxis:`,
+/// filters may say `onvif:`/`axis:`, and the wire omits some prefixes (`IO/Port`), so
+/// segments compare by bare name.
+fn normalize(segment: &str) -> String {
+    let s = segment.trim();
+    s.split_once(':').map_or(s, |(_, name)| name).to_string()
+}
+
+/// One alternative of a topic filter.
+#[derive(Debug, Clone, PartialEq)]
+struct TopicPattern {
+    segments: Vec<String>,
+    subtree: bool,
+}
+
+/// A parsed topic filter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopicFilter {
+    any: Vec<TopicPattern>,
+}
+
+impl TopicFilter {
+    /// Parses a ConcreteSet expression.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let mut any = Vec::new();
+        for alt in s.split('|').map(str::trim) {
+            if alt.is_empty() {
+                return Err("empty topic alternative".into());
+            }
+            let (path, subtree) = match alt.strip_suffix("//.") {
+                Some(p) => (p.trim_end_matches('/'), true),
+                None => (alt, false),
+            };
+            let segments: Vec<String> = path
+                .split('/')
+                .filter(|p| !p.is_empty())
+                .map(normalize)
+                .collect();
+            if segments.is_empty() && !subtree {
+                return Err(format!("bad topic filter {alt:?}"));
+            }
+            any.push(TopicPattern { segments, subtree });
+        }
+        Ok(Self { any })
+    }
+
+    /// True when `topic` is selected.
+    pub fn matches(&self, topic: &str) -> bool {
+        let t: Vec<String> = topic.split('/').map(normalize).collect();
+        self.any.iter().any(|p| {
+            if p.subtree {
+                t.len() >= p.segments.len() && t[..p.segments.len()] == p.segments[..]
+            } else {
+                t == p.segments
+            }
+        })
+    }
+}
+
+/// A parsed content filter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContentFilter {
+    /// Clauses joined by `or`; each is a list of clauses joined by `and`; each clause a
+    /// list of (Name, Value) pairs that one SimpleItem must satisfy.
+    or: Vec<Vec<Vec<(String, String)>>>,
+}
+
+fn quoted(s: &str) -> Option<(String, &str)> {
+    let s = s.trim_start();
+    let q = s.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+    let end = s[1..].find(q)? + 1;
+    Some((s[1..end].to_string(), &s[end + 1..]))
+}
+
+fn parse_clause(s: &str) -> Result<Vec<(String, String)>, String> {
+    // boolean(//SimpleItem[@Name="port" and @Value="1"])
+    let inner = s
+        .trim()
+        .strip_prefix("boolean(")
+        .and_then(|r| r.trim_end().strip_suffix(')'))
+        .and_then(|r| r.trim().strip_prefix("//SimpleItem["))
+        .and_then(|r| r.strip_suffix(']'))
+        .ok_or_else(|| format!("unsupported content filter clause {s:?}"))?;
+    let mut name = None;
+    let mut value = None;
+    for cond in inner.split(" and ") {
+        let cond = cond.trim();
+        if let Some(r) = cond
+            .strip_prefix("@Name")
+            .map(str::trim_start)
+            .and_then(|r| r.strip_prefix('='))
+        {
+            name = quoted(r).map(|(v, _)| v);
+        } else if let Some(r) = cond
+            .strip_prefix("@Value")
+            .map(str::trim_start)
+            .and_then(|r| r.strip_prefix('='))
+        {
+            value = quoted(r).map(|(v, _)| v);
+        } else {
+            return Err(format!("unsupported condition {cond:?}"));
+        }
+    }
+    match (name, value) {
+        (Some(n), Some(v)) => Ok(vec![(n, v)]),
+        _ => Err(format!("clause needs @Name and @Value: {s:?}")),
+    }
+}
+
+impl ContentFilter {
+    /// Parses an ItemFilter expression.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let mut or = Vec::new();
+        for alt in s.split(") or boolean(") {
+            let mut and = Vec::new();
+            for clause in alt.split(") and boolean(") {
+                let mut c = clause.trim().to_string();
+                if !c.starts_with("boolean(") {
+                    c = format!("boolean({c}");
+                }
+                if !c.ends_with(')') || c.matches('(').count() > c.matches(')').count() {
+                    c.push(')');
+                }
+                and.push(parse_clause(&c)?);
+            }
+            or.push(and);
+        }
+        Ok(Self { or })
+    }
+
+    /// True when the event's items satisfy the filter.
+    pub fn matches(&self, ev: &Event) -> bool {
+        let has = |n: &str, v: &str| {
+            [&ev.source, &ev.key, &ev.data]
+                .iter()
+                .any(|m| m.get(n).is_some_and(|x| x == v))
+        };
+        self.or.iter().any(|and| {
+            and.iter()
+                .all(|clause| clause.iter().all(|(n, v)| has(n, v)))
+        })
+    }
+}
+
+/// One subscription: a topic filter, a content filter, or both.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Subscription {
+    topic: Option<TopicFilter>,
+    content: Option<ContentFilter>,
+}
+
+impl Subscription {
+    /// Builds a subscription; at least one filter must be given.
+    pub fn new(topic: Option<&str>, content: Option<&str>) -> Result<Self, String> {
+        if topic.is_none() && content.is_none() {
+            return Err("each filter needs a topicFilter or a contentFilter".into());
+        }
+        Ok(Self {
+            topic: topic.map(TopicFilter::parse).transpose()?,
+            content: content.map(ContentFilter::parse).transpose()?,
+        })
+    }
+
+    /// True when the event passes both filters.
+    pub fn matches(&self, ev: &Event) -> bool {
+        self.topic.as_ref().is_none_or(|t| t.matches(&ev.topic))
+            && self.content.as_ref().is_none_or(|c| c.matches(ev))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(topic: &str, port: &str, state: &str) -> Event {
+        Event::new(topic, &[("port", port)], &[("state", state)], true)
+    }
+
+    #[test]
+    fn topics() {
+        let port = "tns1:Device/tnsaxis:IO/Port";
+        assert!(TopicFilter::parse("//.").unwrap().matches(port));
+        assert!(TopicFilter::parse("tns1:Device/tnsaxis:IO/Port")
+            .unwrap()
+            .matches(port));
+        assert!(TopicFilter::parse("onvif:Device/axis:IO/Port")
+            .unwrap()
+            .matches(port));
+        assert!(TopicFilter::parse("onvif:Device/axis:IO//.")
+            .unwrap()
+            .matches(port));
+        assert!(TopicFilter::parse(
+            "tns1:Device/tnsaxis:IO/VirtualPort|tns1:Device/tnsaxis:IO/Port"
+        )
+        .unwrap()
+        .matches(port));
+        assert!(!TopicFilter::parse("tns1:Device/tnsaxis:IO/VirtualPort")
+            .unwrap()
+            .matches(port));
+        assert!(!TopicFilter::parse("tns1:Device").unwrap().matches(port));
+        assert!(TopicFilter::parse("").is_err());
+    }
+
+    #[test]
+    fn contents() {
+        let f = ContentFilter::parse(r#"boolean(//SimpleItem[@Name="port" and @Value="1"]) and boolean(//SimpleItem[@Name="state" and @Value="1"])"#).unwrap();
+        assert!(f.matches(&ev("t", "1", "1")));
+        assert!(!f.matches(&ev("t", "1", "0")));
+        let f = ContentFilter::parse(r#"boolean(//SimpleItem[@Name="port" and @Value="2"]) or boolean(//SimpleItem[@Name="port" and @Value="3"])"#).unwrap();
+        assert!(f.matches(&ev("t", "3", "0")));
+        assert!(!f.matches(&ev("t", "1", "0")));
+        assert!(ContentFilter::parse("port=1").is_err());
+    }
+}
