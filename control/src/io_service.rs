@@ -15,6 +15,7 @@ use tokio::sync::Notify;
 
 use crate::error::ControlError;
 use crate::events::{Event, EventBus};
+use crate::latency::{LatencySummary, LatencyWindow};
 use crate::store;
 
 /// Input and output port topics.
@@ -51,6 +52,8 @@ pub struct IoService {
     bus: Arc<EventBus>,
     wake: Notify,
     path: PathBuf,
+    /// Request received → backend written, for port actions.
+    action_latency: Mutex<LatencyWindow>,
 }
 
 impl IoService {
@@ -77,6 +80,7 @@ impl IoService {
             bus,
             wake: Notify::new(),
             path,
+            action_latency: Mutex::new(LatencyWindow::default()),
         };
         let initial: Vec<Change> = {
             let b = svc.board();
@@ -117,10 +121,15 @@ impl IoService {
         store::save_json(&self.path, &configs).map_err(|e| IoError::Backend(e.to_string()))
     }
 
-    /// Runs a `port.cgi` action string.
-    pub fn action(&self, s: &str) -> Result<(), IoError> {
+    /// Runs a `port.cgi` action string; `received` is when the request arrived.
+    pub fn action(&self, s: &str, received: Instant) -> Result<(), IoError> {
         let a = action::parse(s)?;
         let changes = self.board().run_action(&a, Instant::now())?;
+        let us = received.elapsed().as_micros() as u64;
+        self.action_latency
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .record(us);
         self.publish(&changes);
         self.wake.notify_one();
         Ok(())
@@ -246,6 +255,14 @@ impl IoService {
                 }
             }
         }
+    }
+
+    /// Request → backend-write latency of port actions.
+    pub fn action_latency(&self) -> LatencySummary {
+        self.action_latency
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .summary()
     }
 
     /// Drives sequences and timers until the process ends.

@@ -13,6 +13,7 @@ mod events;
 mod http;
 mod identity;
 mod io_service;
+mod latency;
 mod player;
 mod store;
 mod users;

@@ -1,7 +1,7 @@
 //! Plays clips on the engine, tracks what plays, publishes the Playing state and measures
 //! trigger latency (request received → first sample rendered).
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -9,12 +9,10 @@ use std::time::Instant;
 use netamp_engine::{Engine, EngineError, EngineEvent, PlayOptions, SourceId};
 
 use crate::events::{Event, EventBus, TOPIC_CLIP_CURRENTLY_PLAYING, TOPIC_CLIP_PLAYING};
+use crate::latency::{LatencySummary, LatencyWindow};
 
 /// The one output, as the MediaClip events name it.
 const OUTPUT: [(&str, &str); 2] = [("audiodeviceid", "0"), ("audiooutputid", "0")];
-
-/// Latency samples kept for the percentiles.
-const LATENCY_WINDOW: usize = 4096;
 
 struct Active {
     clip: u32,
@@ -26,21 +24,8 @@ struct Active {
 #[derive(Default)]
 struct State {
     active: HashMap<SourceId, Active>,
-    latencies_us: VecDeque<u64>,
+    latencies: LatencyWindow,
     plays: u64,
-}
-
-/// Trigger-latency percentiles over the recent plays.
-#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
-pub struct LatencySummary {
-    /// Plays measured in the window.
-    pub count: usize,
-    /// Median, microseconds.
-    pub p50_us: u64,
-    /// 99th percentile, microseconds.
-    pub p99_us: u64,
-    /// Largest, microseconds.
-    pub max_us: u64,
 }
 
 /// The clip player.
@@ -154,10 +139,7 @@ impl ClipPlayer {
                 a.started = true;
                 let file = a.file.clone();
                 let us = at.saturating_duration_since(a.received).as_micros() as u64;
-                if state.latencies_us.len() == LATENCY_WINDOW {
-                    state.latencies_us.pop_front();
-                }
-                state.latencies_us.push_back(us);
+                state.latencies.record(us);
                 self.bus.publish(Event::new(
                     TOPIC_CLIP_PLAYING,
                     &OUTPUT,
@@ -194,17 +176,6 @@ impl ClipPlayer {
 
     /// Trigger-latency percentiles.
     pub fn latency(&self) -> LatencySummary {
-        let mut v: Vec<u64> = self.state().latencies_us.iter().copied().collect();
-        if v.is_empty() {
-            return LatencySummary::default();
-        }
-        v.sort_unstable();
-        let pct = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
-        LatencySummary {
-            count: v.len(),
-            p50_us: pct(0.5),
-            p99_us: pct(0.99),
-            max_us: v[v.len() - 1],
-        }
+        self.state().latencies.summary()
     }
 }

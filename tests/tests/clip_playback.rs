@@ -144,14 +144,21 @@ fn playing_state_is_published_and_trigger_latency_recorded() {
     );
     assert_eq!(r.text(), format!("OK\nplaying={id}\n"));
     std::thread::sleep(Duration::from_millis(200));
-    let ev = curl(admin(), &[&d.url("/api/v1/events/state")]).json();
-    let playing = &ev["events"][0];
+    let playing_event = |d: &Daemon| {
+        curl(admin(), &[&d.url("/api/v1/events/state")]).json()["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .find(|e| e["topic"] == "tnsaxis:MediaClip/tnsaxis:Playing")
+            .cloned()
+            .expect("Playing event")
+    };
+    let playing = playing_event(&d);
     assert_eq!(playing["topic"], "tnsaxis:MediaClip/tnsaxis:Playing");
     assert_eq!(playing["message"]["source"]["audiooutputid"], "0");
     assert_eq!(playing["message"]["data"]["Playing"], "1");
     wait_played(&d, 0, 1, Duration::from_secs(5));
-    let ev = curl(admin(), &[&d.url("/api/v1/events/state")]).json();
-    assert_eq!(ev["events"][0]["message"]["data"]["Playing"], "0");
+    assert_eq!(playing_event(&d)["message"]["data"]["Playing"], "0");
     let lat = &status(&d)["clips"]["trigger_latency_us"];
     assert_eq!(lat["count"].as_u64(), Some(1));
     let metrics = curl(admin(), &[&d.url("/metrics")]).text();

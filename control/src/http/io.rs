@@ -39,7 +39,7 @@ pub async fn port_cgi(app: &App, req: &Request) -> Reply {
         return r;
     }
     if let Some(a) = req.arg("action") {
-        return match app.io.action(a) {
+        return match app.io.action(a, req.received) {
             Ok(()) => text(StatusCode::OK, ""),
             Err(e) => bad_request(&e.to_string()),
         };

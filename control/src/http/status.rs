@@ -63,6 +63,11 @@ pub fn document(app: &App) -> serde_json::Value {
             "plays": app.player.plays(),
             "trigger_latency_us": lat,
         },
+        "io": {
+            "backend": app.io.board().backend().name(),
+            "ports": app.io.board().len(),
+            "action_latency_us": app.io.action_latency(),
+        },
         "process": { "rss_bytes": rss_bytes() },
     })
 }
