@@ -328,19 +328,20 @@ fn virtual_event(topic: &str, port: usize, item: &str, on: bool) -> Event {
 pub fn port_events(def: &PortDef, ch: &Change) -> Vec<Event> {
     let port = ch.port.to_string();
     let p = port.as_str();
-    let mut out = Vec::new();
+    let on = |yes: &'static str, no: &'static str| if ch.active { yes } else { no };
+    // IO/Port carries every port; the other topics depend on what the port is.
+    let mut out = vec![Event::new(
+        TOPIC_PORT,
+        &[("port", p)],
+        &[("state", on("1", "0"))],
+        true,
+    )];
     match ch.direction {
         Direction::Input => {
             out.push(Event::new(
-                TOPIC_PORT,
-                &[("port", p)],
-                &[("state", if ch.active { "1" } else { "0" })],
-                true,
-            ));
-            out.push(Event::new(
                 TOPIC_DIGITAL_INPUT,
                 &[("InputToken", p)],
-                &[("LogicalState", if ch.active { "true" } else { "false" })],
+                &[("LogicalState", on("true", "false"))],
                 true,
             ));
             if def.kind == PortKind::SupervisedInput {
@@ -361,24 +362,15 @@ pub fn port_events(def: &PortDef, ch: &Change) -> Vec<Event> {
         }
         Direction::Output => {
             out.push(Event::new(
-                TOPIC_PORT,
-                &[("port", p)],
-                &[("state", if ch.active { "1" } else { "0" })],
-                true,
-            ));
-            out.push(Event::new(
                 TOPIC_OUTPUT_PORT,
                 &[("port", p)],
-                &[("state", if ch.active { "high" } else { "low" })],
+                &[("state", on("high", "low"))],
                 true,
             ));
             out.push(Event::new(
                 TOPIC_RELAY,
                 &[("RelayToken", p)],
-                &[(
-                    "LogicalState",
-                    if ch.active { "active" } else { "inactive" },
-                )],
+                &[("LogicalState", on("active", "inactive"))],
                 true,
             ));
         }

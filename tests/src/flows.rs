@@ -95,3 +95,13 @@ pub fn play_and_capture(d: &Daemon, query: &str) -> Vec<f32> {
     std::thread::sleep(Duration::from_millis(100));
     read_capture(&d.capture, f0.saturating_sub(4800))
 }
+
+/// The current state event of `topic` whose source item `key` is `value`.
+pub fn current_event(d: &Daemon, topic: &str, key: &str, value: &str) -> Option<serde_json::Value> {
+    let r = curl(admin(), &[&d.url("/api/v1/events/state")]);
+    r.json()["events"]
+        .as_array()?
+        .iter()
+        .find(|e| e["topic"] == topic && (key.is_empty() || e["message"]["source"][key] == value))
+        .cloned()
+}

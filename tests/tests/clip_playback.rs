@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use netamp_tests::audio::{align, ffmpeg_reference, make_clip, rms, Format};
 use netamp_tests::daemon::Daemon;
-use netamp_tests::flows::{admin, frames, play_and_capture, status, upload_ok, wait_played};
+use netamp_tests::flows::{
+    admin, current_event, frames, play_and_capture, status, upload_ok, wait_played,
+};
 use netamp_tests::http::curl;
 
 #[test]
@@ -145,13 +147,7 @@ fn playing_state_is_published_and_trigger_latency_recorded() {
     assert_eq!(r.text(), format!("OK\nplaying={id}\n"));
     std::thread::sleep(Duration::from_millis(200));
     let playing_event = |d: &Daemon| {
-        curl(admin(), &[&d.url("/api/v1/events/state")]).json()["events"]
-            .as_array()
-            .expect("events")
-            .iter()
-            .find(|e| e["topic"] == "tnsaxis:MediaClip/tnsaxis:Playing")
-            .cloned()
-            .expect("Playing event")
+        current_event(d, "tnsaxis:MediaClip/tnsaxis:Playing", "", "").expect("Playing event")
     };
     let playing = playing_event(&d);
     assert_eq!(playing["topic"], "tnsaxis:MediaClip/tnsaxis:Playing");

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use netamp_tests::daemon::{Daemon, DaemonOptions, ADMIN};
-use netamp_tests::flows::admin;
+use netamp_tests::flows::{admin, current_event};
 use netamp_tests::http::{curl, Auth};
 use netamp_tests::workspace_root;
 use serde_json::{json, Value};
@@ -120,15 +120,7 @@ fn supervised_inputs_sweep_without_chatter_for_both_wirings() {
         }
     }
     assert_eq!(seen, ["short", "closed", "open", "cut"], "transitions");
-    let ev = curl(admin(), &[&d.url("/api/v1/events/state")]).json();
-    let sup = ev["events"]
-        .as_array()
-        .expect("events")
-        .iter()
-        .find(|e| {
-            e["topic"] == "tns1:Device/tnsaxis:IO/SupervisedPort"
-                && e["message"]["source"]["port"] == "1"
-        })
+    let sup = current_event(&d, "tns1:Device/tnsaxis:IO/SupervisedPort", "port", "1")
         .expect("supervised event");
     assert_eq!(sup["message"]["data"]["state"], "cut");
     // Back to closed: the IO/Port event says active (closed differs from normal open).
@@ -403,14 +395,7 @@ fn state_sequence_and_virtual_inputs() {
     );
     assert!(r.text().contains("<StateChanged>false</StateChanged>"));
     let state = |d: &Daemon| {
-        curl(admin(), &[&d.url("/api/v1/events/state")]).json()["events"]
-            .as_array()
-            .expect("events")
-            .iter()
-            .find(|e| {
-                e["topic"] == "tns1:Device/tnsaxis:IO/VirtualInput"
-                    && e["message"]["source"]["port"] == "7"
-            })
+        current_event(d, "tns1:Device/tnsaxis:IO/VirtualInput", "port", "7")
             .map(|e| e["message"]["data"]["active"].clone())
     };
     assert_eq!(state(&d), Some(json!("1")));
@@ -426,16 +411,8 @@ fn state_sequence_and_virtual_inputs() {
     );
     assert_eq!(r.status, 200);
     std::thread::sleep(Duration::from_millis(1300));
-    let ev = curl(admin(), &[&d.url("/api/v1/events/state")]).json();
-    let eight = ev["events"]
-        .as_array()
-        .expect("events")
-        .iter()
-        .find(|e| {
-            e["topic"] == "tns1:Device/tnsaxis:IO/VirtualInput"
-                && e["message"]["source"]["port"] == "8"
-        })
-        .expect("port 8");
+    let eight =
+        current_event(&d, "tns1:Device/tnsaxis:IO/VirtualInput", "port", "8").expect("port 8");
     assert_eq!(
         eight["message"]["data"]["active"], "0",
         "duration did not end the activation"
