@@ -254,6 +254,18 @@ fn malformed_requests_get_errors_and_move_nothing() {
         &[&d.url("/axis-cgi/virtualinput/activate.cgi?schemaversion=1")],
     );
     assert!(r.text().contains("<ErrorCode>10</ErrorCode>"));
+    // A bad pair after a good one: nothing is applied.
+    let r = curl(admin(), &[&d.url("/axis-cgi/param.cgi?action=update&IOPort.I3.Input.Name=Changed&IOPort.I0.Direction=input")]);
+    assert!(r.text().starts_with("# Error"), "{}", r.text());
+    let r = curl(
+        admin(),
+        &[&d.url("/axis-cgi/param.cgi?action=list&group=IOPort.I3.Input.Name")],
+    );
+    assert_eq!(
+        r.text(),
+        "IOPort.I3.Input.Name=I/O 1\n",
+        "a partial update was applied"
+    );
     let r = curl(
         admin(),
         &[&d.url("/axis-cgi/param.cgi?action=update&IOPort.I0.Direction=input")],

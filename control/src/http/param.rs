@@ -152,43 +152,42 @@ pub fn list(params: &[(String, String)], groups: Option<&str>) -> String {
     out
 }
 
-/// Applies one `update` pair; false when the parameter cannot be written.
-fn update_one(app: &App, name: &str, value: &str) -> bool {
-    let name = strip_root(name);
-    if let Some(rest) = name.strip_prefix("IOPort.I") {
-        return update_ioport(app, rest, value);
-    }
-    // MediaClip.M<n>.Name is the one writable parameter so far.
-    if let Some(rest) = name.strip_prefix("MediaClip.M") {
-        if let Some((n, "Name")) = rest.split_once('.') {
-            if let Ok(id) = n.parse::<u32>() {
-                return app.clips.rename(id, value).is_ok();
-            }
-        }
-    }
-    false
+/// One validated `update` pair.
+enum ParamWrite {
+    /// `MediaClip.M<n>.Name`.
+    ClipName(u32, String),
+    /// `IOPort.I<n>.<field>`.
+    Port(usize, netamp_io::board::ConfigPatch),
+    /// A fixed parameter written with the value it already has.
+    Unchanged,
 }
 
-/// `IOPort.I<n>.<field>=<value>`, written through to the port model.
-fn update_ioport(app: &App, rest: &str, value: &str) -> bool {
+/// Parses and checks one `update` pair without changing anything; None when the
+/// parameter does not exist, is read-only, or the value is invalid.
+fn parse_write(app: &App, name: &str, value: &str) -> Option<ParamWrite> {
+    let name = strip_root(name);
+    if value.len() > 64 {
+        return None;
+    }
+    if let Some(rest) = name.strip_prefix("IOPort.I") {
+        return parse_ioport_write(app, rest, value);
+    }
+    let (n, field) = name.strip_prefix("MediaClip.M")?.split_once('.')?;
+    let id = n.parse::<u32>().ok()?;
+    (field == "Name" && app.clips.get(id).is_some())
+        .then(|| ParamWrite::ClipName(id, value.to_string()))
+}
+
+/// `IOPort.I<n>.<field>=<value>`, as a patch of the port model.
+fn parse_ioport_write(app: &App, rest: &str, value: &str) -> Option<ParamWrite> {
     use netamp_io::board::ConfigPatch;
     use netamp_io::{Circuit, Direction};
-    let Some((n, field)) = rest.split_once('.') else {
-        return false;
-    };
-    let Ok(port) = n.parse::<usize>() else {
-        return false;
-    };
-    if app.io.board().port(port).is_err() {
-        return false;
-    }
+    let (n, field) = rest.split_once('.')?;
+    let port = n.parse::<usize>().ok()?;
     let patch = match field {
-        "Direction" => match Direction::parse(value) {
-            Some(d) => ConfigPatch {
-                direction: Some(d),
-                ..Default::default()
-            },
-            None => return false,
+        "Direction" => ConfigPatch {
+            direction: Some(Direction::parse(value)?),
+            ..Default::default()
         },
         "Usage" => ConfigPatch {
             usage: Some(value.to_string()),
@@ -198,23 +197,28 @@ fn update_ioport(app: &App, rest: &str, value: &str) -> bool {
             name: Some(value.to_string()),
             ..Default::default()
         },
-        "Input.Trig" | "Output.Active" => match Circuit::parse(value) {
-            Some(active) => ConfigPatch {
-                normal: Some(active.flip()),
-                ..Default::default()
-            },
-            None => return false,
+        // The triggering / active circuit is the one that differs from normal.
+        "Input.Trig" | "Output.Active" => ConfigPatch {
+            normal: Some(Circuit::parse(value)?.flip()),
+            ..Default::default()
         },
-        // Fixed behaviour: accept writing the value it already has.
-        "Output.Button" => return value == "none",
-        "Output.Mode" => return value == "bistable",
-        "Output.PulseTime" | "Output.DelayTime" => return value == "0",
-        _ => return false,
+        "Output.Button" => return (value == "none").then_some(ParamWrite::Unchanged),
+        "Output.Mode" => return (value == "bistable").then_some(ParamWrite::Unchanged),
+        "Output.PulseTime" | "Output.DelayTime" => {
+            return (value == "0").then_some(ParamWrite::Unchanged)
+        }
+        _ => return None,
     };
-    if value.len() > 64 {
-        return false;
+    app.io.check_patch(port, &patch).ok()?;
+    Some(ParamWrite::Port(port, patch))
+}
+
+fn apply_write(app: &App, w: ParamWrite) -> bool {
+    match w {
+        ParamWrite::ClipName(id, name) => app.clips.rename(id, &name).is_ok(),
+        ParamWrite::Port(port, patch) => app.io.configure(port, &patch).is_ok(),
+        ParamWrite::Unchanged => true,
     }
-    app.io.configure(port, &patch).is_ok()
 }
 
 /// Handles `param.cgi` (GET or form POST).
@@ -244,8 +248,21 @@ pub async fn handle(app: &App, req: &mut Request) -> Reply {
             if pairs.is_empty() {
                 return text(StatusCode::OK, "# Error: No parameters to update\n");
             }
-            for (k, v) in pairs {
-                if !update_one(app, k, v) {
+            // All or nothing: every pair is checked before any is applied.
+            let mut writes = Vec::with_capacity(pairs.len());
+            for (k, v) in &pairs {
+                match parse_write(app, k, v) {
+                    Some(w) => writes.push(w),
+                    None => {
+                        return text(
+                            StatusCode::OK,
+                            &format!("# Error: Error setting '{k}' to '{v}'!\n"),
+                        )
+                    }
+                }
+            }
+            for ((k, v), w) in pairs.iter().zip(writes) {
+                if !apply_write(app, w) {
                     return text(
                         StatusCode::OK,
                         &format!("# Error: Error setting '{k}' to '{v}'!\n"),
