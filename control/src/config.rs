@@ -37,6 +37,8 @@ pub struct IoConfig {
     pub port_management: bool,
     /// Idle keep-alive of `port.cgi?monitor=` streams, seconds.
     pub monitor_keepalive_seconds: u64,
+    /// Ports wired to GPIO lines (gpiocdev); the others are simulated.
+    pub lines: Vec<netamp_io::gpio::LineSpec>,
 }
 
 impl Default for IoConfig {
@@ -44,6 +46,7 @@ impl Default for IoConfig {
         Self {
             port_management: true,
             monitor_keepalive_seconds: 15,
+            lines: Vec::new(),
         }
     }
 }

@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use netamp_io::action;
-use netamp_io::backend::SimBackend;
 use netamp_io::board::{Board, Change, ConfigPatch, Reading};
+use netamp_io::gpio::{GpiocdevBackend, InputEvent, LineSpec};
 use netamp_io::profile::{self, PortDef};
 use netamp_io::sequence::{Sequencer, Step};
 use netamp_io::supervised::LoopState;
@@ -54,23 +54,30 @@ pub struct IoService {
     path: PathBuf,
     /// Request received → backend written, for port actions.
     action_latency: Mutex<LatencyWindow>,
+    /// Input changes from GPIO edge threads, until `start` takes them.
+    gpio_inputs: Mutex<Option<std::sync::mpsc::Receiver<InputEvent>>>,
 }
 
 impl IoService {
     /// Builds the board for `profile` with the saved configuration; outputs start normal.
     pub fn new(
         profile_name: &str,
+        lines: Vec<LineSpec>,
         data_dir: &std::path::Path,
         bus: Arc<EventBus>,
     ) -> Result<Self, ControlError> {
         let path = data_dir.join("io.json");
         let saved: Option<Vec<PortConfig>> = store::load_json(&path)?;
-        let board = Board::new(
-            profile::ports(profile_name),
-            saved,
-            Box::new(SimBackend::new()),
-        )
-        .map_err(|e| ControlError::Config(format!("I/O: {e}")))?;
+        let defs = profile::ports(profile_name);
+        if let Some(l) = lines.iter().find(|l| l.port >= defs.len()) {
+            return Err(ControlError::Config(format!(
+                "[[io.lines]] port {} does not exist in this profile",
+                l.port
+            )));
+        }
+        let config_err = |e: IoError| ControlError::Config(format!("I/O: {e}"));
+        let (backend, gpio_inputs) = GpiocdevBackend::new(lines).map_err(config_err)?;
+        let board = Board::new(defs, saved, Box::new(backend)).map_err(config_err)?;
         let svc = Self {
             board: Mutex::new(board),
             virtual_: Mutex::new(Virtual {
@@ -81,6 +88,7 @@ impl IoService {
             wake: Notify::new(),
             path,
             action_latency: Mutex::new(LatencyWindow::default()),
+            gpio_inputs: Mutex::new(Some(gpio_inputs)),
         };
         let initial: Vec<Change> = {
             let b = svc.board();
@@ -265,8 +273,33 @@ impl IoService {
             .summary()
     }
 
+    /// Starts the timer task and the thread that feeds GPIO input edges to the board.
+    pub fn start(self: &Arc<Self>) {
+        tokio::spawn(self.clone().run_timers());
+        let rx = self
+            .gpio_inputs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(rx) = rx {
+            let svc = self.clone();
+            let spawned = std::thread::Builder::new()
+                .name("netamp-gpio-inputs".into())
+                .spawn(move || {
+                    for (port, circuit) in rx {
+                        if let Err(e) = svc.input(port, Reading::Digital(circuit)) {
+                            tracing::warn!(port, "GPIO input: {e}");
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!("cannot start the GPIO input thread: {e}");
+            }
+        }
+    }
+
     /// Drives sequences and timers until the process ends.
-    pub async fn run_timers(self: Arc<Self>) {
+    async fn run_timers(self: Arc<Self>) {
         loop {
             let next = {
                 let b = self.board().next_deadline();

@@ -170,10 +170,11 @@ async fn run(cli: Cli) -> Result<(), ControlError> {
     )?;
     let io = Arc::new(io_service::IoService::new(
         &cli.profile,
+        config.io.lines.clone(),
         &data_dir,
         bus.clone(),
     )?);
-    tokio::spawn(io.clone().run_timers());
+    io.start();
     let player = player::ClipPlayer::new(
         engine.clone(),
         bus.clone(),

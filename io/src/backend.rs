@@ -3,12 +3,23 @@
 
 use std::time::{Instant, SystemTime};
 
-use crate::{Circuit, IoError};
+use crate::{Circuit, Direction, IoError};
 
 /// Drives outputs. Inputs reach the board as readings (`Board::input`).
 pub trait Backend: Send {
     /// Short name (`sim`, `gpiocdev:<chip>`).
     fn name(&self) -> String;
+    /// Makes `port` an input or an output (an output starts at `normal`). Called for
+    /// every port at start and whenever a direction changes.
+    fn set_direction(
+        &mut self,
+        port: usize,
+        direction: Direction,
+        normal: Circuit,
+    ) -> Result<(), IoError> {
+        let _ = (port, direction, normal);
+        Ok(())
+    }
     /// Drives `port` to `circuit`.
     fn write(&mut self, port: usize, circuit: Circuit) -> Result<(), IoError>;
     /// Recorded output edges, when the backend records them.

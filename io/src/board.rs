@@ -97,6 +97,8 @@ impl Board {
             backend,
         };
         for port in 0..board.defs.len() {
+            let (direction, normal) = (board.configs[port].direction, board.configs[port].normal);
+            board.backend.set_direction(port, direction, normal)?;
             if board.configs[port].direction == Direction::Output {
                 let normal = board.configs[port].normal;
                 board.drive(port, normal)?;
@@ -291,34 +293,38 @@ impl Board {
             }
         }
         let kind = def.kind;
-        let c = &mut self.configs[port];
+        let mut next = self.configs[port].clone();
         if let Some(n) = &patch.name {
-            c.name = n.clone();
+            next.name = n.clone();
         }
         if let Some(u) = &patch.usage {
-            c.usage = u.clone();
+            next.usage = u.clone();
         }
-        let electrical = patch.direction.is_some_and(|d| d != c.direction)
-            || patch.normal.is_some_and(|n| n != c.normal);
         if let Some(d) = patch.direction {
-            c.direction = d;
+            next.direction = d;
         }
         if let Some(n) = patch.normal {
-            c.normal = n;
+            next.normal = n;
         }
+        let c = &self.configs[port];
+        let electrical = next.direction != c.direction || next.normal != c.normal;
+        if electrical {
+            // The hardware first: if it refuses, the configuration stays as it was.
+            self.backend
+                .set_direction(port, next.direction, next.normal)?;
+            if next.direction == Direction::Output {
+                self.backend.write(port, next.normal)?;
+            }
+        }
+        let (direction, normal) = (next.direction, next.normal);
+        self.configs[port] = next;
         if !electrical {
             return Ok(Vec::new());
         }
         self.sequencer.cancel(port);
-        let (direction, normal) = (c.direction, c.normal);
-        if direction == Direction::Output {
-            self.backend.write(port, normal)?;
-            self.states[port] = PortState {
-                circuit: normal,
-                fault: None,
-            };
-        } else if kind == PortKind::Configurable {
-            // A port that became an input reads as its normal state until a reading comes.
+        if direction == Direction::Output || kind == PortKind::Configurable {
+            // An output sits at its normal state; a port that just became an input reads as
+            // its normal state until a reading comes.
             self.states[port] = PortState {
                 circuit: normal,
                 fault: None,

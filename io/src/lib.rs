@@ -7,6 +7,7 @@
 pub mod action;
 pub mod backend;
 pub mod board;
+pub mod gpio;
 pub mod port;
 pub mod profile;
 pub mod sequence;

@@ -543,3 +543,38 @@ fn websocket_event_stream_delivers_input_changes() {
     let token = curl(admin(), &[&d.url("/axis-cgi/wssession.cgi")]).text();
     assert!(token.trim().chars().all(|c| c.is_ascii_digit()), "{token}");
 }
+
+#[test]
+fn gpio_lines_on_a_missing_chip_stop_the_start_with_a_clear_error() {
+    // This machine has no GPIO chip: the gpiocdev path runs up to opening it.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let start = |toml: &str| {
+        let config = dir.path().join("netamp.toml");
+        std::fs::write(&config, toml).expect("config");
+        let out = Command::new(netamp_tests::daemon::netamp_bin())
+            .arg("--config")
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .args([
+                "--http",
+                "127.0.0.1:0",
+                "--audio-out",
+                "null",
+                "--audio-in",
+                "none",
+            ])
+            .output()
+            .expect("run netamp");
+        assert!(!out.status.success(), "started with {toml}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let stderr =
+        start("[[io.lines]]\nport = 0\nchip = \"/dev/gpiochip-netamp-missing\"\nline = 17\n");
+    assert!(
+        stderr.contains("/dev/gpiochip-netamp-missing line 17 (port 0)"),
+        "{stderr}"
+    );
+    let stderr = start("[[io.lines]]\nport = 42\nchip = \"/dev/gpiochip0\"\nline = 1\n");
+    assert!(stderr.contains("port 42 does not exist"), "{stderr}");
+}
