@@ -37,7 +37,10 @@ pub struct IoConfig {
     pub port_management: bool,
     /// Idle keep-alive of `port.cgi?monitor=` streams, seconds.
     pub monitor_keepalive_seconds: u64,
-    /// Ports wired to GPIO lines (gpiocdev); the others are simulated.
+    /// How mapped ports reach the hardware: `gpiocdev` (any Linux GPIO chip) or `rppal`
+    /// (Raspberry Pi; needs the `rppal` cargo feature).
+    pub gpio: String,
+    /// Ports wired to GPIO lines; the others are simulated.
     pub lines: Vec<netamp_io::gpio::LineSpec>,
 }
 
@@ -46,6 +49,7 @@ impl Default for IoConfig {
         Self {
             port_management: true,
             monitor_keepalive_seconds: 15,
+            gpio: "gpiocdev".into(),
             lines: Vec::new(),
         }
     }

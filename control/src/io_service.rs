@@ -62,6 +62,7 @@ impl IoService {
     /// Builds the board for `profile` with the saved configuration; outputs start normal.
     pub fn new(
         profile_name: &str,
+        gpio: &str,
         lines: Vec<LineSpec>,
         data_dir: &std::path::Path,
         bus: Arc<EventBus>,
@@ -76,8 +77,8 @@ impl IoService {
             )));
         }
         let config_err = |e: IoError| ControlError::Config(format!("I/O: {e}"));
-        let (backend, gpio_inputs) = GpiocdevBackend::new(lines).map_err(config_err)?;
-        let board = Board::new(defs, saved, Box::new(backend)).map_err(config_err)?;
+        let (backend, gpio_inputs) = open_backend(gpio, lines).map_err(config_err)?;
+        let board = Board::new(defs, saved, backend).map_err(config_err)?;
         let svc = Self {
             board: Mutex::new(board),
             virtual_: Mutex::new(Virtual {
@@ -334,6 +335,33 @@ impl IoService {
         if let Err(e) = self.board().shutdown() {
             tracing::error!("I/O shutdown: {e}");
         }
+    }
+}
+
+type Opened = (
+    Box<dyn netamp_io::backend::Backend>,
+    std::sync::mpsc::Receiver<InputEvent>,
+);
+
+/// The backend `[io] gpio` names.
+fn open_backend(gpio: &str, lines: Vec<LineSpec>) -> Result<Opened, IoError> {
+    match gpio {
+        "gpiocdev" => {
+            let (b, rx) = GpiocdevBackend::new(lines)?;
+            Ok((Box::new(b), rx))
+        }
+        #[cfg(feature = "rppal")]
+        "rppal" => {
+            let (b, rx) = netamp_io::rpi::RppalBackend::new(lines)?;
+            Ok((Box::new(b), rx))
+        }
+        #[cfg(not(feature = "rppal"))]
+        "rppal" => Err(IoError::Backend(
+            "this build has no rppal support (cargo feature `rppal`)".into(),
+        )),
+        other => Err(IoError::Backend(format!(
+            "unknown [io] gpio {other:?}: use gpiocdev or rppal"
+        ))),
     }
 }
 

@@ -170,6 +170,7 @@ async fn run(cli: Cli) -> Result<(), ControlError> {
     )?;
     let io = Arc::new(io_service::IoService::new(
         &cli.profile,
+        &config.io.gpio,
         config.io.lines.clone(),
         &data_dir,
         bus.clone(),

@@ -23,13 +23,18 @@ use crate::{Circuit, Direction, IoError};
 pub struct LineSpec {
     /// Port (0-based).
     pub port: usize,
-    /// The chip, e.g. `/dev/gpiochip0`.
+    /// The chip, e.g. `/dev/gpiochip0` (gpiocdev only).
+    #[serde(default = "default_chip")]
     pub chip: PathBuf,
-    /// Line offset on the chip.
+    /// Line offset on the chip; the BCM pin number with rppal.
     pub line: u32,
     /// Active-low wiring.
     #[serde(default)]
     pub active_low: bool,
+}
+
+fn default_chip() -> PathBuf {
+    PathBuf::from("/dev/gpiochip0")
 }
 
 /// An input's circuit change, from its edge thread.

@@ -10,6 +10,8 @@ pub mod board;
 pub mod gpio;
 pub mod port;
 pub mod profile;
+#[cfg(feature = "rppal")]
+pub mod rpi;
 pub mod sequence;
 pub mod supervised;
 

@@ -577,4 +577,7 @@ fn gpio_lines_on_a_missing_chip_stop_the_start_with_a_clear_error() {
     );
     let stderr = start("[[io.lines]]\nport = 42\nchip = \"/dev/gpiochip0\"\nline = 1\n");
     assert!(stderr.contains("port 42 does not exist"), "{stderr}");
+    // The default build has no Raspberry Pi backend (cargo feature `rppal`).
+    let stderr = start("[io]\ngpio = \"rppal\"\n");
+    assert!(stderr.contains("cargo feature `rppal`"), "{stderr}");
 }
