@@ -27,6 +27,24 @@ pub struct Config {
     pub auth: AuthConfig,
     /// I/O ports.
     pub io: IoConfig,
+    /// RTSP event stream.
+    pub rtsp: RtspConfig,
+}
+
+/// RTSP settings (the metadata event stream Home Assistant's `axis` library reads).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RtspConfig {
+    /// Listen address; clients assume port 554. Empty turns RTSP off.
+    pub listen: String,
+}
+
+impl Default for RtspConfig {
+    fn default() -> Self {
+        Self {
+            listen: "0.0.0.0:554".into(),
+        }
+    }
 }
 
 /// I/O settings.

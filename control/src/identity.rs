@@ -107,11 +107,8 @@ fn build_date() -> String {
     format_axis_date(mtime)
 }
 
-/// Formats Unix seconds as `Mon DD YYYY HH:MM` (UTC).
-pub fn format_axis_date(unix: i64) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
+/// Civil date and time of Unix seconds (UTC): year, month, day, seconds of the day.
+fn civil(unix: i64) -> (i64, i64, i64, i64) {
     let days = unix.div_euclid(86_400);
     let secs = unix.rem_euclid(86_400);
     // Civil-from-days (Howard Hinnant's algorithm).
@@ -124,6 +121,15 @@ pub fn format_axis_date(unix: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d, secs)
+}
+
+/// Formats Unix seconds as `Mon DD YYYY HH:MM` (UTC).
+pub fn format_axis_date(unix: i64) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let (y, m, d, secs) = civil(unix);
     format!(
         "{} {:02} {} {:02}:{:02}",
         MONTHS[(m - 1) as usize],
@@ -134,6 +140,17 @@ pub fn format_axis_date(unix: i64) -> String {
     )
 }
 
+/// Formats Unix seconds as `YYYY-MM-DDTHH:MM:SS` (UTC).
+pub fn format_iso_date(unix: i64) -> String {
+    let (y, m, d, secs) = civil(unix);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,6 +158,7 @@ mod tests {
     #[test]
     fn dates_and_macs() {
         assert_eq!(format_axis_date(1_588_143_000), "Apr 29 2020 06:50");
+        assert_eq!(format_iso_date(1_547_538_645), "2019-01-15T07:50:45");
         assert_eq!(
             normalize_mac("ac:cc:8e:c4:37:07").as_deref(),
             Some("ACCC8EC43707")

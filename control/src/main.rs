@@ -15,6 +15,7 @@ mod identity;
 mod io_service;
 mod latency;
 mod player;
+mod rtsp;
 mod store;
 mod users;
 
@@ -199,6 +200,24 @@ async fn run(cli: Cli) -> Result<(), ControlError> {
         config,
     });
     let _ = app_cell.set(app.clone());
+
+    // RTSP first: scripts and tests take the HTTP line as "ready".
+    if !app.config.rtsp.listen.is_empty() {
+        match app.config.rtsp.listen.parse::<SocketAddr>() {
+            Ok(addr) => match tokio::net::TcpListener::bind(addr).await {
+                Ok(l) => {
+                    println!(
+                        "netamp: RTSP events on rtsp://{}/axis-media/media.amp?event=on",
+                        l.local_addr().unwrap_or(addr)
+                    );
+                    tokio::spawn(rtsp::serve(app.clone(), l));
+                }
+                // Port 554 needs privileges: the device works without the RTSP event stream.
+                Err(e) => tracing::warn!("RTSP events off: cannot listen on {addr}: {e}"),
+            },
+            Err(e) => return Err(ControlError::Config(format!("[rtsp] listen: {e}"))),
+        }
+    }
 
     let listener = tokio::net::TcpListener::bind(listen)
         .await

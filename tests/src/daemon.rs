@@ -42,6 +42,8 @@ pub struct DaemonOptions {
     pub no_admin: bool,
     /// Reuse this data directory (restart tests).
     pub data_dir: Option<PathBuf>,
+    /// HTTP listen address (default `127.0.0.1:0`).
+    pub http: Option<String>,
 }
 
 /// A running daemon; dropping it stops it (SIGTERM, so the WAV gets its final header).
@@ -72,9 +74,15 @@ impl Daemon {
             .unwrap_or_else(|| dir.path().join("data"));
         let capture = dir.path().join("out.wav");
         let config = dir.path().join("netamp.toml");
+        // RTSP (port 554) only where a test asks for it: parallel daemons would race for it.
+        let rtsp = if opts.config.contains("[rtsp]") {
+            ""
+        } else {
+            "[rtsp]\nlisten = \"\"\n"
+        };
         std::fs::write(
             &config,
-            format!("[device]\nmac = \"{MAC}\"\n{}\n", opts.config),
+            format!("[device]\nmac = \"{MAC}\"\n{rtsp}{}\n", opts.config),
         )
         .expect("write config");
         let mut cmd = Command::new(netamp_bin());
@@ -82,14 +90,9 @@ impl Daemon {
             .arg(&config)
             .arg("--data-dir")
             .arg(&data_dir)
-            .args([
-                "--http",
-                "127.0.0.1:0",
-                "--sip",
-                "127.0.0.1:0",
-                "--audio-in",
-                "none",
-            ])
+            .arg("--http")
+            .arg(opts.http.as_deref().unwrap_or("127.0.0.1:0"))
+            .args(["--sip", "127.0.0.1:0", "--audio-in", "none"])
             .arg("--audio-out")
             .arg(format!("wav:{}", capture.display()))
             .env("RUST_LOG", "warn")

@@ -581,3 +581,46 @@ fn gpio_lines_on_a_missing_chip_stop_the_start_with_a_clear_error() {
     let stderr = start("[io]\ngpio = \"rppal\"\n");
     assert!(stderr.contains("cargo feature `rppal`"), "{stderr}");
 }
+
+#[test]
+fn home_assistant_receives_input_changes_over_its_event_stream() {
+    // axis 60 reads events from RTSP on port 554 of the device's host: give this daemon
+    // its own loopback address so no other test's port matters.
+    let d = Daemon::with(DaemonOptions {
+        config: "[rtsp]\nlisten = \"127.0.0.77:554\"\n".into(),
+        http: Some("127.0.0.77:0".into()),
+        ..Default::default()
+    });
+    let (host, port) = d.addr.rsplit_once(':').expect("addr");
+    let mut child = Command::new(ha_python())
+        .arg(workspace_root().join("tests/ha/ha_events.py"))
+        .args([host, port, ADMIN.0, ADMIN.1, "4"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("python");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    let first = lines.next().and_then(Result::ok).unwrap_or_default();
+    assert_eq!(first, "playing", "the RTSP event stream did not start");
+    std::thread::sleep(Duration::from_millis(300));
+    set_input(&d, json!({"port": 7, "state": "closed"}));
+    let events: Vec<Value> = lines
+        .map_while(Result::ok)
+        .filter_map(|l| serde_json::from_str(&l).ok())
+        .collect();
+    let _ = child.wait();
+    let port_events: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["topic"] == "tns1:Device/tnsaxis:IO/Port")
+        .collect();
+    assert!(
+        port_events.iter().any(|e| e["operation"] == "Initialized"),
+        "no initial state: {events:?}"
+    );
+    let flip = port_events
+        .iter()
+        .find(|e| e["id"] == "7" && e["operation"] == "Changed")
+        .expect("port 7 change");
+    assert_eq!(flip["tripped"], true, "{flip}");
+}
