@@ -60,6 +60,18 @@ pub struct IoConfig {
     pub gpio: String,
     /// Ports wired to GPIO lines; the others are simulated.
     pub lines: Vec<netamp_io::gpio::LineSpec>,
+    /// End-of-line wiring of supervised inputs (default parallel-first).
+    pub supervised: Vec<SupervisedSpec>,
+}
+
+/// `[[io.supervised]] port = 2, wiring = "serial-first", ohms = 2200`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SupervisedSpec {
+    /// Port (0-based); must be a supervised input.
+    pub port: usize,
+    /// The wiring.
+    #[serde(flatten)]
+    pub wiring: netamp_io::supervised::Wiring,
 }
 
 impl Default for IoConfig {
@@ -69,6 +81,7 @@ impl Default for IoConfig {
             monitor_keepalive_seconds: 15,
             gpio: "gpiocdev".into(),
             lines: Vec::new(),
+            supervised: Vec::new(),
         }
     }
 }

@@ -62,14 +62,30 @@ impl IoService {
     /// Builds the board for `profile` with the saved configuration; outputs start normal.
     pub fn new(
         profile_name: &str,
-        gpio: &str,
-        lines: Vec<LineSpec>,
+        config: &crate::config::IoConfig,
         data_dir: &std::path::Path,
         bus: Arc<EventBus>,
     ) -> Result<Self, ControlError> {
         let path = data_dir.join("io.json");
         let saved: Option<Vec<PortConfig>> = store::load_json(&path)?;
-        let defs = profile::ports(profile_name);
+        let mut defs = profile::ports(profile_name);
+        for s in &config.supervised {
+            match defs.get_mut(s.port) {
+                Some(d) if d.kind == PortKind::SupervisedInput => {
+                    s.wiring.validate().map_err(|e| {
+                        ControlError::Config(format!("[[io.supervised]] port {}: {e}", s.port))
+                    })?;
+                    d.wiring = Some(s.wiring);
+                }
+                _ => {
+                    return Err(ControlError::Config(format!(
+                        "[[io.supervised]] port {} is not a supervised input",
+                        s.port
+                    )))
+                }
+            }
+        }
+        let lines: Vec<LineSpec> = config.lines.clone();
         if let Some(l) = lines.iter().find(|l| l.port >= defs.len()) {
             return Err(ControlError::Config(format!(
                 "[[io.lines]] port {} does not exist in this profile",
@@ -77,7 +93,7 @@ impl IoService {
             )));
         }
         let config_err = |e: IoError| ControlError::Config(format!("I/O: {e}"));
-        let (backend, gpio_inputs) = open_backend(gpio, lines).map_err(config_err)?;
+        let (backend, gpio_inputs) = open_backend(&config.gpio, lines).map_err(config_err)?;
         let board = Board::new(defs, saved, backend).map_err(config_err)?;
         let svc = Self {
             board: Mutex::new(board),

@@ -171,8 +171,7 @@ async fn run(cli: Cli) -> Result<(), ControlError> {
     )?;
     let io = Arc::new(io_service::IoService::new(
         &cli.profile,
-        &config.io.gpio,
-        config.io.lines.clone(),
+        &config.io,
         &data_dir,
         bus.clone(),
     )?);

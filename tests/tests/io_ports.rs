@@ -100,26 +100,37 @@ fn pulse_action_produces_the_recorded_edges() {
 
 #[test]
 fn supervised_inputs_sweep_without_chatter_for_both_wirings() {
-    let d = Daemon::start();
-    // Port index 1 is parallel-first (22 kΩ / 4.7 kΩ): closed 4.7k, open 26.7k.
-    let mut seen: Vec<String> = Vec::new();
-    let mut values: Vec<f64> = (0..=300).map(|i| i as f64 * 300.0).collect();
-    // Dwell on each threshold with ±5 % noise.
-    for t in [2350.0, 11_202.0, 53_400.0] {
-        for i in 0..40 {
-            values.push(t * (1.0 + 0.05 * ((i as f64) * 1.3).sin()));
+    // Port 1 keeps the default parallel-first wiring (22 kΩ / 4.7 kΩ: closed 4.7k, open
+    // 26.7k); port 2 is configured serial-first with 2 × 2.2 kΩ (closed 2.2k, open 4.4k).
+    let d = Daemon::with(DaemonOptions {
+        config: "[[io.supervised]]\nport = 2\nwiring = \"serial-first\"\nohms = 2200\n".into(),
+        ..Default::default()
+    });
+    for (port, top, thresholds) in [
+        (1, 90_000.0, [2350.0, 11_202.0, 53_400.0]),
+        (2, 15_000.0, [1100.0, 3111.3, 8800.0]),
+    ] {
+        let mut values: Vec<f64> = (0..=300).map(|i| i as f64 * top / 300.0).collect();
+        // Dwell on each threshold with ±5 % noise: inside the hysteresis band.
+        for t in thresholds {
+            values.extend((0..40).map(|i| t * (1.0 + 0.05 * ((i as f64) * 1.3).sin())));
         }
-    }
-    values.sort_by(|a, b| a.total_cmp(b));
-    values.push(1e9);
-    for v in values {
-        let r = set_input(&d, json!({"port": 1, "ohms": v}));
-        let s = r["loop"].as_str().expect("loop state").to_string();
-        if seen.last() != Some(&s) {
-            seen.push(s);
+        values.sort_by(|a, b| a.total_cmp(b));
+        values.push(1e9);
+        let mut seen: Vec<String> = Vec::new();
+        for v in values {
+            let r = set_input(&d, json!({"port": port, "ohms": v}));
+            let s = r["loop"].as_str().expect("loop state").to_string();
+            if seen.last() != Some(&s) {
+                seen.push(s);
+            }
         }
+        assert_eq!(
+            seen,
+            ["short", "closed", "open", "cut"],
+            "port {port} transitions"
+        );
     }
-    assert_eq!(seen, ["short", "closed", "open", "cut"], "transitions");
     let sup = current_event(&d, "tns1:Device/tnsaxis:IO/SupervisedPort", "port", "1")
         .expect("supervised event");
     assert_eq!(sup["message"]["data"]["state"], "cut");
