@@ -44,3 +44,19 @@ pub fn run(cmd: &mut Command) -> Vec<u8> {
     );
     out.stdout
 }
+
+/// The Python that has Home Assistant's `axis` library (a venv `scripts/test` makes);
+/// fails with a clear message when it is missing.
+pub fn ha_python() -> String {
+    let python = std::env::var("NETAMP_HA_PYTHON").unwrap_or_else(|_| {
+        workspace_root()
+            .join("target/ha-venv/bin/python")
+            .to_string_lossy()
+            .into_owned()
+    });
+    assert!(
+        std::path::Path::new(&python).exists(),
+        "Home Assistant's axis library is not installed at {python}; run scripts/test, which installs it"
+    );
+    python
+}

@@ -4,20 +4,11 @@
 use std::process::Command;
 
 use netamp_tests::daemon::{Daemon, ADMIN, MAC};
-use netamp_tests::workspace_root;
+use netamp_tests::{ha_python, workspace_root};
 
 #[test]
 fn home_assistant_axis_library_sets_up_the_device() {
-    let python = std::env::var("NETAMP_HA_PYTHON").unwrap_or_else(|_| {
-        workspace_root()
-            .join("target/ha-venv/bin/python")
-            .to_string_lossy()
-            .into_owned()
-    });
-    assert!(
-        std::path::Path::new(&python).exists(),
-        "Home Assistant's axis library is not installed at {python}; run scripts/test, which installs it"
-    );
+    let python = ha_python();
     let d = Daemon::start();
     let (host, port) = d.addr.rsplit_once(':').expect("addr");
     let out = Command::new(&python)

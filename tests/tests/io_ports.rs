@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use netamp_tests::daemon::{Daemon, DaemonOptions, ADMIN};
 use netamp_tests::flows::{admin, current_event};
 use netamp_tests::http::{curl, Auth};
-use netamp_tests::workspace_root;
+use netamp_tests::{ha_python, workspace_root};
 use serde_json::{json, Value};
 
 fn sim(d: &Daemon) -> Value {
@@ -445,20 +445,6 @@ fn state_sequence_and_virtual_inputs() {
         &[&d.url("/axis-cgi/io/virtualinput.cgi?action=6%3A%2F200%5C")],
     );
     assert_eq!(r.status, 200);
-}
-
-fn ha_python() -> String {
-    let python = std::env::var("NETAMP_HA_PYTHON").unwrap_or_else(|_| {
-        workspace_root()
-            .join("target/ha-venv/bin/python")
-            .to_string_lossy()
-            .into_owned()
-    });
-    assert!(
-        std::path::Path::new(&python).exists(),
-        "Home Assistant's axis library is missing; run scripts/test"
-    );
-    python
 }
 
 fn ha_switch(d: &Daemon, output: &str) -> Value {
