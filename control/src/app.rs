@@ -38,6 +38,8 @@ pub struct App {
     pub input_device: String,
     /// When the daemon started.
     pub started: Instant,
+    /// Where the RTSP event stream listens, once it does.
+    pub rtsp_addr: std::sync::OnceLock<std::net::SocketAddr>,
     /// Websocket session tokens.
     pub ws_sessions: crate::http::ws::WsSessions,
     /// HTTP counters.

@@ -196,6 +196,7 @@ async fn run(cli: Cli) -> Result<(), ControlError> {
         started: Instant::now(),
         http_stats: Arc::new(http::HttpStats::default()),
         ws_sessions: http::ws::WsSessions::default(),
+        rtsp_addr: OnceLock::new(),
         config,
     });
     let _ = app_cell.set(app.clone());
@@ -205,10 +206,9 @@ async fn run(cli: Cli) -> Result<(), ControlError> {
         match app.config.rtsp.listen.parse::<SocketAddr>() {
             Ok(addr) => match tokio::net::TcpListener::bind(addr).await {
                 Ok(l) => {
-                    println!(
-                        "netamp: RTSP events on rtsp://{}/axis-media/media.amp?event=on",
-                        l.local_addr().unwrap_or(addr)
-                    );
+                    let bound = l.local_addr().unwrap_or(addr);
+                    let _ = app.rtsp_addr.set(bound);
+                    println!("netamp: RTSP events on rtsp://{bound}/axis-media/media.amp?event=on");
                     tokio::spawn(rtsp::serve(app.clone(), l));
                 }
                 // Port 554 needs privileges: the device works without the RTSP event stream.

@@ -258,7 +258,9 @@ async fn connection(app: Arc<App>, mut stream: TcpStream, peer: SocketAddr) -> s
                             ssrc: rand::random(),
                             start: Instant::now(),
                         };
-                        playing = Some(tokio::spawn(stream_events(app.clone(), rtp)));
+                        // Subscribed before the reply: nothing that happens after PLAY is missed.
+                        let (snapshot, rx) = app.bus.subscribe();
+                        playing = Some(tokio::spawn(stream_events(snapshot, rx, rtp)));
                     }
                     reply(
                         "200 OK",
@@ -282,8 +284,11 @@ async fn connection(app: Arc<App>, mut stream: TcpStream, peer: SocketAddr) -> s
 }
 
 /// Sends the current state of every stateful topic, then each event as it happens.
-async fn stream_events(app: Arc<App>, mut rtp: Rtp) {
-    let (snapshot, mut rx) = app.bus.subscribe();
+async fn stream_events(
+    snapshot: Vec<Event>,
+    mut rx: tokio::sync::broadcast::Receiver<Event>,
+    mut rtp: Rtp,
+) {
     for ev in &snapshot {
         if rtp.send(metadata(ev, true).as_bytes()).await.is_err() {
             return;

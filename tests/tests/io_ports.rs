@@ -588,10 +588,17 @@ fn home_assistant_receives_input_changes_over_its_event_stream() {
         http: Some("127.0.0.77:0".into()),
         ..Default::default()
     });
+    // Another process holding port 554 there would answer instead of this daemon.
+    let rtsp = netamp_tests::flows::status(&d)["rtsp"].clone();
+    assert_eq!(
+        rtsp,
+        json!("127.0.0.77:554"),
+        "this daemon could not listen on 127.0.0.77:554"
+    );
     let (host, port) = d.addr.rsplit_once(':').expect("addr");
     let mut child = Command::new(ha_python())
         .arg(workspace_root().join("tests/ha/ha_events.py"))
-        .args([host, port, ADMIN.0, ADMIN.1, "4"])
+        .args([host, port, ADMIN.0, ADMIN.1, "20", "7"])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -618,6 +625,6 @@ fn home_assistant_receives_input_changes_over_its_event_stream() {
     let flip = port_events
         .iter()
         .find(|e| e["id"] == "7" && e["operation"] == "Changed")
-        .expect("port 7 change");
+        .unwrap_or_else(|| panic!("no port 7 change in {events:?}"));
     assert_eq!(flip["tripped"], true, "{flip}");
 }

@@ -63,6 +63,7 @@ pub fn document(app: &App) -> serde_json::Value {
             "plays": app.player.plays(),
             "trigger_latency_us": lat,
         },
+        "rtsp": app.rtsp_addr.get().map(|a| a.to_string()),
         "io": {
             "backend": app.io.board().backend().name(),
             "ports": app.io.board().len(),
