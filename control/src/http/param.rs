@@ -117,36 +117,28 @@ pub fn list(params: &[(String, String)], groups: Option<&str>) -> String {
     };
     for requested in groups.split(',').map(str::trim).filter(|g| !g.is_empty()) {
         let g = strip_root(requested);
-        if g.contains('*') {
-            let hits: Vec<_> = params
-                .iter()
-                .filter(|(k, _)| wildcard_match(g, k))
-                .collect();
-            if hits.is_empty() {
-                out.push_str(&format!(
-                    "# Error: Error -1 getting param in group '{requested}'\n"
-                ));
-            }
-            for (k, v) in hits {
-                out.push_str(&format!("root.{k}={v}\n"));
-            }
-        } else if let Some((_, v)) = params.iter().find(|(k, _)| k == g) {
+        if let Some((_, v)) = params.iter().find(|(k, _)| k == g) {
             // A leaf is answered with its name exactly as asked (Nx matches literally).
             out.push_str(&format!("{requested}={v}\n"));
-        } else {
-            let prefix = format!("{g}.");
-            let hits: Vec<_> = params
-                .iter()
-                .filter(|(k, _)| k.starts_with(&prefix))
-                .collect();
-            if hits.is_empty() {
-                out.push_str(&format!(
-                    "# Error: Error -1 getting param in group '{requested}'\n"
-                ));
+            continue;
+        }
+        // A group: every parameter under it, or the `*` pattern's matches.
+        let prefix = format!("{g}.");
+        let in_group = |k: &str| {
+            if g.contains('*') {
+                wildcard_match(g, k)
+            } else {
+                k.starts_with(&prefix)
             }
-            for (k, v) in hits {
-                out.push_str(&format!("root.{k}={v}\n"));
-            }
+        };
+        let hits: Vec<_> = params.iter().filter(|(k, _)| in_group(k)).collect();
+        if hits.is_empty() {
+            out.push_str(&format!(
+                "# Error: Error -1 getting param in group '{requested}'\n"
+            ));
+        }
+        for (k, v) in hits {
+            out.push_str(&format!("root.{k}={v}\n"));
         }
     }
     out
