@@ -40,6 +40,8 @@ pub struct App {
     pub started: Instant,
     /// Where the RTSP event stream listens, once it does.
     pub rtsp_addr: std::sync::OnceLock<std::net::SocketAddr>,
+    /// The one transmit.cgi sender.
+    pub transmit: crate::http::transmit::TransmitSlot,
     /// Websocket session tokens.
     pub ws_sessions: crate::http::ws::WsSessions,
     /// HTTP counters.

@@ -135,6 +135,14 @@ pub struct AudioConfig {
     pub duck_gain: f32,
     /// Most sources at once.
     pub max_sources: usize,
+    /// `Audio.ReceiverTimeout`: a transmit.cgi stream with no bytes for this long ends, ms.
+    pub receiver_timeout_ms: u64,
+    /// Silence a transmit.cgi stream starts with, ms: the cushion against arrival jitter.
+    pub transmit_buffer_min_ms: u64,
+    /// Largest cushion a transmit.cgi stream grows to after underruns, ms.
+    pub transmit_buffer_max_ms: u64,
+    /// `Audio.MaxListeners`: receive.cgi clients at once.
+    pub max_listeners: usize,
 }
 
 impl Default for AudioConfig {
@@ -145,6 +153,10 @@ impl Default for AudioConfig {
             period_frames: 240,
             duck_gain: 0.0,
             max_sources: 128,
+            receiver_timeout_ms: 1000,
+            transmit_buffer_min_ms: 40,
+            transmit_buffer_max_ms: 500,
+            max_listeners: 10,
         }
     }
 }

@@ -68,10 +68,12 @@ struct Cli {
 }
 
 /// Decoder crates log every malformed upload at error level; netamp reports those to the
-/// client as a 400 with the reason, so their own logging is noise by default.
+/// client as a 400 with the reason, so their own logging is noise by default. warp logs a
+/// client that hangs up mid-body at error level, and VMS senders with a fake
+/// Content-Length always do.
 const DEFAULT_LOG_FILTER: &str = "info,symphonia_core=off,symphonia_format_riff=off,symphonia_format_ogg=off,\
     symphonia_bundle_mp3=off,symphonia_bundle_flac=off,symphonia_codec_vorbis=off,symphonia_codec_pcm=off,\
-    symphonia_adapter_libopus=off";
+    symphonia_adapter_libopus=off,warp::server::run=off";
 
 fn main() {
     tracing_subscriber::fmt()
@@ -197,6 +199,7 @@ async fn run(cli: Cli) -> Result<(), ControlError> {
         http_stats: Arc::new(http::HttpStats::default()),
         ws_sessions: http::ws::WsSessions::default(),
         rtsp_addr: OnceLock::new(),
+        transmit: http::transmit::TransmitSlot::default(),
         config,
     });
     let _ = app_cell.set(app.clone());

@@ -4,6 +4,7 @@
 //! clocks, and never allocates inside `process`: the real-time render thread calls it.
 
 pub mod g711;
+pub mod g726;
 pub mod limiter;
 pub mod meter;
 pub mod mixer;

@@ -122,6 +122,11 @@ impl StreamWriter {
         self.producer.slots()
     }
 
+    /// Samples written but not yet played.
+    pub fn buffered(&self) -> usize {
+        self.producer.buffer().capacity() - self.producer.slots()
+    }
+
     /// True once the source was stopped or removed.
     pub fn is_closed(&self) -> bool {
         self.shared.stopped.load(Ordering::Relaxed) || self.producer.is_abandoned()

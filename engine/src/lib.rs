@@ -14,6 +14,7 @@ mod error;
 mod feeder;
 mod handle;
 mod housekeeper;
+pub mod live;
 mod render;
 pub mod resample;
 mod source;

@@ -1,16 +1,63 @@
 //! Streaming mono resampling to 48 kHz on top of rubato's allocation-free API.
 
-use rubato::{FftFixedIn, Resampler};
+use rubato::{
+    FftFixedIn, Resampler, SincFixedIn, SincInterpolationParameters, SincInterpolationType,
+    WindowFunction,
+};
 
 use crate::{EngineError, SAMPLE_RATE};
 
-/// Input frames per rubato chunk.
+/// Input frames per rubato chunk for files (latency does not matter, quality does).
 const CHUNK: usize = 1024;
+/// Largest relative ratio change a live stream's clock-drift control may ask for.
+const MAX_DRIFT: f64 = 1.05;
+
+/// The two rubato resamplers behind one type (rubato's trait is not object safe).
+enum Inner {
+    /// Files: fixed ratio, best quality.
+    Fft(FftFixedIn<f32>),
+    /// Live streams: short chunks, adjustable ratio.
+    Sinc(SincFixedIn<f32>),
+}
+
+impl Inner {
+    fn input_frames_next(&self) -> usize {
+        match self {
+            Inner::Fft(r) => r.input_frames_next(),
+            Inner::Sinc(r) => r.input_frames_next(),
+        }
+    }
+
+    fn output_delay(&self) -> usize {
+        match self {
+            Inner::Fft(r) => r.output_delay(),
+            Inner::Sinc(r) => r.output_delay(),
+        }
+    }
+
+    fn output_frames_max(&self) -> usize {
+        match self {
+            Inner::Fft(r) => r.output_frames_max(),
+            Inner::Sinc(r) => r.output_frames_max(),
+        }
+    }
+
+    fn process_into_buffer(
+        &mut self,
+        input: &[&[f32]; 1],
+        output: &mut [Vec<f32>],
+    ) -> rubato::ResampleResult<(usize, usize)> {
+        match self {
+            Inner::Fft(r) => r.process_into_buffer(input, output, None),
+            Inner::Sinc(r) => r.process_into_buffer(input, output, None),
+        }
+    }
+}
 
 /// Converts a stream of mono frames at any rate to 48 kHz, with the resampler's own delay
 /// removed and its tail flushed, so output length is `input * 48000 / rate`.
 pub struct StreamResampler {
-    inner: Option<FftFixedIn<f32>>,
+    inner: Option<Inner>,
     in_rate: u32,
     input: Vec<f32>,
     output: Vec<f32>,
@@ -25,16 +72,73 @@ pub struct StreamResampler {
 impl StreamResampler {
     /// A resampler from `in_rate` to 48 kHz (a pass-through when it is already 48 kHz).
     pub fn new(in_rate: u32) -> Result<Self, EngineError> {
-        let (inner, skip, scratch_out) = if in_rate == SAMPLE_RATE {
-            (None, 0, Vec::new())
-        } else {
-            let r = FftFixedIn::<f32>::new(in_rate as usize, SAMPLE_RATE as usize, CHUNK, 2, 1)
-                .map_err(|e| EngineError::Unsupported(format!("resampler: {e}")))?;
-            let skip = r.output_delay();
-            let max = r.output_frames_max();
-            (Some(r), skip, vec![vec![0.0; max]])
+        if in_rate == SAMPLE_RATE {
+            return Ok(Self::with(None, in_rate));
+        }
+        let r = FftFixedIn::<f32>::new(in_rate as usize, SAMPLE_RATE as usize, CHUNK, 2, 1)
+            .map_err(|e| EngineError::Unsupported(format!("resampler: {e}")))?;
+        Ok(Self::with(Some(Inner::Fft(r)), in_rate))
+    }
+
+    /// A low-latency resampler for live network audio: 2.5 ms chunks, a short sinc filter,
+    /// and a ratio that [`set_drift`](Self::set_drift) can nudge to follow the sender's
+    /// clock. Always resamples, even at 48 kHz, so the drift control works at every rate.
+    pub fn live(in_rate: u32) -> Result<Self, EngineError> {
+        if !(1000..=384_000).contains(&in_rate) {
+            return Err(EngineError::Unsupported(format!("sample rate {in_rate}")));
+        }
+        let params = || SincInterpolationParameters {
+            sinc_len: 64,
+            f_cutoff: rubato::calculate_cutoff(64, WindowFunction::BlackmanHarris2),
+            oversampling_factor: 128,
+            interpolation: SincInterpolationType::Linear,
+            window: WindowFunction::BlackmanHarris2,
         };
-        Ok(Self {
+        let chunk = (in_rate as usize / 400).max(16);
+        let make = || {
+            SincFixedIn::<f32>::new(
+                f64::from(SAMPLE_RATE) / f64::from(in_rate),
+                MAX_DRIFT,
+                params(),
+                chunk,
+                1,
+            )
+            .map_err(|e| EngineError::Unsupported(format!("resampler: {e}")))
+        };
+        let mut this = Self::with(Some(Inner::Sinc(make()?)), in_rate);
+        // rubato's reported delay for the sinc resampler misses part of its start-up
+        // latency; an impulse through a twin shows the true one.
+        let mut probe = Self::with(Some(Inner::Sinc(make()?)), in_rate);
+        probe.skip = 0;
+        let mut impulse = vec![0f32; chunk * 8];
+        impulse[0] = 1.0;
+        probe.push(&impulse);
+        let peak = probe
+            .ready()
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
+            .map_or(0, |(i, _)| i);
+        this.skip = peak;
+        Ok(this)
+    }
+
+    /// Nudges a live resampler's ratio by `relative` (1.0 = nominal; above 1 produces more
+    /// output per input). Clamped to the range the resampler was built for.
+    pub fn set_drift(&mut self, relative: f64) {
+        if let Some(Inner::Sinc(r)) = self.inner.as_mut() {
+            let rel = relative.clamp(1.0 / MAX_DRIFT, MAX_DRIFT);
+            // Within the range the resampler was built for, so it cannot refuse.
+            let _ = r.set_resample_ratio_relative(rel, true);
+        }
+    }
+
+    fn with(inner: Option<Inner>, in_rate: u32) -> Self {
+        let (skip, scratch_out) = match inner.as_ref() {
+            Some(r) => (r.output_delay(), vec![vec![0.0; r.output_frames_max()]]),
+            None => (0, Vec::new()),
+        };
+        Self {
             inner,
             in_rate,
             input: Vec::with_capacity(CHUNK * 2),
@@ -45,7 +149,7 @@ impl StreamResampler {
             in_total: 0,
             out_total: 0,
             finished: false,
-        })
+        }
     }
 
     /// The input rate.
@@ -96,7 +200,7 @@ impl StreamResampler {
         };
         let need = inner.input_frames_next();
         let chunk = [&self.input[start..start + need]];
-        if let Ok((_, produced)) = inner.process_into_buffer(&chunk, &mut self.scratch_out, None) {
+        if let Ok((_, produced)) = inner.process_into_buffer(&chunk, &mut self.scratch_out) {
             let out = &self.scratch_out[0][..produced];
             // The first output frames are the filter's delay, not signal.
             let skip = self.skip.min(out.len());
@@ -167,6 +271,33 @@ mod tests {
         for rate in [8000u32, 16000, 22050, 44100, 48000] {
             let out = run(rate, rate as usize);
             assert_eq!(out.len(), 48000, "rate {rate}");
+        }
+    }
+
+    #[test]
+    fn live_resampler_is_exact_and_aligned() {
+        for rate in [8000u32, 16000, 44100, 48000] {
+            let input: Vec<f32> = (0..rate)
+                .map(|i| (i as f32 * 2.0 * std::f32::consts::PI * 440.0 / rate as f32).sin())
+                .collect();
+            let mut r = StreamResampler::live(rate).unwrap();
+            let mut out = Vec::new();
+            for chunk in input.chunks(160) {
+                r.push(chunk);
+                out.extend_from_slice(r.ready());
+                let n = r.ready().len();
+                r.consume(n);
+            }
+            r.finish();
+            out.extend_from_slice(r.ready());
+            assert_eq!(out.len(), 48000, "rate {rate}");
+            let err: f32 = (2000..46000)
+                .map(|i| {
+                    let want = (i as f32 * 2.0 * std::f32::consts::PI * 440.0 / 48000.0).sin();
+                    (out[i] - want).abs()
+                })
+                .fold(0.0, f32::max);
+            assert!(err < 0.05, "rate {rate}: max error {err}");
         }
     }
 

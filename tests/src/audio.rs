@@ -269,3 +269,17 @@ pub fn make_clip(dir: &Path, format: Format, rate: u32, channels: u32, seconds: 
     }
     out
 }
+
+/// Decodes raw µ-law 8 kHz with ffmpeg to 48 kHz mono.
+pub fn ffmpeg_reference_raw_ulaw(path: &Path) -> Vec<f32> {
+    require_tool("ffmpeg");
+    let out = run(Command::new("ffmpeg")
+        .args([
+            "-v", "error", "-f", "mulaw", "-ar", "8000", "-ac", "1", "-i",
+        ])
+        .arg(path)
+        .args(["-ar", "48000", "-f", "f32le", "-"]));
+    out.chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}

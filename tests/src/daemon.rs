@@ -20,15 +20,15 @@ pub fn netamp_bin() -> PathBuf {
         .unwrap_or_else(|| workspace_root().join("target"));
     let bin = target.join("debug").join("netamp");
     static BUILD: std::sync::Once = std::sync::Once::new();
+    // Always asked (a no-op when fresh): `cargo test -p netamp-tests` does not rebuild the
+    // daemon by itself, and a stale binary tests old code.
     BUILD.call_once(|| {
-        if !bin.exists() {
-            let status = Command::new(env!("CARGO"))
-                .args(["build", "-q", "-p", "netamp-control", "--bin", "netamp"])
-                .current_dir(workspace_root())
-                .status()
-                .expect("cargo build");
-            assert!(status.success(), "building netamp failed");
-        }
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-q", "-p", "netamp-control", "--bin", "netamp"])
+            .current_dir(workspace_root())
+            .status()
+            .expect("cargo build");
+        assert!(status.success(), "building netamp failed");
     });
     bin
 }

@@ -6,6 +6,7 @@ mod io;
 mod json_api;
 mod param;
 mod status;
+pub mod transmit;
 mod users;
 pub mod ws;
 
@@ -240,6 +241,7 @@ pub async fn route(app: Arc<App>, mut req: Request) -> Reply {
         "/axis-cgi/virtualinput/deactivate.cgi" => io::virtual_input(&app, &req, false),
         "/axis-cgi/virtualinput/getschemaversions.cgi" => io::schema_versions(&app, &req),
         "/axis-cgi/io/virtualinput.cgi" => io::manual_trigger(&app, &req),
+        "/axis-cgi/audio/transmit.cgi" => transmit::transmit(app.clone(), &mut req).await,
         "/axis-cgi/wssession.cgi" => ws::wssession(&app, &req),
         "/api/v1/io/sim" => io::sim(&app, &mut req).await,
         "/axis-cgi/basicdeviceinfo.cgi" => json_api::basic_device_info(&app, &mut req).await,

@@ -62,12 +62,39 @@ pub fn all_params(app: &App) -> Vec<(String, String)> {
         put(&format!("MediaClip.M{}.Name", c.id), c.name.clone());
         put(&format!("MediaClip.M{}.Type", c.id), "audio".into());
     }
+    let audio = &app.config.audio;
+    put("Audio.DSCP", "0".into());
+    put("Audio.DuplexMode", "full".into());
+    put("Audio.MaxListeners", audio.max_listeners.to_string());
+    put("Audio.NbrOfConfigs", "1".into());
+    put(
+        "Audio.ReceiverBuffer",
+        audio.transmit_buffer_min_ms.to_string(),
+    );
+    put(
+        "Audio.ReceiverTimeout",
+        audio.receiver_timeout_ms.to_string(),
+    );
+    put("Audio.A0.Enabled", "yes".into());
+    put("Audio.A0.HTTPMessageType", "singlepart".into());
+    put("Audio.A0.Name", "Audio".into());
+    put("Audio.A0.NbrOfChannels", "1".into());
+    put("Audio.A0.Source", "0".into());
     put("Properties.API.HTTP.Version", "3".into());
     // Home Assistant's `axis` library (v60) reads these two without a default.
     put("Properties.API.Metadata.Metadata", "no".into());
     put("Properties.API.Metadata.Version", "1.0".into());
     put("Properties.ApiDiscovery.ApiDiscovery", "yes".into());
     put("Properties.Audio.Audio", "yes".into());
+    // Nx reads DuplexMode for "may send" (full, half, get) and "has audio" (full, half, post).
+    put("Properties.Audio.DuplexMode", "full,half,post,get".into());
+    put(
+        "Properties.Audio.Decoder.Format",
+        "g711,axis-mulaw-128,g726,opus,lpcm".into(),
+    );
+    put("Properties.Audio.Format", "g711,lpcm,opus".into());
+    put("Properties.Audio.InputType", "mic".into());
+    put("Properties.Audio.Source.A0.Input", "yes".into());
     put("Properties.Audio.Source.A0.Output", "yes".into());
     put(
         "Properties.AudioClip.Format",
