@@ -34,8 +34,12 @@ pub struct App {
     pub engine: Engine,
     /// What the output device actually is (`null` after a fallback).
     pub output_device: String,
-    /// The input device spec.
+    /// What the input actually is (`none` after a fallback).
     pub input_device: String,
+    /// The capture chain (microphone → listeners, meter).
+    pub capture: netamp_engine::capture::Capture,
+    /// receive.cgi listeners connected now.
+    pub listeners: std::sync::atomic::AtomicUsize,
     /// When the daemon started.
     pub started: Instant,
     /// Where the RTSP event stream listens, once it does.

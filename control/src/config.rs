@@ -94,6 +94,10 @@ pub struct HttpConfig {
     pub listen: SocketAddr,
     /// Largest request body outside clip uploads, bytes.
     pub max_body_bytes: usize,
+    /// Kernel send buffer of each HTTP connection, KiB. Bounded so a receive.cgi listener
+    /// that stops reading is noticed in seconds (its own capture frames are dropped)
+    /// instead of the kernel queueing megabytes of stale audio for it.
+    pub send_buffer_kib: usize,
 }
 
 impl Default for HttpConfig {
@@ -101,6 +105,7 @@ impl Default for HttpConfig {
         Self {
             listen: "0.0.0.0:8080".parse().expect("valid literal"),
             max_body_bytes: 64 * 1024,
+            send_buffer_kib: 64,
         }
     }
 }

@@ -162,7 +162,12 @@ async fn run(cli: Cli) -> Result<(), ControlError> {
         }
     })?;
     let output = device::open_output(&out_spec, renderer)?;
-    tracing::info!(output = output.name(), input = %in_spec, "audio running");
+    let capture = netamp_engine::capture::Capture::start(&in_spec)?;
+    tracing::info!(
+        output = output.name(),
+        input = capture.name(),
+        "audio running"
+    );
 
     let bus = Arc::new(events::EventBus::new());
     let clips = clips::ClipLibrary::load(
@@ -194,7 +199,9 @@ async fn run(cli: Cli) -> Result<(), ControlError> {
         io,
         engine,
         output_device: output.name().to_string(),
-        input_device: in_spec.to_string(),
+        input_device: capture.name().to_string(),
+        capture,
+        listeners: Default::default(),
         started: Instant::now(),
         http_stats: Arc::new(http::HttpStats::default()),
         ws_sessions: http::ws::WsSessions::default(),
@@ -232,6 +239,12 @@ async fn run(cli: Cli) -> Result<(), ControlError> {
     } else {
         bound
     };
+    // Accepted sockets inherit the listener's send buffer size.
+    if let Err(e) = socket2::SockRef::from(&listener)
+        .set_send_buffer_size(app.config.http.send_buffer_kib.max(4) * 1024)
+    {
+        tracing::warn!("cannot bound the HTTP send buffer: {e}");
+    }
     println!("netamp: HTTP listening on http://{shown}/ (bound {bound})");
     if app.auth.users().is_empty() {
         println!(

@@ -59,6 +59,7 @@ impl Inner {
 pub struct StreamResampler {
     inner: Option<Inner>,
     in_rate: u32,
+    out_rate: u32,
     input: Vec<f32>,
     output: Vec<f32>,
     out_pos: usize,
@@ -133,6 +134,19 @@ impl StreamResampler {
         }
     }
 
+    /// A low-latency converter from 48 kHz down to `out_rate` for streaming capture out
+    /// (10 ms chunks; a pass-through at 48 kHz).
+    pub fn from_internal(out_rate: u32) -> Result<Self, EngineError> {
+        if out_rate == SAMPLE_RATE {
+            return Ok(Self::with(None, SAMPLE_RATE));
+        }
+        let r = FftFixedIn::<f32>::new(SAMPLE_RATE as usize, out_rate as usize, 480, 1, 1)
+            .map_err(|e| EngineError::Unsupported(format!("resampler: {e}")))?;
+        let mut this = Self::with(Some(Inner::Fft(r)), SAMPLE_RATE);
+        this.out_rate = out_rate;
+        Ok(this)
+    }
+
     fn with(inner: Option<Inner>, in_rate: u32) -> Self {
         let (skip, scratch_out) = match inner.as_ref() {
             Some(r) => (r.output_delay(), vec![vec![0.0; r.output_frames_max()]]),
@@ -141,6 +155,7 @@ impl StreamResampler {
         Self {
             inner,
             in_rate,
+            out_rate: SAMPLE_RATE,
             input: Vec::with_capacity(CHUNK * 2),
             output: Vec::with_capacity(CHUNK * 4),
             out_pos: 0,
@@ -213,7 +228,7 @@ impl StreamResampler {
 
     /// Frames the whole stream should produce given the input so far.
     fn expected_out(&self) -> u64 {
-        (self.in_total * u64::from(SAMPLE_RATE) + u64::from(self.in_rate) / 2)
+        (self.in_total * u64::from(self.out_rate) + u64::from(self.in_rate) / 2)
             / u64::from(self.in_rate)
     }
 
@@ -299,6 +314,21 @@ mod tests {
                 .fold(0.0, f32::max);
             assert!(err < 0.05, "rate {rate}: max error {err}");
         }
+    }
+
+    #[test]
+    fn down_to_8k_keeps_length() {
+        let mut r = StreamResampler::from_internal(8000).unwrap();
+        let mut n = 0;
+        for _ in 0..100 {
+            r.push(&[0.1; 480]);
+            n += r.ready().len();
+            let k = r.ready().len();
+            r.consume(k);
+        }
+        r.finish();
+        n += r.ready().len();
+        assert_eq!(n, 8000);
     }
 
     #[test]

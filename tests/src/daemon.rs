@@ -44,6 +44,8 @@ pub struct DaemonOptions {
     pub data_dir: Option<PathBuf>,
     /// HTTP listen address (default `127.0.0.1:0`).
     pub http: Option<String>,
+    /// `--audio-in` spec (default `none`).
+    pub audio_in: Option<String>,
 }
 
 /// A running daemon; dropping it stops it (SIGTERM, so the WAV gets its final header).
@@ -92,10 +94,11 @@ impl Daemon {
             .arg(&data_dir)
             .arg("--http")
             .arg(opts.http.as_deref().unwrap_or("127.0.0.1:0"))
-            .args(["--sip", "127.0.0.1:0", "--audio-in", "none"])
+            .args(["--sip", "127.0.0.1:0", "--audio-in"])
+            .arg(opts.audio_in.as_deref().unwrap_or("none"))
             .arg("--audio-out")
             .arg(format!("wav:{}", capture.display()))
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "warn,warp::server::run=off")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         if !opts.no_admin {

@@ -5,6 +5,7 @@ mod clips;
 mod io;
 mod json_api;
 mod param;
+pub mod receive;
 mod status;
 pub mod transmit;
 mod users;
@@ -242,6 +243,7 @@ pub async fn route(app: Arc<App>, mut req: Request) -> Reply {
         "/axis-cgi/virtualinput/getschemaversions.cgi" => io::schema_versions(&app, &req),
         "/axis-cgi/io/virtualinput.cgi" => io::manual_trigger(&app, &req),
         "/axis-cgi/audio/transmit.cgi" => transmit::transmit(app.clone(), &mut req).await,
+        "/axis-cgi/audio/receive.cgi" => receive::receive(app.clone(), &req),
         "/axis-cgi/wssession.cgi" => ws::wssession(&app, &req),
         "/api/v1/io/sim" => io::sim(&app, &mut req).await,
         "/axis-cgi/basicdeviceinfo.cgi" => json_api::basic_device_info(&app, &mut req).await,

@@ -5,6 +5,7 @@
 //! [`StreamResampler::live`], whose ratio the caller may nudge to follow the sender's
 //! clock.
 
+mod encode;
 mod ogg;
 
 use netamp_dsp::g711;
@@ -12,7 +13,8 @@ use netamp_dsp::g726::{G726Decoder, Packing};
 
 use crate::resample::StreamResampler;
 use crate::EngineError;
-pub use ogg::OggPackets;
+pub use encode::{LiveEncoder, OutCodec};
+pub use ogg::{OggPackets, OggWriter};
 
 /// Largest header (WAV chunks before `data`, AU offset) read before audio starts.
 const MAX_HEADER: usize = 4096;
