@@ -38,6 +38,8 @@ pub struct App {
     pub input_device: String,
     /// The capture chain (microphone → listeners, meter).
     pub capture: netamp_engine::capture::Capture,
+    /// Gains, mutes and the sound-level threshold.
+    pub audio_settings: crate::audio_settings::AudioSettings,
     /// receive.cgi listeners connected now.
     pub listeners: std::sync::atomic::AtomicUsize,
     /// When the daemon started.

@@ -4,6 +4,7 @@
 #![allow(clippy::result_large_err)]
 
 mod app;
+mod audio_settings;
 mod auth;
 mod clips;
 mod config;
@@ -16,6 +17,7 @@ mod io_service;
 mod latency;
 mod player;
 mod rtsp;
+mod sound_level;
 mod store;
 mod users;
 
@@ -201,6 +203,7 @@ async fn run(cli: Cli) -> Result<(), ControlError> {
         output_device: output.name().to_string(),
         input_device: capture.name().to_string(),
         capture,
+        audio_settings: audio_settings::AudioSettings::load(&data_dir)?,
         listeners: Default::default(),
         started: Instant::now(),
         http_stats: Arc::new(http::HttpStats::default()),
@@ -210,6 +213,8 @@ async fn run(cli: Cli) -> Result<(), ControlError> {
         config,
     });
     let _ = app_cell.set(app.clone());
+    app.audio_settings.apply(&app.engine, &app.capture);
+    tokio::spawn(sound_level::run(app.clone()));
 
     // RTSP first: scripts and tests take the HTTP line as "ready".
     if !app.config.rtsp.listen.is_empty() {

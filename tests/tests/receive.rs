@@ -218,3 +218,94 @@ fn bad_arguments_get_400() {
     );
     assert_eq!(r.status, 401);
 }
+
+fn triggered(d: &Daemon) -> Option<String> {
+    netamp_tests::flows::current_event(d, "tns1:AudioSource/tnsaxis:TriggerLevel", "channel", "1")
+        .and_then(|e| {
+            e["message"]["data"]["triggered"]
+                .as_str()
+                .map(str::to_string)
+        })
+}
+
+fn wait_triggered(d: &Daemon, want: &str) {
+    for _ in 0..50 {
+        if triggered(d).as_deref() == Some(want) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("TriggerLevel never became {want}: {:?}", triggered(d));
+}
+
+fn param(d: &Daemon, query: &str) -> String {
+    netamp_tests::http::curl(
+        netamp_tests::flows::admin(),
+        &[&d.url(&format!("/axis-cgi/param.cgi?{query}"))],
+    )
+    .text()
+}
+
+#[test]
+fn sound_level_trigger_and_device_settings() {
+    let scratch = tempfile::tempdir().expect("tmp");
+    // The sweep at 0.4 of full scale: −11 dBFS RMS, level 88 on the 0–100 scale.
+    let mic = make_clip(scratch.path(), Format::WavPcm16, 8000, 1, 3.0);
+    let d = Daemon::with(DaemonOptions {
+        audio_in: Some(format!("wav:{}?loop", mic.display())),
+        ..DaemonOptions::default()
+    });
+    // Default AlarmLevel 50: the room is loud enough.
+    wait_triggered(&d, "1");
+    // 95 is above the level, and 88 is more than 5 points below it: cleared.
+    assert_eq!(
+        param(&d, "action=update&AudioSource.A0.AlarmLevel=95"),
+        "OK\n"
+    );
+    wait_triggered(&d, "0");
+    assert!(param(&d, "action=list&group=AudioSource.A0.AlarmLevel").contains("=95"));
+    // Back to 50, then a muted microphone clears it again.
+    assert_eq!(
+        param(&d, "action=update&AudioSource.A0.AlarmLevel=50"),
+        "OK\n"
+    );
+    wait_triggered(&d, "1");
+    assert_eq!(
+        param(&d, "action=update&AudioSource.A0.InputGain=mute"),
+        "OK\n"
+    );
+    wait_triggered(&d, "0");
+    // Out of range: refused, nothing changes.
+    assert!(param(&d, "action=update&AudioSource.A0.AlarmLevel=101").starts_with("# Error"));
+    assert!(param(&d, "action=list&group=AudioSource.A0.AlarmLevel").contains("=50"));
+
+    // Home Assistant's partial tree with a string channel id sets the output to −6 dB.
+    let set = r#"{"apiVersion":"1.0","context":"Axis library","method":"setDevicesSettings","params":{"devices":[{"id":"0","outputs":[{"id":"0","connectionTypes":[{"id":"internal","signalingTypes":[{"id":"unbalanced","channels":[{"id":"0","gain":-6,"mute":false}]}]}]}]}]}}"#;
+    let adc = d.url("/axis-cgi/audiodevicecontrol.cgi");
+    let r = netamp_tests::http::curl(
+        netamp_tests::flows::admin(),
+        &["-H", "Content-Type: application/json", "--data", set, &adc],
+    );
+    assert!(r.json().get("error").is_none(), "{}", r.text());
+    let get = r#"{"apiVersion":"1.0","context":"c","method":"getDevicesSettings"}"#;
+    let r = netamp_tests::http::curl(
+        netamp_tests::flows::admin(),
+        &["-H", "Content-Type: application/json", "--data", get, &adc],
+    );
+    let ch = &r.json()["data"]["devices"][0]["outputs"][0]["connectionTypes"][0]["signalingTypes"]
+        [0]["channels"][0];
+    assert_eq!(ch["gain"], -6, "{}", r.text());
+    let bad = r#"{"apiVersion":"1.0","context":"c","method":"setDevicesSettings","params":{"devices":[{"id":"0","outputs":[{"id":"0","connectionTypes":[{"id":"internal","signalingTypes":[{"id":"unbalanced","channels":[{"id":"0","gain":30}]}]}]}]}]}}"#;
+    let r = netamp_tests::http::curl(
+        netamp_tests::flows::admin(),
+        &["-H", "Content-Type: application/json", "--data", bad, &adc],
+    );
+    assert_eq!(r.json()["error"]["code"], 2101, "{}", r.text());
+    // A clip now plays 6 dB down.
+    let clip = make_clip(scratch.path(), Format::WavPcm16, 48000, 1, 1.0);
+    let id = netamp_tests::flows::upload_ok(&d, &clip);
+    let capture = netamp_tests::flows::play_and_capture(&d, &format!("action=play&clip={id}"));
+    let a = align(&ffmpeg_reference(&clip), &capture);
+    eprintln!("output at -6 dB: level {:+.2} dB", a.gain_db);
+    assert!((a.gain_db + 6.0).abs() < 0.2, "{:+.2} dB", a.gain_db);
+}

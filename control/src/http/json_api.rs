@@ -11,6 +11,12 @@ use crate::users::Role;
 /// The APIs netamp implements, exactly as API discovery lists them.
 pub const APIS: &[(&str, &str, &str)] = &[
     ("api-discovery", "1.0", "API Discovery Service"),
+    ("audio-device-control", "1.0", "Audio Device Control"),
+    (
+        "audio-streaming-capabilities",
+        "1.0",
+        "Audio Streaming Capabilities",
+    ),
     ("basic-device-info", "1.1", "Basic Device Information"),
     (
         "event-streaming-over-websocket",

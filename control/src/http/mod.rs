@@ -1,6 +1,7 @@
 //! The HTTP surface: one warp filter hands every request to [`route`], which checks
 //! credentials centrally and dispatches to the VAPIX and netamp handlers.
 
+pub mod audio_device;
 mod clips;
 mod io;
 mod json_api;
@@ -244,6 +245,7 @@ pub async fn route(app: Arc<App>, mut req: Request) -> Reply {
         "/axis-cgi/io/virtualinput.cgi" => io::manual_trigger(&app, &req),
         "/axis-cgi/audio/transmit.cgi" => transmit::transmit(app.clone(), &mut req).await,
         "/axis-cgi/audio/receive.cgi" => receive::receive(app.clone(), &req),
+        "/axis-cgi/audiodevicecontrol.cgi" => audio_device::handle(&app, &mut req).await,
         "/axis-cgi/wssession.cgi" => ws::wssession(&app, &req),
         "/api/v1/io/sim" => io::sim(&app, &mut req).await,
         "/axis-cgi/basicdeviceinfo.cgi" => json_api::basic_device_info(&app, &mut req).await,

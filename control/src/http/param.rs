@@ -80,6 +80,30 @@ pub fn all_params(app: &App) -> Vec<(String, String)> {
     put("Audio.A0.Name", "Audio".into());
     put("Audio.A0.NbrOfChannels", "1".into());
     put("Audio.A0.Source", "0".into());
+    let settings = app.audio_settings.get();
+    put("AudioSource.NbrOfSources", "1".into());
+    put(
+        "AudioSource.A0.AlarmLevel",
+        settings.alarm_level.to_string(),
+    );
+    put("AudioSource.A0.AudioEncoding", "g711".into());
+    put("AudioSource.A0.AudioSupport", "yes".into());
+    put(
+        "AudioSource.A0.InputGain",
+        if settings.input_mute {
+            "mute".into()
+        } else {
+            settings.input_gain_db.to_string()
+        },
+    );
+    put("AudioSource.A0.InputType", "mic".into());
+    put("AudioSource.A0.Name", "Audio".into());
+    put("AudioSource.A0.NbrOfChannels", "1".into());
+    put(
+        "AudioSource.A0.OutputGain",
+        settings.output_gain_db.to_string(),
+    );
+    put("AudioSource.A0.SampleRate", "8000".into());
     put("Properties.API.HTTP.Version", "3".into());
     // Home Assistant's `axis` library (v60) reads these two without a default.
     put("Properties.API.Metadata.Metadata", "no".into());
@@ -177,6 +201,9 @@ enum ParamWrite {
     ClipName(u32, String),
     /// `IOPort.I<n>.<field>`.
     Port(usize, netamp_io::board::ConfigPatch),
+    /// `AudioSource.A0.AlarmLevel` / `InputGain` / `OutputGain`, as a patch applied to
+    /// the settings current when it is applied (several may come in one request).
+    Audio(fn(&mut crate::audio_settings::Settings, i32), i32),
     /// A fixed parameter written with the value it already has.
     Unchanged,
 }
@@ -190,6 +217,29 @@ fn parse_write(app: &App, name: &str, value: &str) -> Option<ParamWrite> {
     }
     if let Some(rest) = name.strip_prefix("IOPort.I") {
         return parse_ioport_write(app, rest, value);
+    }
+    if let Some(field) = name.strip_prefix("AudioSource.A0.") {
+        type Patch = fn(&mut crate::audio_settings::Settings, i32);
+        let (patch, v): (Patch, i32) = match field {
+            "AlarmLevel" => (|s, v| s.alarm_level = v as u8, value.trim().parse().ok()?),
+            // `mute` is carried as a gain below the range.
+            "InputGain" if value == "mute" => (|s, _| s.input_mute = true, 0),
+            "InputGain" => (
+                |s, v| {
+                    s.input_gain_db = v;
+                    s.input_mute = false;
+                },
+                value.trim().parse().ok()?,
+            ),
+            "OutputGain" => (|s, v| s.output_gain_db = v, value.trim().parse().ok()?),
+            _ => return None,
+        };
+        if field == "AlarmLevel" && !(0..=100).contains(&v) {
+            return None;
+        }
+        let mut check = app.audio_settings.get();
+        patch(&mut check, v);
+        return check.is_valid().then_some(ParamWrite::Audio(patch, v));
     }
     let (n, field) = name.strip_prefix("MediaClip.M")?.split_once('.')?;
     let id = n.parse::<u32>().ok()?;
@@ -236,6 +286,11 @@ fn apply_write(app: &App, w: ParamWrite) -> bool {
     match w {
         ParamWrite::ClipName(id, name) => app.clips.rename(id, &name).is_ok(),
         ParamWrite::Port(port, patch) => app.io.configure(port, &patch).is_ok(),
+        ParamWrite::Audio(patch, v) => {
+            let mut s = app.audio_settings.get();
+            patch(&mut s, v);
+            app.audio_settings.set(s, &app.engine, &app.capture).is_ok()
+        }
         ParamWrite::Unchanged => true,
     }
 }
