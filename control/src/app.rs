@@ -40,6 +40,8 @@ pub struct App {
     pub capture: netamp_engine::capture::Capture,
     /// Gains, mutes and the sound-level threshold.
     pub audio_settings: crate::audio_settings::AudioSettings,
+    /// Continuous recording of the input.
+    pub recorder: crate::recorder::Recorder,
     /// receive.cgi listeners connected now.
     pub listeners: std::sync::atomic::AtomicUsize,
     /// When the daemon started.

@@ -29,6 +29,8 @@ pub struct Config {
     pub io: IoConfig,
     /// RTSP event stream.
     pub rtsp: RtspConfig,
+    /// Continuous recording of the input.
+    pub recording: crate::recorder::RecordingConfig,
 }
 
 /// RTSP settings (the metadata event stream Home Assistant's `axis` library reads).
@@ -159,7 +161,7 @@ impl Default for AudioConfig {
             duck_gain: 0.0,
             max_sources: 128,
             receiver_timeout_ms: 1000,
-            transmit_buffer_min_ms: 40,
+            transmit_buffer_min_ms: 20,
             transmit_buffer_max_ms: 500,
             max_listeners: 10,
         }

@@ -16,6 +16,7 @@ mod identity;
 mod io_service;
 mod latency;
 mod player;
+mod recorder;
 mod rtsp;
 mod sound_level;
 mod store;
@@ -204,6 +205,7 @@ async fn run(cli: Cli) -> Result<(), ControlError> {
         input_device: capture.name().to_string(),
         capture,
         audio_settings: audio_settings::AudioSettings::load(&data_dir)?,
+        recorder: recorder::Recorder::load(&data_dir, config.recording.clone())?,
         listeners: Default::default(),
         started: Instant::now(),
         http_stats: Arc::new(http::HttpStats::default()),
@@ -215,6 +217,7 @@ async fn run(cli: Cli) -> Result<(), ControlError> {
     let _ = app_cell.set(app.clone());
     app.audio_settings.apply(&app.engine, &app.capture);
     tokio::spawn(sound_level::run(app.clone()));
+    app.recorder.start(&app.capture);
 
     // RTSP first: scripts and tests take the HTTP line as "ready".
     if !app.config.rtsp.listen.is_empty() {

@@ -141,6 +141,14 @@ impl Daemon {
         self.dir.path().join(name)
     }
 
+    /// Kills the daemon with SIGKILL, as a crash or power cut would end it.
+    pub fn kill_hard(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     /// Stops the daemon (SIGTERM) and waits.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -7,6 +7,7 @@ mod io;
 mod json_api;
 mod param;
 pub mod receive;
+pub mod recordings;
 mod status;
 pub mod transmit;
 mod users;
@@ -246,6 +247,9 @@ pub async fn route(app: Arc<App>, mut req: Request) -> Reply {
         "/axis-cgi/audio/transmit.cgi" => transmit::transmit(app.clone(), &mut req).await,
         "/axis-cgi/audio/receive.cgi" => receive::receive(app.clone(), &req),
         "/axis-cgi/audiodevicecontrol.cgi" => audio_device::handle(&app, &mut req).await,
+        p if p == "/api/v1/recordings" || p.starts_with("/api/v1/recordings/") => {
+            recordings::handle(&app, &mut req).await
+        }
         "/axis-cgi/wssession.cgi" => ws::wssession(&app, &req),
         "/api/v1/io/sim" => io::sim(&app, &mut req).await,
         "/axis-cgi/basicdeviceinfo.cgi" => json_api::basic_device_info(&app, &mut req).await,

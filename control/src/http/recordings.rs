@@ -1,0 +1,104 @@
+//! netamp's recording API, `/api/v1/recordings` (operator):
+//!
+//! - `GET  /api/v1/recordings[?from=<unix ms>&to=<unix ms>]` → whether recording is on
+//!   and the segments overlapping the range;
+//! - `POST /api/v1/recordings` with `{"recording": true|false}` → starts or stops (kept
+//!   across restarts);
+//! - `GET  /api/v1/recordings/export?from=&to=` → that range as one Ogg Opus file;
+//! - `DELETE /api/v1/recordings/<id>` → deletes a closed segment.
+
+use serde_json::{json, Value};
+use warp::http::{Method, StatusCode};
+
+use super::{json, respond, Reply, Request};
+use crate::app::App;
+use crate::users::Role;
+
+fn error(status: StatusCode, message: &str) -> Reply {
+    let mut r = json(&json!({"error": {"code": status.as_u16(), "message": message}}));
+    *r.status_mut() = status;
+    r
+}
+
+fn range(req: &Request) -> Result<(u64, u64), Reply> {
+    let parse = |k: &str, default: u64| match req.arg(k) {
+        None => Ok(default),
+        Some(v) => v.parse::<u64>().map_err(|_| {
+            error(
+                StatusCode::BAD_REQUEST,
+                &format!("{k} must be Unix milliseconds"),
+            )
+        }),
+    };
+    let (from, to) = (parse("from", 0)?, parse("to", u64::MAX)?);
+    if from >= to {
+        return Err(error(StatusCode::BAD_REQUEST, "from must be before to"));
+    }
+    Ok((from, to))
+}
+
+/// Handles every path under `/api/v1/recordings`.
+pub async fn handle(app: &App, req: &mut Request) -> Reply {
+    if let Err(r) = app.require(req, Role::Operator) {
+        return r;
+    }
+    let rest = req.path["/api/v1/recordings".len()..]
+        .trim_start_matches('/')
+        .to_string();
+    match (req.method.clone(), rest.as_str()) {
+        (Method::GET, "") => {
+            let (from, to) = match range(req) {
+                Ok(r) => r,
+                Err(r) => return r,
+            };
+            json(&json!({
+                "recording": app.recorder.is_recording(),
+                "segments": app.recorder.list(from, to),
+            }))
+        }
+        (Method::POST, "") => {
+            let body = match req.body_bytes(app.config.http.max_body_bytes).await {
+                Ok(b) => b,
+                Err(r) => return r,
+            };
+            let Some(on) = serde_json::from_slice::<Value>(&body)
+                .ok()
+                .and_then(|v| v.get("recording").and_then(Value::as_bool))
+            else {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "body must be {\"recording\": true|false}",
+                );
+            };
+            match app.recorder.set_recording(on) {
+                Ok(()) => json(&json!({"recording": on})),
+                Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+            }
+        }
+        (Method::GET, "export") => {
+            let (from, to) = match range(req) {
+                Ok(r) => r,
+                Err(r) => return r,
+            };
+            let recorder = &app.recorder;
+            match tokio::task::block_in_place(|| recorder.export(from, to)) {
+                Ok(bytes) => respond(StatusCode::OK, "audio/ogg", bytes),
+                Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e),
+            }
+        }
+        (Method::DELETE, id) => {
+            let Ok(id) = id.parse::<u64>() else {
+                return error(StatusCode::NOT_FOUND, "no such segment");
+            };
+            match app.recorder.delete(id) {
+                Ok(true) => json(&json!({"deleted": id})),
+                Ok(false) => error(StatusCode::NOT_FOUND, "no such segment"),
+                Err(e) => error(StatusCode::CONFLICT, &e),
+            }
+        }
+        _ => error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "see docs/api.md for /api/v1/recordings",
+        ),
+    }
+}
