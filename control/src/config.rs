@@ -150,6 +150,14 @@ pub struct AudioConfig {
     pub transmit_buffer_max_ms: u64,
     /// `Audio.MaxListeners`: receive.cgi clients at once.
     pub max_listeners: usize,
+    /// Capture chain: cancel the speaker's echo from the microphone.
+    pub echo_cancel: bool,
+    /// Capture chain: noise suppression.
+    pub noise_suppression: bool,
+    /// Capture chain: automatic gain control.
+    pub agc: bool,
+    /// Rough speaker-to-microphone delay of the hardware, ms (a hint; AEC3 measures).
+    pub echo_delay_ms: i32,
 }
 
 impl Default for AudioConfig {
@@ -164,6 +172,10 @@ impl Default for AudioConfig {
             transmit_buffer_min_ms: 20,
             transmit_buffer_max_ms: 500,
             max_listeners: 10,
+            echo_cancel: true,
+            noise_suppression: false,
+            agc: false,
+            echo_delay_ms: 40,
         }
     }
 }

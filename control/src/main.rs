@@ -165,7 +165,18 @@ async fn run(cli: Cli) -> Result<(), ControlError> {
         }
     })?;
     let output = device::open_output(&out_spec, renderer)?;
-    let capture = netamp_engine::capture::Capture::start(&in_spec)?;
+    let capture = netamp_engine::capture::Capture::start(
+        &in_spec,
+        netamp_engine::capture::CaptureOptions {
+            stages: netamp_dsp::echo::Stages {
+                echo_cancel: config.audio.echo_cancel,
+                noise_suppression: config.audio.noise_suppression,
+                agc: config.audio.agc,
+            },
+            reference: engine.take_render_reference(),
+            echo_delay_ms: config.audio.echo_delay_ms,
+        },
+    )?;
     tracing::info!(
         output = output.name(),
         input = capture.name(),

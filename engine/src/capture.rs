@@ -6,14 +6,17 @@
 //! SPSC ring; a tap whose ring is full loses that frame (counted), so a slow listener
 //! never stalls the capture or the other listeners.
 //!
-//! Echo cancellation, noise suppression and AGC (sonora) are not in the chain yet; the
-//! stages listed in ARCHITECTURE.md §2 that exist are gain/mute, meter and fan-out.
+//! Each frame goes through the [`CaptureProcessor`] (echo canceller fed with what the
+//! renderer played, noise suppression, AGC; each switchable), then input gain/mute, the
+//! level meter and the fan-out.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use netamp_dsp::echo::{CaptureProcessor, Stages};
 
 use crate::decode::{self, DecodeLimits, SampleReader};
 use crate::device::InputSpec;
@@ -34,6 +37,18 @@ struct Shared {
     lost: AtomicU64,
     started_unix_ns: AtomicU64,
     stop: AtomicBool,
+}
+
+/// How the capture chain runs.
+#[derive(Default)]
+pub struct CaptureOptions {
+    /// Processing stages.
+    pub stages: Stages,
+    /// The renderer's output ([`crate::Engine::take_render_reference`]) for the echo
+    /// canceller; without it echo cancellation has nothing to cancel.
+    pub reference: Option<rtrb::Consumer<f32>>,
+    /// Rough speaker-to-microphone delay, ms (the canceller finds the exact one).
+    pub echo_delay_ms: i32,
 }
 
 /// The reading end of one capture subscriber.
@@ -66,7 +81,7 @@ pub struct Capture {
 impl Capture {
     /// Opens the input `spec` and starts the capture thread. `default` falls back to
     /// silence when no input device opens.
-    pub fn start(spec: &InputSpec) -> Result<Self, EngineError> {
+    pub fn start(spec: &InputSpec, options: CaptureOptions) -> Result<Self, EngineError> {
         let shared = Arc::new(Shared {
             level_db: AtomicU32::new((-90f32).to_bits()),
             gain: AtomicU32::new(1f32.to_bits()),
@@ -97,7 +112,7 @@ impl Capture {
                     _ => spec.to_string(),
                 };
                 let _ = opened_tx.send(Ok(name));
-                run(source, thread_shared, rx);
+                run(source, thread_shared, rx, options);
             })
             .map_err(|e| EngineError::Device(format!("cannot spawn capture thread: {e}")))?;
         let name = opened_rx
@@ -256,7 +271,14 @@ impl Source {
     }
 }
 
-fn run(mut source: Source, shared: Arc<Shared>, subscribe: mpsc::Receiver<rtrb::Producer<f32>>) {
+fn run(
+    mut source: Source,
+    shared: Arc<Shared>,
+    subscribe: mpsc::Receiver<rtrb::Producer<f32>>,
+    mut options: CaptureOptions,
+) {
+    let mut processor = CaptureProcessor::new(options.stages);
+    let mut played: Vec<f32> = Vec::with_capacity(FRAME * 8);
     let mut taps: Vec<rtrb::Producer<f32>> = Vec::new();
     let mut frame = vec![0f32; FRAME];
     let mut meter = [0f64; METER_FRAMES];
@@ -277,6 +299,24 @@ fn run(mut source: Source, shared: Arc<Shared>, subscribe: mpsc::Receiver<rtrb::
         if !source.next(&mut frame) {
             std::thread::sleep(Duration::from_millis(2));
             continue;
+        }
+        if !processor.is_bypass() {
+            // Everything played since the last frame goes to the canceller first.
+            if let Some(r) = options.reference.as_mut() {
+                if let Ok(chunk) = r.read_chunk(r.slots()) {
+                    let (a, b) = chunk.as_slices();
+                    played.extend_from_slice(a);
+                    played.extend_from_slice(b);
+                    chunk.commit_all();
+                }
+            }
+            let whole = played.len() / FRAME * FRAME;
+            for f in played[..whole].chunks_exact(FRAME) {
+                processor.render(f);
+            }
+            played.drain(..whole);
+            processor.set_delay_ms(options.echo_delay_ms);
+            processor.capture(&mut frame);
         }
         let gain = if shared.muted.load(Ordering::Relaxed) {
             0.0
@@ -420,7 +460,7 @@ mod tests {
 
     #[test]
     fn silence_fans_out_and_a_full_tap_loses_frames_alone() {
-        let c = Capture::start(&InputSpec::None).unwrap();
+        let c = Capture::start(&InputSpec::None, CaptureOptions::default()).unwrap();
         let mut fast = c.subscribe(1000);
         let _slow = c.subscribe(20);
         let mut got = Vec::new();

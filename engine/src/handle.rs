@@ -148,6 +148,7 @@ struct Inner {
     live: Arc<AtomicUsize>,
     next_id: AtomicU64,
     shutdown: Arc<AtomicBool>,
+    reference: Mutex<Option<rtrb::Consumer<f32>>>,
 }
 
 impl Drop for Inner {
@@ -234,7 +235,8 @@ impl Engine {
         let (feed_tx, feed_rx) = mpsc::channel();
         let stats = Arc::new(Stats::default());
         let live = Arc::new(AtomicUsize::new(0));
-        let renderer = Renderer::new(&config, cmd_rx, ev_tx, gb_tx, stats.clone());
+        let (ref_tx, ref_rx) = rtrb::RingBuffer::new(crate::SAMPLE_RATE as usize);
+        let renderer = Renderer::new(&config, cmd_rx, ev_tx, gb_tx, stats.clone(), ref_tx);
         let driver = OfflineDriver {
             feeder: Feeder::new(feed_rx),
             housekeeper: Housekeeper::new(ev_rx, gb_rx, stats.clone(), live.clone()),
@@ -248,6 +250,7 @@ impl Engine {
             live,
             next_id: AtomicU64::new(1),
             shutdown: Arc::new(AtomicBool::new(false)),
+            reference: Mutex::new(Some(ref_rx)),
         };
         Ok((
             Engine {
@@ -256,6 +259,16 @@ impl Engine {
             renderer,
             driver,
         ))
+    }
+
+    /// The output as played (after gain, mute and limiter), for the echo canceller. The
+    /// first caller gets it; later calls get `None`.
+    pub fn take_render_reference(&self) -> Option<rtrb::Consumer<f32>> {
+        self.inner
+            .reference
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
     }
 
     /// The configuration the engine runs with.

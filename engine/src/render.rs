@@ -40,6 +40,9 @@ pub struct Renderer {
     period: usize,
     frames: u64,
     stats: Arc<Stats>,
+    /// What the speaker plays, for the echo canceller (dropped when the capture side
+    /// does not keep up: wait-free either way).
+    reference: rtrb::Producer<f32>,
 }
 
 impl Renderer {
@@ -49,6 +52,7 @@ impl Renderer {
         events: rtrb::Producer<RtEvent>,
         garbage: rtrb::Producer<Box<Slot>>,
         stats: Arc<Stats>,
+        reference: rtrb::Producer<f32>,
     ) -> Self {
         let ramp = config.ramp_samples();
         let mut slots = Vec::with_capacity(config.max_sources);
@@ -71,6 +75,7 @@ impl Renderer {
             period: config.period_frames,
             frames: 0,
             stats,
+            reference,
         }
     }
 
@@ -171,6 +176,9 @@ impl Renderer {
         let before = self.limiter.engaged_samples();
         self.limiter.process(mix);
         out.copy_from_slice(mix);
+        if self.reference.slots() >= n {
+            let _ = self.reference.push_partial_slice(mix);
+        }
 
         self.frames += n as u64;
         self.stats
