@@ -158,6 +158,16 @@ pub struct AudioConfig {
     pub agc: bool,
     /// Rough speaker-to-microphone delay of the hardware, ms (a hint; AEC3 measures).
     pub echo_delay_ms: i32,
+    /// Automatic volume control: the output follows the room's noise.
+    pub avc: bool,
+    /// AVC: noise level (dBFS at the microphone) below which no boost is applied.
+    pub avc_threshold_dbfs: f32,
+    /// AVC: dB of gain per dB of noise above the threshold.
+    pub avc_slope: f32,
+    /// AVC: largest boost, dB.
+    pub avc_max_boost_db: f32,
+    /// AVC: fastest gain change, dB per second.
+    pub avc_slew_db_per_s: f32,
 }
 
 impl Default for AudioConfig {
@@ -176,6 +186,11 @@ impl Default for AudioConfig {
             noise_suppression: false,
             agc: false,
             echo_delay_ms: 40,
+            avc: false,
+            avc_threshold_dbfs: -60.0,
+            avc_slope: 0.5,
+            avc_max_boost_db: 12.0,
+            avc_slew_db_per_s: 3.0,
         }
     }
 }

@@ -175,6 +175,17 @@ async fn run(cli: Cli) -> Result<(), ControlError> {
             },
             reference: engine.take_render_reference(),
             echo_delay_ms: config.audio.echo_delay_ms,
+            avc: config.audio.avc.then(|| {
+                (
+                    netamp_dsp::avc::AvcConfig {
+                        threshold_dbfs: config.audio.avc_threshold_dbfs,
+                        slope: config.audio.avc_slope,
+                        max_boost_db: config.audio.avc_max_boost_db,
+                        slew_db_per_s: config.audio.avc_slew_db_per_s,
+                    },
+                    engine.avc_handle(),
+                )
+            }),
         },
     )?;
     tracing::info!(

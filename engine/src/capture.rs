@@ -16,6 +16,7 @@ use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use netamp_dsp::avc::{Avc, AvcConfig};
 use netamp_dsp::echo::{CaptureProcessor, Stages};
 
 use crate::decode::{self, DecodeLimits, SampleReader};
@@ -49,6 +50,8 @@ pub struct CaptureOptions {
     pub reference: Option<rtrb::Consumer<f32>>,
     /// Rough speaker-to-microphone delay, ms (the canceller finds the exact one).
     pub echo_delay_ms: i32,
+    /// Automatic volume control: its settings and the output it drives.
+    pub avc: Option<(AvcConfig, crate::AvcHandle)>,
 }
 
 /// The reading end of one capture subscriber.
@@ -278,6 +281,7 @@ fn run(
     mut options: CaptureOptions,
 ) {
     let mut processor = CaptureProcessor::new(options.stages);
+    let mut avc = options.avc.take().map(|(c, h)| (Avc::new(c), h));
     let mut played: Vec<f32> = Vec::with_capacity(FRAME * 8);
     let mut taps: Vec<rtrb::Producer<f32>> = Vec::new();
     let mut frame = vec![0f32; FRAME];
@@ -317,6 +321,11 @@ fn run(
             played.drain(..whole);
             processor.set_delay_ms(options.echo_delay_ms);
             processor.capture(&mut frame);
+        }
+        // The room's noise, with the device's own sound already cancelled.
+        if let Some((avc, handle)) = avc.as_mut() {
+            let ms = netamp_dsp::meter::measure(&frame).rms;
+            handle.set_gain_db(avc.update(netamp_dsp::to_db(ms), 0.01));
         }
         let gain = if shared.muted.load(Ordering::Relaxed) {
             0.0

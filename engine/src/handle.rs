@@ -99,6 +99,24 @@ pub enum EngineEvent {
     },
 }
 
+/// Sets the automatic volume control gain the renderer applies (ramped) after the output
+/// gain and before the limiter.
+#[derive(Clone)]
+pub struct AvcHandle(Arc<std::sync::atomic::AtomicU32>);
+
+impl AvcHandle {
+    /// Sets the gain in dB.
+    pub fn set_gain_db(&self, db: f32) {
+        self.0
+            .store(netamp_dsp::from_db(db).to_bits(), Ordering::Relaxed);
+    }
+
+    /// The gain now, dB.
+    pub fn gain_db(&self) -> f32 {
+        netamp_dsp::to_db(f32::from_bits(self.0.load(Ordering::Relaxed)))
+    }
+}
+
 /// The writing end of a pushed stream (network audio, tones, tests).
 pub struct StreamWriter {
     id: SourceId,
@@ -149,6 +167,7 @@ struct Inner {
     next_id: AtomicU64,
     shutdown: Arc<AtomicBool>,
     reference: Mutex<Option<rtrb::Consumer<f32>>>,
+    avc_gain: Arc<std::sync::atomic::AtomicU32>,
 }
 
 impl Drop for Inner {
@@ -236,7 +255,16 @@ impl Engine {
         let stats = Arc::new(Stats::default());
         let live = Arc::new(AtomicUsize::new(0));
         let (ref_tx, ref_rx) = rtrb::RingBuffer::new(crate::SAMPLE_RATE as usize);
-        let renderer = Renderer::new(&config, cmd_rx, ev_tx, gb_tx, stats.clone(), ref_tx);
+        let avc_gain = Arc::new(std::sync::atomic::AtomicU32::new(1f32.to_bits()));
+        let renderer = Renderer::new(
+            &config,
+            cmd_rx,
+            ev_tx,
+            gb_tx,
+            stats.clone(),
+            ref_tx,
+            avc_gain.clone(),
+        );
         let driver = OfflineDriver {
             feeder: Feeder::new(feed_rx),
             housekeeper: Housekeeper::new(ev_rx, gb_rx, stats.clone(), live.clone()),
@@ -251,6 +279,7 @@ impl Engine {
             next_id: AtomicU64::new(1),
             shutdown: Arc::new(AtomicBool::new(false)),
             reference: Mutex::new(Some(ref_rx)),
+            avc_gain,
         };
         Ok((
             Engine {
@@ -269,6 +298,11 @@ impl Engine {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take()
+    }
+
+    /// The handle through which automatic volume control sets the output's extra gain.
+    pub fn avc_handle(&self) -> AvcHandle {
+        AvcHandle(self.inner.avc_gain.clone())
     }
 
     /// The configuration the engine runs with.

@@ -23,7 +23,9 @@ pub mod stats;
 
 pub use config::EngineConfig;
 pub use error::EngineError;
-pub use handle::{EndReason, Engine, EngineEvent, PlayOptions, StreamOptions, StreamWriter};
+pub use handle::{
+    AvcHandle, EndReason, Engine, EngineEvent, PlayOptions, StreamOptions, StreamWriter,
+};
 pub use render::Renderer;
 pub use source::SourceId;
 pub use stats::StatsSnapshot;

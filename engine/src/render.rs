@@ -43,6 +43,9 @@ pub struct Renderer {
     /// What the speaker plays, for the echo canceller (dropped when the capture side
     /// does not keep up: wait-free either way).
     reference: rtrb::Producer<f32>,
+    /// Automatic volume control's gain (linear, f32 bits), set by the capture side.
+    avc_gain: Arc<std::sync::atomic::AtomicU32>,
+    avc: GainRamp,
 }
 
 impl Renderer {
@@ -53,6 +56,7 @@ impl Renderer {
         garbage: rtrb::Producer<Box<Slot>>,
         stats: Arc<Stats>,
         reference: rtrb::Producer<f32>,
+        avc_gain: Arc<std::sync::atomic::AtomicU32>,
     ) -> Self {
         let ramp = config.ramp_samples();
         let mut slots = Vec::with_capacity(config.max_sources);
@@ -76,6 +80,8 @@ impl Renderer {
             frames: 0,
             stats,
             reference,
+            avc_gain,
+            avc: GainRamp::new(1.0, ramp),
         }
     }
 
@@ -173,6 +179,11 @@ impl Renderer {
         let mix = &mut self.mix[..n];
         self.output_gain.process(mix);
         self.mute.process(mix);
+        let avc = f32::from_bits(self.avc_gain.load(Relaxed));
+        if avc != self.avc.target() {
+            self.avc.set_target(avc);
+        }
+        self.avc.process(mix);
         let before = self.limiter.engaged_samples();
         self.limiter.process(mix);
         out.copy_from_slice(mix);

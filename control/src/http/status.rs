@@ -58,6 +58,7 @@ pub fn document(app: &App) -> serde_json::Value {
                 "started_unix_ns": app.capture.started_unix_ns(),
                 "listeners": app.listeners.load(std::sync::atomic::Ordering::Relaxed),
             },
+            "avc_gain_db": app.engine.avc_handle().gain_db(),
             "underruns": s.underruns,
             "active_sources": s.active_sources,
             "render_ns_max": s.render_ns_max,
