@@ -200,6 +200,8 @@ fn role_matrix() {
         ids,
         [
             "api-discovery",
+            "audio-device-control",
+            "audio-streaming-capabilities",
             "basic-device-info",
             "event-streaming-over-websocket",
             "io-port-management",
