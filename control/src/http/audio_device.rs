@@ -7,22 +7,11 @@
 //! anything changes.
 
 use serde_json::{json, Value};
-use warp::http::Method;
 
-use super::{json, Reply, Request};
+use super::{Reply, Request};
 use crate::app::App;
 use crate::audio_settings::{Settings, INPUT_GAIN_DB, OUTPUT_GAIN_DB};
 use crate::users::Role;
-
-fn reply_error(ctx: &str, method: &str, code: u32, message: &str) -> Reply {
-    json(
-        &json!({"apiVersion": "1.0", "context": ctx, "method": method, "error": {"code": code, "message": message}}),
-    )
-}
-
-fn reply_ok(ctx: &str, method: &str, data: Value) -> Reply {
-    json(&json!({"apiVersion": "1.0", "context": ctx, "method": method, "data": data}))
-}
 
 /// An id given as a string or an integer.
 fn id_of(v: &Value) -> Option<String> {
@@ -158,62 +147,34 @@ fn merge(params: &Value, s: &mut Settings) -> Result<(), String> {
 
 /// Handles `POST /axis-cgi/audiodevicecontrol.cgi`.
 pub async fn handle(app: &App, req: &mut Request) -> Reply {
-    if req.method != Method::POST {
-        return reply_error(
-            "",
-            "",
-            2002,
-            "HTTP request type not supported. Only POST is supported",
-        );
-    }
-    let body = match req.body_bytes(app.config.http.max_body_bytes).await {
-        Ok(b) => b,
+    let call = match super::json_cgi::read(app, req, "The provided JSON input was invalid.").await {
+        Ok(c) => c,
         Err(r) => return r,
     };
-    if body.is_empty() && req.header("authorization").is_none() {
-        return app.challenge(false);
-    }
-    let Ok(Value::Object(v)) = serde_json::from_slice::<Value>(&body) else {
-        return reply_error("", "", 2101, "The provided JSON input was invalid.");
-    };
-    let ctx = v
-        .get("context")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let Some(method) = v.get("method").and_then(Value::as_str).map(str::to_string) else {
-        return reply_error(&ctx, "", 2103, "Required parameter missing: method");
-    };
-    let role = match method.as_str() {
+    let method = call.method.as_str();
+    let role = match method {
         "getSupportedVersions" | "getDevicesSettings" => Role::Viewer,
         "getDevicesCapabilities" | "setDevicesSettings" | "getHazardousSettings" => Role::Operator,
-        _ => {
-            return reply_error(
-                &ctx,
-                &method,
-                2102,
-                "The requested method is not supported.",
-            )
-        }
+        _ => return call.error(2102, "The requested method is not supported."),
     };
     if let Err(r) = app.require(req, role) {
         return r;
     }
-    match method.as_str() {
-        "getSupportedVersions" => reply_ok(&ctx, &method, json!({"apiVersions": ["1.0"]})),
-        "getDevicesSettings" => reply_ok(&ctx, &method, settings_tree(&app.audio_settings.get())),
-        "getDevicesCapabilities" => reply_ok(&ctx, &method, capabilities()),
-        "getHazardousSettings" => reply_ok(&ctx, &method, json!({"powerTypes": []})),
+    match method {
+        "getSupportedVersions" => call.ok(json!({"apiVersions": ["1.0"]})),
+        "getDevicesSettings" => call.ok(settings_tree(&app.audio_settings.get())),
+        "getDevicesCapabilities" => call.ok(capabilities()),
+        "getHazardousSettings" => call.ok(json!({"powerTypes": []})),
         _ => {
             let mut s = app.audio_settings.get();
-            let params = v.get("params").cloned().unwrap_or(Value::Null);
+            let params = call.body.get("params").cloned().unwrap_or(Value::Null);
             if let Err(why) = merge(&params, &mut s) {
                 tracing::debug!("setDevicesSettings refused: {why}");
-                return reply_error(&ctx, &method, 2101, "The provided JSON input was invalid.");
+                return call.error(2101, "The provided JSON input was invalid.");
             }
             match app.audio_settings.set(s, &app.engine, &app.capture) {
-                Ok(()) => reply_ok(&ctx, &method, json!({})),
-                Err(e) => reply_error(&ctx, &method, 1100, &e),
+                Ok(()) => call.ok(json!({})),
+                Err(e) => call.error(1100, &e),
             }
         }
     }

@@ -185,15 +185,7 @@ fn monitor(app: &App, ports: Vec<usize>) -> Reply {
     reply
 }
 
-fn pm_error(context: &str, method: &str, code: u32, message: &str) -> Reply {
-    json(
-        &json!({"apiVersion": "1.0", "context": context, "method": method, "error": {"code": code, "message": message}}),
-    )
-}
-
-fn pm_ok(context: &str, method: &str, data: Value) -> Reply {
-    json(&json!({"apiVersion": "1.0", "context": context, "method": method, "data": data}))
-}
+use super::json_cgi::{error as pm_error, ok as pm_ok};
 
 fn port_id(v: &Value) -> Option<usize> {
     match v {
@@ -281,32 +273,12 @@ fn parse_port_set(app: &App, v: &Value) -> Result<PortSet, String> {
 
 /// Handles `io/portmanagement.cgi`.
 pub async fn port_management(app: &App, req: &mut Request) -> Reply {
-    if req.method != Method::POST {
-        return pm_error(
-            "",
-            "",
-            2002,
-            "HTTP request type not supported. Only POST is supported",
-        );
-    }
-    let body = match req.body_bytes(app.config.http.max_body_bytes).await {
-        Ok(b) => b,
+    let call = match super::json_cgi::read(app, req, "Invalid JSON").await {
+        Ok(c) => c,
         Err(r) => return r,
     };
-    if body.is_empty() && req.header("authorization").is_none() {
-        return app.challenge(false);
-    }
-    let Ok(Value::Object(v)) = serde_json::from_slice::<Value>(&body) else {
-        return pm_error("", "", 2101, "Invalid JSON");
-    };
-    let ctx = v
-        .get("context")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let Some(method) = v.get("method").and_then(Value::as_str).map(str::to_string) else {
-        return pm_error(&ctx, "", 2103, "Required parameter missing: method");
-    };
+    let v = &call.body;
+    let (ctx, method) = (call.context.clone(), call.method.clone());
     if method == "getSupportedVersions" {
         return pm_ok(&ctx, &method, json!({"apiVersions": ["1.0"]}));
     }

@@ -1,10 +1,11 @@
 //! The HTTP surface: one warp filter hands every request to [`route`], which checks
 //! credentials centrally and dispatches to the VAPIX and netamp handlers.
 
-pub mod audio_device;
+mod audio_device;
 mod clips;
 mod io;
 mod json_api;
+mod json_cgi;
 mod param;
 pub mod receive;
 pub mod recordings;
