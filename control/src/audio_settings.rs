@@ -31,6 +31,10 @@ pub struct Settings {
     pub output_gain_db: i32,
     /// Output muted.
     pub output_mute: bool,
+    /// Capture AGC (`audiomixer.cgi` automaticGainControl); `None` = as netamp.toml says.
+    pub agc: Option<bool>,
+    /// Capture noise suppression (`audiomixer.cgi` voiceEnhancer); `None` = as netamp.toml.
+    pub noise_suppression: Option<bool>,
 }
 
 impl Default for Settings {
@@ -41,6 +45,8 @@ impl Default for Settings {
             input_mute: false,
             output_gain_db: 0,
             output_mute: false,
+            agc: None,
+            noise_suppression: None,
         }
     }
 }
@@ -102,6 +108,14 @@ impl AudioSettings {
 }
 
 fn apply(s: Settings, engine: &Engine, capture: &Capture) {
+    let mut stages = capture.stages();
+    if let Some(agc) = s.agc {
+        stages.agc = agc;
+    }
+    if let Some(ns) = s.noise_suppression {
+        stages.noise_suppression = ns;
+    }
+    capture.set_stages(stages);
     capture.set_gain_db(s.input_gain_db as f32);
     capture.set_mute(s.input_mute);
     let gain = netamp_dsp::from_db(s.output_gain_db as f32);

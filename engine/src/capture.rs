@@ -31,6 +31,8 @@ const METER_FRAMES: usize = 10;
 
 /// What the capture thread shares with its handle.
 struct Shared {
+    /// Requested stages (bit 0 echo cancel, 1 noise suppression, 2 AGC).
+    stages: std::sync::atomic::AtomicU8,
     level_db: AtomicU32,
     gain: AtomicU32,
     muted: AtomicBool,
@@ -86,6 +88,7 @@ impl Capture {
     /// silence when no input device opens.
     pub fn start(spec: &InputSpec, options: CaptureOptions) -> Result<Self, EngineError> {
         let shared = Arc::new(Shared {
+            stages: std::sync::atomic::AtomicU8::new(stage_bits(options.stages)),
             level_db: AtomicU32::new((-90f32).to_bits()),
             gain: AtomicU32::new(1f32.to_bits()),
             muted: AtomicBool::new(false),
@@ -154,6 +157,19 @@ impl Capture {
         self.shared.gain.store(g.to_bits(), Ordering::Relaxed);
     }
 
+    /// Switches processing stages; the capture thread rebuilds its processor at the next
+    /// frame (the echo canceller then converges again).
+    pub fn set_stages(&self, stages: Stages) {
+        self.shared
+            .stages
+            .store(stage_bits(stages), Ordering::Relaxed);
+    }
+
+    /// The stages running (or about to).
+    pub fn stages(&self) -> Stages {
+        bits_stage(self.shared.stages.load(Ordering::Relaxed))
+    }
+
     /// Mutes or unmutes the input.
     pub fn set_mute(&self, muted: bool) {
         self.shared.muted.store(muted, Ordering::Relaxed);
@@ -181,6 +197,18 @@ impl Drop for Capture {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+fn stage_bits(s: Stages) -> u8 {
+    u8::from(s.echo_cancel) | u8::from(s.noise_suppression) << 1 | u8::from(s.agc) << 2
+}
+
+fn bits_stage(b: u8) -> Stages {
+    Stages {
+        echo_cancel: b & 1 != 0,
+        noise_suppression: b & 2 != 0,
+        agc: b & 4 != 0,
     }
 }
 
@@ -303,6 +331,10 @@ fn run(
         if !source.next(&mut frame) {
             std::thread::sleep(Duration::from_millis(2));
             continue;
+        }
+        let wanted = bits_stage(shared.stages.load(Ordering::Relaxed));
+        if wanted != processor.stages() {
+            processor = CaptureProcessor::new(wanted);
         }
         if !processor.is_bypass() {
             // Everything played since the last frame goes to the canceller first.

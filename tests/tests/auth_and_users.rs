@@ -201,6 +201,7 @@ fn role_matrix() {
         [
             "api-discovery",
             "audio-device-control",
+            "audio-mixer",
             "audio-streaming-capabilities",
             "basic-device-info",
             "event-streaming-over-websocket",

@@ -301,6 +301,41 @@ fn sound_level_trigger_and_device_settings() {
         &["-H", "Content-Type: application/json", "--data", bad, &adc],
     );
     assert_eq!(r.json()["error"]["code"], 2101, "{}", r.text());
+    // audiomixer.cgi switches AGC and noise suppression in the capture chain.
+    let mixer = d.url("/axis-cgi/audiomixer.cgi");
+    let post = |body: &str| {
+        netamp_tests::http::curl(
+            netamp_tests::flows::admin(),
+            &[
+                "-H",
+                "Content-Type: application/json",
+                "--data",
+                body,
+                &mixer,
+            ],
+        )
+        .json()
+    };
+    let r = post(
+        r#"{"apiVersion":"1.0","context":"m","method":"setPluginsSettings","params":{"plugins":{"automaticGainControl":{"enabled":true},"voiceEnhancer":{"noiseSuppression":true}}}}"#,
+    );
+    assert!(r.get("error").is_none() && r.get("data").is_none(), "{r}");
+    let r = post(r#"{"apiVersion":"1.0","context":"m","method":"getPluginsSettings"}"#);
+    assert_eq!(
+        r["data"]["plugins"]["automaticGainControl"]["enabled"], true,
+        "{r}"
+    );
+    let p = &status(&d)["audio"]["input"]["processing"];
+    assert_eq!(
+        (p["agc"].as_bool(), p["noise_suppression"].as_bool()),
+        (Some(true), Some(true)),
+        "{p}"
+    );
+    let r = post(
+        r#"{"apiVersion":"1.0","context":"m","method":"setPluginsSettings","params":{"plugins":{"automaticGainControl":{"target":-20}}}}"#,
+    );
+    assert_eq!(r["error"]["code"], 2101, "{r}");
+
     // A clip now plays 6 dB down.
     let clip = make_clip(scratch.path(), Format::WavPcm16, 48000, 1, 1.0);
     let id = netamp_tests::flows::upload_ok(&d, &clip);

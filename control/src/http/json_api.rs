@@ -12,6 +12,7 @@ use crate::users::Role;
 pub const APIS: &[(&str, &str, &str)] = &[
     ("api-discovery", "1.0", "API Discovery Service"),
     ("audio-device-control", "1.0", "Audio Device Control"),
+    ("audio-mixer", "1.0", "Audio Mixer"),
     (
         "audio-streaming-capabilities",
         "1.0",

@@ -2,6 +2,7 @@
 //! credentials centrally and dispatches to the VAPIX and netamp handlers.
 
 mod audio_device;
+mod audio_mixer;
 mod clips;
 mod io;
 mod json_api;
@@ -248,6 +249,7 @@ pub async fn route(app: Arc<App>, mut req: Request) -> Reply {
         "/axis-cgi/audio/transmit.cgi" => transmit::transmit(app.clone(), &mut req).await,
         "/axis-cgi/audio/receive.cgi" => receive::receive(app.clone(), &req),
         "/axis-cgi/audiodevicecontrol.cgi" => audio_device::handle(&app, &mut req).await,
+        "/axis-cgi/audiomixer.cgi" => audio_mixer::handle(&app, &mut req).await,
         p if p == "/api/v1/recordings" || p.starts_with("/api/v1/recordings/") => {
             recordings::handle(&app, &mut req).await
         }

@@ -57,6 +57,11 @@ pub fn document(app: &App) -> serde_json::Value {
                 "level_dbfs": app.capture.level_dbfs(),
                 "started_unix_ns": app.capture.started_unix_ns(),
                 "listeners": app.listeners.load(std::sync::atomic::Ordering::Relaxed),
+                "processing": {
+                    "echo_cancel": app.capture.stages().echo_cancel,
+                    "noise_suppression": app.capture.stages().noise_suppression,
+                    "agc": app.capture.stages().agc,
+                },
             },
             "avc_gain_db": app.engine.avc_handle().gain_db(),
             "underruns": s.underruns,
