@@ -26,6 +26,9 @@ pub use error::EngineError;
 pub use handle::{
     AvcHandle, EndReason, Engine, EngineEvent, PlayOptions, StreamOptions, StreamWriter,
 };
+/// The sample processing the engine is built on, for crates that may only import the
+/// engine (ARCHITECTURE.md §1: `sip` → `engine` → `dsp`).
+pub use netamp_dsp as dsp;
 pub use render::Renderer;
 pub use source::SourceId;
 pub use stats::StatsSnapshot;

@@ -1,0 +1,21 @@
+//! The SIP layer's one error type.
+
+/// What can go wrong receiving or sending media and signalling.
+#[derive(Debug, thiserror::Error)]
+pub enum SipError {
+    /// A packet or message that does not parse.
+    #[error("malformed: {0}")]
+    Malformed(String),
+    /// Something netamp does not support (a payload type, a codec).
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    /// A configured or built-in limit was exceeded (hostile or oversized input).
+    #[error("limit exceeded: {0}")]
+    Limit(String),
+    /// A socket failed.
+    #[error("network: {0}")]
+    Io(#[from] std::io::Error),
+    /// The audio engine refused.
+    #[error(transparent)]
+    Engine(#[from] netamp_engine::EngineError),
+}
