@@ -9,5 +9,6 @@ pub mod jitter;
 pub mod media;
 pub mod rtp;
 pub mod rtp_in;
+pub mod sdp;
 
 pub use error::SipError;

@@ -1,0 +1,446 @@
+//! SDP offer/answer for one audio stream (RFC 3264, RFC 4566), small and ours.
+//!
+//! The offer is parsed leniently (unknown lines are skipped, `\n` or `\r\n`) but every
+//! value netamp relies on is checked. The answer picks the first codec of netamp's own
+//! priority list that the offer carries, keeps the offer's payload type numbers (dynamic
+//! ones included), adds telephone-event when offered, and mirrors the direction.
+
+use std::net::IpAddr;
+
+use crate::SipError;
+
+/// Largest SDP body accepted.
+pub const MAX_SDP: usize = 16 * 1024;
+
+/// Codecs netamp can negotiate, by encoding name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AudioCodec {
+    /// G.711 µ-law.
+    Pcmu,
+    /// G.711 A-law.
+    Pcma,
+    /// G.722 (RTP clock 8000, audio 16 kHz).
+    G722,
+    /// Opus, 48 kHz.
+    Opus,
+    /// 16-bit linear, 8 kHz mono.
+    L16,
+}
+
+impl AudioCodec {
+    /// The encoding name in `a=rtpmap`.
+    pub fn name(self) -> &'static str {
+        match self {
+            AudioCodec::Pcmu => "PCMU",
+            AudioCodec::Pcma => "PCMA",
+            AudioCodec::G722 => "G722",
+            AudioCodec::Opus => "opus",
+            AudioCodec::L16 => "L16",
+        }
+    }
+
+    /// The RTP clock rate.
+    pub fn clock_rate(self) -> u32 {
+        match self {
+            AudioCodec::Opus => 48_000,
+            _ => 8000,
+        }
+    }
+
+    /// The static payload type, where there is one.
+    fn static_pt(self) -> Option<u8> {
+        match self {
+            AudioCodec::Pcmu => Some(0),
+            AudioCodec::Pcma => Some(8),
+            AudioCodec::G722 => Some(9),
+            _ => None,
+        }
+    }
+
+    fn from_rtpmap(name: &str, rate: u32) -> Option<Self> {
+        let c = match name.to_ascii_uppercase().as_str() {
+            "PCMU" => AudioCodec::Pcmu,
+            "PCMA" => AudioCodec::Pcma,
+            "G722" => AudioCodec::G722,
+            "OPUS" => AudioCodec::Opus,
+            "L16" => AudioCodec::L16,
+            _ => return None,
+        };
+        (c.clock_rate() == rate).then_some(c)
+    }
+}
+
+/// Media direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Both ways.
+    SendRecv,
+    /// Only towards the offerer.
+    SendOnly,
+    /// Only from the offerer.
+    RecvOnly,
+    /// On hold both ways.
+    Inactive,
+}
+
+impl Direction {
+    fn attr(self) -> &'static str {
+        match self {
+            Direction::SendRecv => "sendrecv",
+            Direction::SendOnly => "sendonly",
+            Direction::RecvOnly => "recvonly",
+            Direction::Inactive => "inactive",
+        }
+    }
+
+    /// The answer's direction to an offer in `self`, limited by what netamp allows.
+    fn answer(self, local: Direction) -> Direction {
+        let (offer_sends, offer_recvs) = match self {
+            Direction::SendRecv => (true, true),
+            Direction::SendOnly => (true, false),
+            Direction::RecvOnly => (false, true),
+            Direction::Inactive => (false, false),
+        };
+        let (we_send, we_recv) = match local {
+            Direction::SendRecv => (true, true),
+            Direction::SendOnly => (true, false),
+            Direction::RecvOnly => (false, true),
+            Direction::Inactive => (false, false),
+        };
+        match (we_send && offer_recvs, we_recv && offer_sends) {
+            (true, true) => Direction::SendRecv,
+            (true, false) => Direction::SendOnly,
+            (false, true) => Direction::RecvOnly,
+            (false, false) => Direction::Inactive,
+        }
+    }
+}
+
+/// What an offer says about its audio stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Offer {
+    /// Where the offerer wants RTP.
+    pub addr: IpAddr,
+    /// Its RTP port (0 = stream rejected).
+    pub port: u16,
+    /// Payload types in the offerer's order with what they are (None: unknown to netamp).
+    pub formats: Vec<(u8, Option<AudioCodec>)>,
+    /// The telephone-event payload type at 8000 Hz, if offered.
+    pub telephone_event: Option<u8>,
+    /// `a=ptime`, ms.
+    pub ptime: Option<u32>,
+    /// Direction.
+    pub direction: Direction,
+}
+
+/// Parses the audio stream of an offer.
+pub fn parse_offer(sdp: &str) -> Result<Offer, SipError> {
+    let bad = |why: String| SipError::Malformed(format!("SDP: {why}"));
+    if sdp.len() > MAX_SDP {
+        return Err(SipError::Limit(format!("SDP of {} bytes", sdp.len())));
+    }
+    let mut session_addr: Option<IpAddr> = None;
+    let mut media_addr: Option<IpAddr> = None;
+    let mut in_audio = false;
+    let mut seen_audio = false;
+    let mut port = 0u16;
+    let mut pts: Vec<u8> = Vec::new();
+    let mut maps: Vec<(u8, String, u32)> = Vec::new();
+    let mut ptime = None;
+    let mut direction = Direction::SendRecv;
+    for line in sdp.lines().map(str::trim_end) {
+        let Some((kind, value)) = line.split_once('=') else {
+            continue;
+        };
+        match kind {
+            "m" => {
+                in_audio = false;
+                let mut f = value.split_whitespace();
+                if f.next() == Some("audio") && !seen_audio {
+                    seen_audio = true;
+                    in_audio = true;
+                    port = f
+                        .next()
+                        .and_then(|p| p.split('/').next())
+                        .and_then(|p| p.parse().ok())
+                        .ok_or_else(|| bad(format!("bad m= line {value:?}")))?;
+                    let proto = f.next().unwrap_or("");
+                    // Plain RTP only: SRTP (SAVP) would need keys netamp does not have.
+                    if proto != "RTP/AVP" && proto != "RTP/AVPF" {
+                        return Err(SipError::Unsupported(format!("transport {proto}")));
+                    }
+                    for pt in f {
+                        let pt: u8 = pt
+                            .parse()
+                            .map_err(|_| bad(format!("payload type {pt:?}")))?;
+                        if pt > 127 {
+                            return Err(bad(format!("payload type {pt}")));
+                        }
+                        pts.push(pt);
+                    }
+                }
+            }
+            "c" => {
+                let addr = value
+                    .split_whitespace()
+                    .nth(2)
+                    .and_then(|a| a.split('/').next())
+                    .and_then(|a| a.parse::<IpAddr>().ok())
+                    .ok_or_else(|| bad(format!("bad c= line {value:?}")))?;
+                if in_audio {
+                    media_addr = Some(addr);
+                } else if !seen_audio {
+                    session_addr = Some(addr);
+                }
+            }
+            "a" if in_audio || !seen_audio => {
+                let (name, arg) = value.split_once(':').unwrap_or((value, ""));
+                match name {
+                    "rtpmap" if in_audio => {
+                        let (pt, enc) = arg
+                            .split_once(' ')
+                            .ok_or_else(|| bad(format!("bad rtpmap {arg:?}")))?;
+                        let pt: u8 = pt
+                            .trim()
+                            .parse()
+                            .map_err(|_| bad(format!("rtpmap {arg:?}")))?;
+                        let mut e = enc.trim().split('/');
+                        let name = e.next().unwrap_or("").to_string();
+                        let rate: u32 = e
+                            .next()
+                            .and_then(|r| r.parse().ok())
+                            .ok_or_else(|| bad(format!("rtpmap rate {arg:?}")))?;
+                        maps.push((pt, name, rate));
+                    }
+                    "ptime" if in_audio => ptime = arg.trim().parse().ok(),
+                    "sendrecv" => direction = Direction::SendRecv,
+                    "sendonly" => direction = Direction::SendOnly,
+                    "recvonly" => direction = Direction::RecvOnly,
+                    "inactive" => direction = Direction::Inactive,
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    if !seen_audio {
+        return Err(SipError::Unsupported("no audio stream in the offer".into()));
+    }
+    let addr = media_addr
+        .or(session_addr)
+        .ok_or_else(|| bad("no connection address".into()))?;
+    let mut telephone_event = None;
+    let formats = pts
+        .iter()
+        .map(|&pt| {
+            let map = maps.iter().find(|(p, _, _)| *p == pt);
+            let codec = match map {
+                Some((_, name, rate)) => {
+                    if name.eq_ignore_ascii_case("telephone-event") && *rate == 8000 {
+                        telephone_event = telephone_event.or(Some(pt));
+                    }
+                    AudioCodec::from_rtpmap(name, *rate)
+                }
+                // Static payload types need no rtpmap.
+                None => match pt {
+                    0 => Some(AudioCodec::Pcmu),
+                    8 => Some(AudioCodec::Pcma),
+                    9 => Some(AudioCodec::G722),
+                    _ => None,
+                },
+            };
+            (pt, codec)
+        })
+        .collect();
+    Ok(Offer {
+        addr,
+        port,
+        formats,
+        telephone_event,
+        ptime,
+        direction,
+    })
+}
+
+/// netamp's side of the negotiation.
+#[derive(Debug, Clone)]
+pub struct Local {
+    /// Address in `c=` and `o=`.
+    pub addr: IpAddr,
+    /// RTP port.
+    pub port: u16,
+    /// Codecs in netamp's order of preference.
+    pub codecs: Vec<AudioCodec>,
+    /// Directions netamp allows.
+    pub direction: Direction,
+    /// Packet time, ms.
+    pub ptime: u32,
+    /// `o=` session id and version.
+    pub session: (u64, u64),
+}
+
+/// The negotiated stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Negotiated {
+    /// The codec and its payload type (the offer's number).
+    pub codec: AudioCodec,
+    /// Its payload type.
+    pub payload_type: u8,
+    /// telephone-event payload type, when both sides have it.
+    pub telephone_event: Option<u8>,
+    /// Direction of the answer.
+    pub direction: Direction,
+    /// Where to send RTP.
+    pub remote: (IpAddr, u16),
+}
+
+/// Builds the answer to `offer`; `Err` (→ 488) when no codec is common.
+pub fn answer(offer: &Offer, local: &Local) -> Result<(Negotiated, String), SipError> {
+    let (codec, pt) = local
+        .codecs
+        .iter()
+        .find_map(|c| {
+            offer
+                .formats
+                .iter()
+                .find(|(_, oc)| *oc == Some(*c))
+                .map(|(pt, _)| (*c, *pt))
+        })
+        .ok_or_else(|| SipError::Unsupported("no codec in common".into()))?;
+    let direction = offer.direction.answer(local.direction);
+    let ip = |a: IpAddr| match a {
+        IpAddr::V4(v) => format!("IN IP4 {v}"),
+        IpAddr::V6(v) => format!("IN IP6 {v}"),
+    };
+    let mut fmts = vec![pt.to_string()];
+    if let Some(te) = offer.telephone_event {
+        fmts.push(te.to_string());
+    }
+    let mut sdp = format!(
+        "v=0\r\no=netamp {} {} {}\r\ns=netamp\r\nc={}\r\nt=0 0\r\nm=audio {} RTP/AVP {}\r\n",
+        local.session.0,
+        local.session.1,
+        ip(local.addr),
+        ip(local.addr),
+        local.port,
+        fmts.join(" ")
+    );
+    let channels = if codec == AudioCodec::Opus { "/2" } else { "" };
+    sdp.push_str(&format!(
+        "a=rtpmap:{pt} {}/{}{channels}\r\n",
+        codec.name(),
+        codec.clock_rate()
+    ));
+    if codec.static_pt() != Some(pt) && codec == AudioCodec::Opus {
+        sdp.push_str(&format!("a=fmtp:{pt} useinbandfec=1\r\n"));
+    }
+    if let Some(te) = offer.telephone_event {
+        sdp.push_str(&format!(
+            "a=rtpmap:{te} telephone-event/8000\r\na=fmtp:{te} 0-16\r\n"
+        ));
+    }
+    sdp.push_str(&format!(
+        "a=ptime:{}\r\na={}\r\n",
+        local.ptime,
+        direction.attr()
+    ));
+    Ok((
+        Negotiated {
+            codec,
+            payload_type: pt,
+            telephone_event: offer.telephone_event,
+            direction,
+            remote: (offer.addr, offer.port),
+        },
+        sdp,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What SIPp's default uac scenario sends.
+    const SIPP: &str = "v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+
+    /// A baresip-style offer: Opus first, dynamic types, telephone-event, media-level c=.
+    const BARESIP: &str = "v=0\no=- 1 2 IN IP4 10.0.0.2\ns=-\nc=IN IP4 10.0.0.2\nt=0 0\nm=audio 10000 RTP/AVP 96 0 8 101\nc=IN IP4 127.0.0.1\na=rtpmap:96 opus/48000/2\na=fmtp:96 stereo=1\na=rtpmap:101 telephone-event/8000\na=fmtp:101 0-15\na=ptime:20\na=sendrecv\n";
+
+    fn local(codecs: Vec<AudioCodec>) -> Local {
+        Local {
+            addr: "127.0.0.1".parse().unwrap(),
+            port: 4000,
+            codecs,
+            direction: Direction::SendRecv,
+            ptime: 20,
+            session: (1, 1),
+        }
+    }
+
+    #[test]
+    fn sipp_pcmu() {
+        let o = parse_offer(SIPP).unwrap();
+        assert_eq!(o.port, 6000);
+        let (n, sdp) = answer(&o, &local(vec![AudioCodec::Pcma, AudioCodec::Pcmu])).unwrap();
+        assert_eq!((n.codec, n.payload_type), (AudioCodec::Pcmu, 0));
+        assert!(sdp.contains("m=audio 4000 RTP/AVP 0\r\n"), "{sdp}");
+        assert!(sdp.contains("a=sendrecv"));
+    }
+
+    #[test]
+    fn baresip_opus_with_dtmf_and_media_level_address() {
+        let o = parse_offer(BARESIP).unwrap();
+        assert_eq!(o.addr, "127.0.0.1".parse::<IpAddr>().unwrap());
+        assert_eq!(o.telephone_event, Some(101));
+        assert_eq!(o.ptime, Some(20));
+        let (n, sdp) = answer(&o, &local(vec![AudioCodec::Opus, AudioCodec::Pcmu])).unwrap();
+        assert_eq!((n.codec, n.payload_type), (AudioCodec::Opus, 96));
+        assert!(sdp.contains("m=audio 4000 RTP/AVP 96 101\r\n"), "{sdp}");
+        assert!(sdp.contains("a=rtpmap:96 opus/48000/2"));
+        assert!(sdp.contains("a=rtpmap:101 telephone-event/8000"));
+        // netamp prefers PCMA, which is offered as a static type without rtpmap.
+        let (n, _) = answer(&o, &local(vec![AudioCodec::Pcma])).unwrap();
+        assert_eq!((n.codec, n.payload_type), (AudioCodec::Pcma, 8));
+    }
+
+    #[test]
+    fn directions_mirror() {
+        let hold = SIPP.replace(
+            "a=rtpmap:0 PCMU/8000\r\n",
+            "a=rtpmap:0 PCMU/8000\r\na=sendonly\r\n",
+        );
+        let (n, sdp) =
+            answer(&parse_offer(&hold).unwrap(), &local(vec![AudioCodec::Pcmu])).unwrap();
+        assert_eq!(n.direction, Direction::RecvOnly);
+        assert!(sdp.contains("a=recvonly"));
+        let mut l = local(vec![AudioCodec::Pcmu]);
+        l.direction = Direction::RecvOnly;
+        let (n, _) = answer(&parse_offer(SIPP).unwrap(), &l).unwrap();
+        assert_eq!(
+            n.direction,
+            Direction::RecvOnly,
+            "a speaker-only endpoint never sends"
+        );
+    }
+
+    #[test]
+    fn no_common_codec_or_bad_offers_are_errors() {
+        let g729 = SIPP
+            .replace("RTP/AVP 0", "RTP/AVP 18")
+            .replace("0 PCMU", "18 G729");
+        assert!(answer(&parse_offer(&g729).unwrap(), &local(vec![AudioCodec::Pcmu])).is_err());
+        for bad in [
+            "",
+            "v=0\r\nm=video 5000 RTP/AVP 96\r\n",
+            "v=0\r\nm=audio x RTP/AVP 0\r\n",
+            "v=0\r\nm=audio 5000 RTP/AVP 0\r\n",
+            "v=0\r\nc=IN IP4 nonsense\r\nm=audio 5000 RTP/AVP 0\r\n",
+            "v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 5000 RTP/AVP 300\r\n",
+            "v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 5000 UDP/TLS/RTP/SAVP 0\r\n",
+            "v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 5000 RTP/SAVP 0\r\n",
+        ] {
+            assert!(parse_offer(bad).is_err(), "{bad:?}");
+        }
+        assert!(parse_offer(&"a".repeat(MAX_SDP + 1)).is_err());
+    }
+}
