@@ -265,12 +265,16 @@ mod tests {
     use super::*;
 
     fn run(rate: u32, len: usize) -> Vec<f32> {
+        run_with(StreamResampler::new(rate).unwrap(), rate, len, 333)
+    }
+
+    /// A 440 Hz sine of `len` frames at `rate` through `r`, pushed `chunk` at a time.
+    fn run_with(mut r: StreamResampler, rate: u32, len: usize, chunk: usize) -> Vec<f32> {
         let input: Vec<f32> = (0..len)
             .map(|i| (i as f32 * 2.0 * std::f32::consts::PI * 440.0 / rate as f32).sin())
             .collect();
-        let mut r = StreamResampler::new(rate).unwrap();
         let mut out = Vec::new();
-        for chunk in input.chunks(333) {
+        for chunk in input.chunks(chunk) {
             r.push(chunk);
             out.extend_from_slice(r.ready());
             let n = r.ready().len();
@@ -292,19 +296,12 @@ mod tests {
     #[test]
     fn live_resampler_is_exact_and_aligned() {
         for rate in [8000u32, 16000, 44100, 48000] {
-            let input: Vec<f32> = (0..rate)
-                .map(|i| (i as f32 * 2.0 * std::f32::consts::PI * 440.0 / rate as f32).sin())
-                .collect();
-            let mut r = StreamResampler::live(rate).unwrap();
-            let mut out = Vec::new();
-            for chunk in input.chunks(160) {
-                r.push(chunk);
-                out.extend_from_slice(r.ready());
-                let n = r.ready().len();
-                r.consume(n);
-            }
-            r.finish();
-            out.extend_from_slice(r.ready());
+            let out = run_with(
+                StreamResampler::live(rate).unwrap(),
+                rate,
+                rate as usize,
+                160,
+            );
             assert_eq!(out.len(), 48000, "rate {rate}");
             let err: f32 = (2000..46000)
                 .map(|i| {
