@@ -170,8 +170,8 @@ impl Recorder {
             // A segment cut off by a crash ends in a partial page: keep what decoded.
             let _ = dec.push(&bytes, &mut pcm);
             let _ = dec.finish(&mut pcm);
-            let skip = (from_ms.saturating_sub(seg.start_ms) * 48) as usize;
-            let keep = (to_ms.saturating_sub(seg.start_ms) * 48) as usize;
+            let skip = from_ms.saturating_sub(seg.start_ms).saturating_mul(48) as usize;
+            let keep = to_ms.saturating_sub(seg.start_ms).saturating_mul(48) as usize;
             let slice = &pcm[skip.min(pcm.len())..keep.min(pcm.len())];
             for chunk in slice.chunks(480) {
                 enc.push(chunk, &mut units).map_err(|e| e.to_string())?;
@@ -203,7 +203,7 @@ fn segments(dir: &Path, open: Option<u64>) -> Vec<Segment> {
             Some(Segment {
                 id,
                 start_ms: id,
-                end_ms: id + granule / 48,
+                end_ms: id.saturating_add(granule / 48),
                 bytes: bytes.len() as u64,
                 open: open == Some(id),
             })

@@ -120,6 +120,13 @@ fn segments_survive_kill_9_and_recording_resumes() {
         "export is {secs:.2} s (segment {s0}..{e0})"
     );
 
+    // An open-ended range (no `to`) is everything from `from` on.
+    let r = curl(
+        admin(),
+        &[&d.url(&format!("/api/v1/recordings/export?from={e0}"))],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+
     // Delete the first segment; the open one refuses.
     let r = curl(
         admin(),
