@@ -39,6 +39,8 @@ pub struct RecordingConfig {
     pub segment_seconds: u64,
     /// Most bytes all segments may take; the oldest are deleted beyond it.
     pub retention_mb: u64,
+    /// Most audio one export may hold, seconds (it is built in memory).
+    pub max_export_seconds: u64,
 }
 
 impl Default for RecordingConfig {
@@ -46,6 +48,7 @@ impl Default for RecordingConfig {
         Self {
             segment_seconds: 300,
             retention_mb: 1024,
+            max_export_seconds: 3600,
         }
     }
 }
@@ -153,9 +156,26 @@ impl Recorder {
         }
     }
 
+    /// Milliseconds of recorded audio within `[from_ms, to_ms)`.
+    pub fn covered_ms(&self, from_ms: u64, to_ms: u64) -> u64 {
+        self.list(from_ms, to_ms)
+            .iter()
+            .map(|s| s.end_ms.min(to_ms).saturating_sub(s.start_ms.max(from_ms)))
+            .sum()
+    }
+
     /// The audio of `[from_ms, to_ms)` as one Ogg Opus stream (gaps between segments are
-    /// left out, not filled).
+    /// left out, not filled). Refused beyond `max_export_seconds` of audio.
     pub fn export(&self, from_ms: u64, to_ms: u64) -> Result<Vec<u8>, String> {
+        let covered = self.covered_ms(from_ms, to_ms);
+        let limit = self.config.max_export_seconds.saturating_mul(1000);
+        if covered > limit {
+            return Err(format!(
+                "the range holds {} s of audio; one export takes at most {} s",
+                covered / 1000,
+                self.config.max_export_seconds
+            ));
+        }
         let mut enc = LiveEncoder::new(OutCodec::OggOpus, RATE).map_err(|e| e.to_string())?;
         let mut units = Vec::new();
         for seg in self.list(from_ms, to_ms) {
@@ -198,13 +218,13 @@ fn segments(dir: &Path, open: Option<u64>) -> Vec<Segment> {
         .filter_map(|e| {
             let name = e.file_name().into_string().ok()?;
             let id: u64 = name.strip_suffix(".opus")?.parse().ok()?;
-            let bytes = std::fs::read(e.path()).ok()?;
-            let granule = last_granule(&bytes);
+            let bytes = e.metadata().ok()?.len();
+            let granule = segment_samples(&e.path()).ok()?;
             Some(Segment {
                 id,
                 start_ms: id,
                 end_ms: id.saturating_add(granule / 48),
-                bytes: bytes.len() as u64,
+                bytes,
                 open: open == Some(id),
             })
         })
@@ -213,25 +233,19 @@ fn segments(dir: &Path, open: Option<u64>) -> Vec<Segment> {
     out
 }
 
-/// The granule position of the last whole page (48 kHz samples for Opus).
-fn last_granule(bytes: &[u8]) -> u64 {
-    let mut pos = 0;
-    let mut granule = 0;
-    while pos + 27 <= bytes.len() && &bytes[pos..pos + 4] == b"OggS" {
-        let segs = usize::from(bytes[pos + 26]);
-        let Some(table) = bytes.get(pos + 27..pos + 27 + segs) else {
-            break;
-        };
-        let len = 27 + segs + table.iter().map(|&l| usize::from(l)).sum::<usize>();
-        if pos + len > bytes.len() {
-            break;
-        }
-        let mut g = [0u8; 8];
-        g.copy_from_slice(&bytes[pos + 6..pos + 14]);
-        granule = granule.max(u64::from_le_bytes(g));
-        pos += len;
-    }
-    granule
+/// Bytes read from the end of a segment to find its length: many 20 ms pages.
+const TAIL: u64 = 64 * 1024;
+
+/// A segment's length in 48 kHz samples, from the granule of its last whole page; only
+/// its tail is read, so listing costs the same whatever the segments' size.
+fn segment_samples(path: &Path) -> std::io::Result<u64> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = File::open(path)?;
+    let len = f.metadata()?.len();
+    f.seek(SeekFrom::Start(len.saturating_sub(TAIL)))?;
+    let mut tail = Vec::with_capacity(TAIL as usize);
+    f.read_to_end(&mut tail)?;
+    Ok(netamp_engine::live::last_granule(&tail).unwrap_or(0))
 }
 
 /// Deletes the oldest closed segments while the total exceeds the limit.
@@ -350,22 +364,5 @@ fn run(
                 set_open(None);
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn granule_of_a_cut_file_is_its_last_whole_page() {
-        let mut w = netamp_engine::live::OggWriter::new(1);
-        let mut bytes = Vec::new();
-        w.page(b"head", 0, false, &mut bytes);
-        w.page(&[1; 50], 960, false, &mut bytes);
-        w.page(&[1; 50], 1920, false, &mut bytes);
-        assert_eq!(last_granule(&bytes), 1920);
-        assert_eq!(last_granule(&bytes[..bytes.len() - 10]), 960);
-        assert_eq!(last_granule(b"garbage"), 0);
     }
 }

@@ -31,7 +31,7 @@ fn playable_seconds(file: &std::path::Path) -> f64 {
 fn options(mic: &std::path::Path, data: Option<std::path::PathBuf>) -> DaemonOptions {
     DaemonOptions {
         audio_in: Some(format!("wav:{}?loop", mic.display())),
-        config: "[recording]\nsegment_seconds = 2\n".into(),
+        config: "[recording]\nsegment_seconds = 2\nmax_export_seconds = 3\n".into(),
         data_dir: data,
         ..DaemonOptions::default()
     }
@@ -120,12 +120,16 @@ fn segments_survive_kill_9_and_recording_resumes() {
         "export is {secs:.2} s (segment {s0}..{e0})"
     );
 
-    // An open-ended range (no `to`) is everything from `from` on.
+    // Within the export limit (3 s here) the first segment alone passes; an open-ended
+    // range over everything does not.
     let r = curl(
         admin(),
-        &[&d.url(&format!("/api/v1/recordings/export?from={e0}"))],
+        &[&d.url(&format!("/api/v1/recordings/export?from={s0}&to={e0}"))],
     );
     assert_eq!(r.status, 200, "{}", r.text());
+    let r = curl(admin(), &[&d.url("/api/v1/recordings/export?from=0")]);
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("at most 3 s"), "{}", r.text());
 
     // Delete the first segment; the open one refuses.
     let r = curl(

@@ -81,6 +81,16 @@ pub async fn handle(app: &App, req: &mut Request) -> Reply {
                 Err(r) => return r,
             };
             let recorder = &app.recorder;
+            let limit_ms = app.config.recording.max_export_seconds.saturating_mul(1000);
+            if recorder.covered_ms(from, to) > limit_ms {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    &format!(
+                        "at most {} s of audio per export; narrow from/to",
+                        app.config.recording.max_export_seconds
+                    ),
+                );
+            }
             match tokio::task::block_in_place(|| recorder.export(from, to)) {
                 Ok(bytes) => respond(StatusCode::OK, "audio/ogg", bytes),
                 Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e),

@@ -14,7 +14,7 @@ use netamp_dsp::g726::{G726Decoder, Packing};
 use crate::resample::StreamResampler;
 use crate::EngineError;
 pub use encode::{LiveEncoder, OutCodec};
-pub use ogg::{OggPackets, OggWriter};
+pub use ogg::{last_granule, OggPackets, OggWriter};
 
 /// Largest header (WAV chunks before `data`, AU offset) read before audio starts.
 const MAX_HEADER: usize = 4096;

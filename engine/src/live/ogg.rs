@@ -102,6 +102,35 @@ fn crc32(data: &[u8]) -> u32 {
     })
 }
 
+/// The granule position of the last whole, checksum-valid page in `bytes`, which may
+/// start and end anywhere in a stream (the tail of a file cut off by a crash).
+pub fn last_granule(bytes: &[u8]) -> Option<u64> {
+    let mut end = bytes.len();
+    while let Some(pos) = bytes[..end].windows(4).rposition(|w| w == b"OggS") {
+        end = pos;
+        let Some(head) = bytes.get(pos..pos + 27) else {
+            continue;
+        };
+        let segs = usize::from(head[26]);
+        let Some(table) = bytes.get(pos + 27..pos + 27 + segs) else {
+            continue;
+        };
+        let len = 27 + segs + table.iter().map(|&l| usize::from(l)).sum::<usize>();
+        let Some(page) = bytes.get(pos..pos + len) else {
+            continue;
+        };
+        let mut check = page.to_vec();
+        check[22..26].fill(0);
+        if crc32(&check) != u32::from_le_bytes([page[22], page[23], page[24], page[25]]) {
+            continue;
+        }
+        let mut g = [0u8; 8];
+        g.copy_from_slice(&page[6..14]);
+        return Some(u64::from_le_bytes(g));
+    }
+    None
+}
+
 /// Writes one logical Ogg stream, one packet per page (lowest latency for live audio).
 pub struct OggWriter {
     serial: u32,
@@ -208,6 +237,23 @@ mod tests {
         d.push(&bytes, &mut out).unwrap();
         assert_eq!(out.len(), 2);
         assert_eq!(out[1], vec![3u8; 700]);
+    }
+
+    #[test]
+    fn last_granule_is_that_of_the_last_whole_valid_page() {
+        let mut w = OggWriter::new(1);
+        let mut bytes = Vec::new();
+        w.page(b"head", 0, false, &mut bytes);
+        w.page(&[1; 50], 960, false, &mut bytes);
+        w.page(b"OggS inside a payload", 1920, false, &mut bytes);
+        assert_eq!(last_granule(&bytes), Some(1920));
+        assert_eq!(
+            last_granule(&bytes[..bytes.len() - 10]),
+            Some(960),
+            "cut off"
+        );
+        assert_eq!(last_granule(&bytes[5..]), Some(1920), "starts mid-page");
+        assert_eq!(last_granule(b"garbage OggS"), None);
     }
 
     #[test]
