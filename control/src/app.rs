@@ -54,4 +54,6 @@ pub struct App {
     pub ws_sessions: crate::http::ws::WsSessions,
     /// HTTP counters.
     pub http_stats: Arc<HttpStats>,
+    /// The SIP user agent, once started (never when `[sip] enabled = false`).
+    pub sip: std::sync::OnceLock<netamp_sip::SipUa>,
 }

@@ -116,14 +116,67 @@ impl Default for HttpConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SipConfig {
-    /// Listen address for UDP and TCP.
+    /// Listen address for UDP and TCP (`""`… is not allowed; set `enabled = false`).
     pub listen: SocketAddr,
+    /// Whether SIP runs at all.
+    pub enabled: bool,
+    /// Address for Contact and SDP when `listen` is unspecified (found when empty).
+    pub public_ip: String,
+    /// First RTP port.
+    pub rtp_port_start: u16,
+    /// How many RTP ports may be used (two per call: RTP and RTCP).
+    pub rtp_port_count: u16,
+    /// Codecs in order of preference: `opus`, `PCMU`, `PCMA`, `L16`.
+    pub codecs: Vec<String>,
+    /// `sendrecv`, `sendonly` (speaker off, microphone only) or `recvonly`.
+    pub direction: String,
+    /// Smallest jitter-buffer delay, ms.
+    pub jitter_min_ms: u64,
+    /// Largest jitter-buffer delay, ms.
+    pub jitter_max_ms: u64,
+    /// Calls at once; more get 486 Busy Here.
+    pub max_calls: usize,
+    /// Take incoming calls at all (480 otherwise).
+    pub allow_incoming: bool,
+    /// Answer incoming calls at once; otherwise they ring until answered or timed out.
+    pub auto_answer: bool,
+    /// How long an unanswered incoming call rings, s (at most 600).
+    pub ring_timeout_s: u64,
+    /// End calls after this many minutes (at most 60; 0 = never).
+    pub end_calls_after_min: u64,
+    /// DTMF sequences reported as events.
+    pub dtmf: Vec<DtmfSequenceConfig>,
+}
+
+/// One DTMF sequence.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DtmfSequenceConfig {
+    /// Digits (0-9, A-D, *, #).
+    pub sequence: String,
+    /// What it means.
+    #[serde(default)]
+    pub description: String,
 }
 
 impl Default for SipConfig {
     fn default() -> Self {
         Self {
             listen: "0.0.0.0:5060".parse().expect("valid literal"),
+            enabled: true,
+            public_ip: String::new(),
+            rtp_port_start: 4000,
+            rtp_port_count: 1000,
+            codecs: ["opus", "PCMU", "PCMA", "L16"].map(String::from).to_vec(),
+            direction: "sendrecv".into(),
+            jitter_min_ms: 20,
+            jitter_max_ms: 200,
+            max_calls: 1,
+            allow_incoming: true,
+            auto_answer: true,
+            ring_timeout_s: 60,
+            end_calls_after_min: 0,
+            dtmf: Vec::new(),
         }
     }
 }

@@ -3,7 +3,7 @@
 //! Stateful topics keep their current value per source, so a new subscriber starts with
 //! the present state and then sees changes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -65,7 +65,11 @@ type StateKey = (String, BTreeMap<String, String>);
 pub struct EventBus {
     tx: broadcast::Sender<Event>,
     state: Mutex<BTreeMap<StateKey, Event>>,
+    recent: Mutex<VecDeque<Event>>,
 }
+
+/// Events kept for `/api/v1/events/recent` (stateless ones leave no other trace).
+pub const RECENT: usize = 256;
 
 impl Default for EventBus {
     fn default() -> Self {
@@ -80,6 +84,7 @@ impl EventBus {
         Self {
             tx,
             state: Mutex::new(BTreeMap::new()),
+            recent: Mutex::new(VecDeque::with_capacity(RECENT)),
         }
     }
 
@@ -93,8 +98,21 @@ impl EventBus {
             }
             state.insert(key, ev.clone());
         }
+        {
+            let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+            if recent.len() == RECENT {
+                recent.pop_front();
+            }
+            recent.push_back(ev.clone());
+        }
         // Sent under the lock so a subscriber never sees a change before its snapshot.
         let _ = self.tx.send(ev);
+    }
+
+    /// The last [`RECENT`] events published, oldest first.
+    pub fn recent(&self) -> Vec<Event> {
+        let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        recent.iter().cloned().collect()
     }
 
     /// The current state of every stateful topic, and a receiver for what follows.

@@ -18,6 +18,7 @@ mod latency;
 mod player;
 mod recorder;
 mod rtsp;
+mod sip_service;
 mod sound_level;
 mod store;
 mod users;
@@ -234,12 +235,21 @@ async fn run(cli: Cli) -> Result<(), ControlError> {
         ws_sessions: http::ws::WsSessions::default(),
         rtsp_addr: OnceLock::new(),
         transmit: http::transmit::TransmitSlot::default(),
+        sip: OnceLock::new(),
         config,
     });
     let _ = app_cell.set(app.clone());
     app.audio_settings.apply(&app.engine, &app.capture);
     tokio::spawn(sound_level::run(app.clone()));
     app.recorder.start(&app.capture);
+
+    // SIP before HTTP: scripts and tests take the HTTP line as "ready".
+    if app.config.sip.enabled {
+        let ua = sip_service::start(&app).await?;
+        let at = ua.local_addr();
+        println!("netamp: SIP on udp and tcp {at}");
+        let _ = app.sip.set(ua);
+    }
 
     // RTSP first: scripts and tests take the HTTP line as "ready".
     if !app.config.rtsp.listen.is_empty() {

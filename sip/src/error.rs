@@ -15,6 +15,12 @@ pub enum SipError {
     /// A socket failed.
     #[error("network: {0}")]
     Io(#[from] std::io::Error),
+    /// The SIP stack failed.
+    #[error("SIP stack: {0}")]
+    Stack(String),
+    /// No call with this id.
+    #[error("no call {0}")]
+    NoSuchCall(String),
     /// The audio engine refused.
     #[error(transparent)]
     Engine(#[from] netamp_engine::EngineError),

@@ -1,14 +1,16 @@
-//! netamp's SIP side. So far the media receive path: RTP parsing, an adaptive jitter
-//! buffer (a state machine with time passed in), G.711 decoding with concealment, and a
-//! receiver that turns a UDP socket's RTP into an engine stream. The user agent
-//! (rsipstack), SDP, RTP out, RTCP, Opus/G.722/L16 and DTMF land with the rest of the SIP
-//! issue; see the README's "Not yet".
+//! netamp's SIP side: the user agent (rsipstack behind netamp's own API), SDP, RTP in
+//! through an adaptive jitter buffer, RTP out from the capture chain, and DTMF.
 
+pub mod dtmf;
 mod error;
+pub mod guard;
 pub mod jitter;
 pub mod media;
 pub mod rtp;
 pub mod rtp_in;
+pub mod rtp_out;
 pub mod sdp;
+pub mod ua;
 
 pub use error::SipError;
+pub use ua::{CallInfo, CallState, DtmfMethod, SipEvent, SipUa, TapFactory, UaConfig};

@@ -5,20 +5,51 @@
 //! least every 2 ms whether packets come or not. Malformed datagrams and unknown payload
 //! types are counted and dropped; they never reach the buffer. The stream starts behind
 //! 10 ms of silence so the renderer's 5 ms blocks never catch up with a frame that is
-//! being written.
+//! being written. Telephone-events (RFC 4733) go to the DTMF receiver instead of the
+//! buffer, and the source address of the last good packet is latched for symmetric RTP.
 
-use std::net::UdpSocket;
+use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use netamp_engine::resample::StreamResampler;
 use netamp_engine::{Engine, StreamOptions, StreamWriter};
 
+use crate::dtmf::{Digit, EventReceiver};
 use crate::jitter::{JitterBuffer, JitterConfig, JitterStats, Packet, Pop};
-use crate::media::{Codec, Decoder};
+use crate::media::{pcm_rate, Decoder};
+use crate::sdp::AudioCodec;
 use crate::{rtp, SipError};
+
+/// What the receiver decodes: the negotiated payload types.
+#[derive(Debug, Clone)]
+pub struct RtpInParams {
+    /// The audio codec.
+    pub codec: AudioCodec,
+    /// Its payload type.
+    pub payload_type: u8,
+    /// The telephone-event payload type, when negotiated.
+    pub telephone_event: Option<u8>,
+    /// Jitter-buffer limits (clock rate and frame size are set from the codec).
+    pub jitter: JitterConfig,
+}
+
+impl RtpInParams {
+    /// PCMU on payload type 0 with telephone-event on 101 (what a plain peer sends).
+    pub fn pcmu() -> Self {
+        Self {
+            codec: AudioCodec::Pcmu,
+            payload_type: 0,
+            telephone_event: Some(101),
+            jitter: JitterConfig::default(),
+        }
+    }
+}
+
+/// Called with each DTMF digit the peer sends in RTP.
+pub type DtmfSink = Box<dyn FnMut(Digit) + Send>;
 
 /// Priority of a call's audio (ARCHITECTURE.md §2).
 pub const CALL_PRIORITY: u8 = 8;
@@ -40,6 +71,9 @@ pub struct RtpInStats {
     pub target_delay_us: AtomicU64,
 }
 
+/// Where the peer's RTP comes from, latched by the receiver (symmetric RTP).
+pub type PeerLatch = Arc<Mutex<Option<SocketAddr>>>;
+
 /// A running receiver; dropping it stops the thread and ends the stream.
 pub struct RtpReceiver {
     stop: Arc<AtomicBool>,
@@ -52,15 +86,20 @@ impl RtpReceiver {
     pub fn start(
         socket: UdpSocket,
         engine: Engine,
-        jitter: JitterConfig,
+        params: RtpInParams,
+        peer: PeerLatch,
+        dtmf: DtmfSink,
     ) -> Result<Self, SipError> {
         socket.set_read_timeout(Some(Duration::from_millis(2)))?;
+        // Fail here, not on the thread, when the codec cannot be decoded.
+        Decoder::new(params.codec)?;
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(RtpInStats::default());
         let (t_stop, t_stats) = (stop.clone(), stats.clone());
+        let io = Io { socket, peer, dtmf };
         let thread = std::thread::Builder::new()
             .name("netamp-rtp-in".into())
-            .spawn(move || run(socket, engine, jitter, t_stop, t_stats))?;
+            .spawn(move || run(io, engine, params, t_stop, t_stats))?;
         Ok(Self {
             stop,
             stats,
@@ -86,33 +125,58 @@ impl Drop for RtpReceiver {
 /// The playout side: decoder and resampler made at the first packet, the engine stream
 /// at the first decoded audio (so the stream never waits, empty, for the jitter buffer).
 struct Playout {
-    codec: Codec,
     decoder: Decoder,
     resampler: StreamResampler,
     writer: Option<StreamWriter>,
     pcm: Vec<f32>,
 }
 
-fn run(
+/// The receiver's ends: socket in, peer address and digits out.
+struct Io {
     socket: UdpSocket,
+    peer: PeerLatch,
+    dtmf: DtmfSink,
+}
+
+fn run(
+    mut io: Io,
     engine: Engine,
-    config: JitterConfig,
+    params: RtpInParams,
     stop: Arc<AtomicBool>,
     stats: Arc<RtpInStats>,
 ) {
+    let clock = params.codec.clock_rate();
+    let config = JitterConfig {
+        clock_rate: clock,
+        frame_units: clock / 50,
+        ..params.jitter
+    };
+    let frame_pcm = (pcm_rate(params.codec) / 50) as usize;
     let mut jb = JitterBuffer::new(config);
+    let mut events = EventReceiver::new();
     let mut buf = vec![0u8; rtp::MAX_PACKET + 1];
     let mut playout: Option<Playout> = None;
     let mut last_jb = JitterStats::default();
+    let mut last_from: Option<SocketAddr> = None;
     while !stop.load(Ordering::Relaxed) {
-        match socket.recv(&mut buf) {
-            Ok(n) => {
+        match io.socket.recv_from(&mut buf) {
+            Ok((n, from)) => {
                 stats.datagrams.fetch_add(1, Ordering::Relaxed);
                 match rtp::parse(&buf[..n]) {
-                    Ok((h, payload)) => match Codec::from_payload_type(h.payload_type) {
-                        Some(codec) => {
-                            if playout.as_ref().is_none_or(|p| p.codec != codec) {
-                                match start_playout(codec) {
+                    Ok((h, payload)) => {
+                        if last_from != Some(from) {
+                            last_from = Some(from);
+                            if let Ok(mut p) = io.peer.lock() {
+                                *p = Some(from);
+                            }
+                        }
+                        if Some(h.payload_type) == params.telephone_event {
+                            if let Some(d) = events.push(h.ssrc, h.timestamp, payload) {
+                                (io.dtmf)(d);
+                            }
+                        } else if h.payload_type == params.payload_type {
+                            if playout.is_none() {
+                                match start_playout(params.codec) {
                                     Ok(p) => playout = Some(p),
                                     Err(e) => {
                                         tracing::warn!("call audio: {e}");
@@ -129,11 +193,10 @@ fn run(
                                 },
                                 Instant::now(),
                             );
-                        }
-                        None => {
+                        } else {
                             stats.unknown_payload.fetch_add(1, Ordering::Relaxed);
                         }
-                    },
+                    }
                     Err(_) => {
                         stats.malformed.fetch_add(1, Ordering::Relaxed);
                     }
@@ -145,7 +208,8 @@ fn run(
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                 ) => {}
             Err(e) => {
-                tracing::warn!("RTP socket: {e}");
+                // ICMP port unreachable from a peer that has gone surfaces here on Linux.
+                tracing::debug!("RTP socket: {e}");
                 std::thread::sleep(Duration::from_millis(2));
             }
         }
@@ -154,8 +218,8 @@ fn run(
         let now = Instant::now();
         while let Some(pop) = jb.pop(now) {
             match pop {
-                Pop::Frame(f) => p.decoder.decode(&f.payload, &mut p.pcm),
-                Pop::Lost { .. } => p.decoder.conceal(config.frame_units as usize, &mut p.pcm),
+                Pop::Frame(f) => p.decoder.decode(&f.payload, frame_pcm, &mut p.pcm),
+                Pop::Lost { .. } => p.decoder.conceal(frame_pcm, &mut p.pcm),
             }
         }
         if !p.pcm.is_empty() {
@@ -185,13 +249,12 @@ fn run(
     }
 }
 
-fn start_playout(codec: Codec) -> Result<Playout, SipError> {
+fn start_playout(codec: AudioCodec) -> Result<Playout, SipError> {
     Ok(Playout {
-        codec,
-        decoder: Decoder::new(codec),
-        resampler: StreamResampler::live(codec.clock_rate())?,
+        decoder: Decoder::new(codec)?,
+        resampler: StreamResampler::live(pcm_rate(codec))?,
         writer: None,
-        pcm: Vec::with_capacity(1024),
+        pcm: Vec::with_capacity(4096),
     })
 }
 

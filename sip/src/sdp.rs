@@ -356,8 +356,118 @@ pub fn answer(offer: &Offer, local: &Local) -> Result<(Negotiated, String), SipE
     ))
 }
 
+/// Payload type netamp offers telephone-event on.
+pub const OFFER_TELEPHONE_EVENT: u8 = 101;
+
+/// Builds an offer for an outgoing call: every codec of `local` (static types where they
+/// exist, 96 up otherwise) plus telephone-event. Returns the SDP and what each type means.
+pub fn offer(local: &Local) -> (String, Vec<(u8, AudioCodec)>) {
+    let mut dynamic = 96u8;
+    let types: Vec<(u8, AudioCodec)> = local
+        .codecs
+        .iter()
+        .map(|c| {
+            let pt = c.static_pt().unwrap_or_else(|| {
+                dynamic += 1;
+                dynamic - 1
+            });
+            (pt, *c)
+        })
+        .collect();
+    let ip = match local.addr {
+        IpAddr::V4(v) => format!("IN IP4 {v}"),
+        IpAddr::V6(v) => format!("IN IP6 {v}"),
+    };
+    let fmts: Vec<String> = types
+        .iter()
+        .map(|(pt, _)| pt.to_string())
+        .chain([OFFER_TELEPHONE_EVENT.to_string()])
+        .collect();
+    let mut sdp = format!(
+        "v=0\r\no=netamp {} {} {ip}\r\ns=netamp\r\nc={ip}\r\nt=0 0\r\nm=audio {} RTP/AVP {}\r\n",
+        local.session.0,
+        local.session.1,
+        local.port,
+        fmts.join(" ")
+    );
+    for (pt, c) in &types {
+        let channels = if *c == AudioCodec::Opus { "/2" } else { "" };
+        sdp.push_str(&format!(
+            "a=rtpmap:{pt} {}/{}{channels}\r\n",
+            c.name(),
+            c.clock_rate()
+        ));
+        if *c == AudioCodec::Opus {
+            sdp.push_str(&format!("a=fmtp:{pt} useinbandfec=1\r\n"));
+        }
+    }
+    sdp.push_str(&format!(
+        "a=rtpmap:{OFFER_TELEPHONE_EVENT} telephone-event/8000\r\na=fmtp:{OFFER_TELEPHONE_EVENT} 0-16\r\na=ptime:{}\r\na={}\r\n",
+        local.ptime,
+        local.direction.attr()
+    ));
+    (sdp, types)
+}
+
+/// Reads the answer to our [`offer`]: the first payload type it kept that we offered.
+pub fn from_answer(answer: &Offer, offered: &[(u8, AudioCodec)]) -> Result<Negotiated, SipError> {
+    let (payload_type, codec) = answer
+        .formats
+        .iter()
+        .find_map(|(pt, known)| {
+            offered
+                .iter()
+                .find(|(opt, oc)| opt == pt && known.is_none_or(|k| k == *oc))
+                .copied()
+        })
+        .ok_or_else(|| SipError::Unsupported("the answer kept no codec we offered".into()))?;
+    let direction = match answer.direction {
+        Direction::SendOnly => Direction::RecvOnly,
+        Direction::RecvOnly => Direction::SendOnly,
+        d => d,
+    };
+    Ok(Negotiated {
+        codec,
+        payload_type,
+        telephone_event: answer.telephone_event,
+        direction,
+        remote: (answer.addr, answer.port),
+    })
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn our_offer_reads_back_and_an_answer_picks_from_it() {
+        let l = local(vec![AudioCodec::Opus, AudioCodec::Pcmu, AudioCodec::L16]);
+        let (sdp, types) = offer(&l);
+        assert_eq!(
+            types,
+            vec![
+                (96, AudioCodec::Opus),
+                (0, AudioCodec::Pcmu),
+                (97, AudioCodec::L16)
+            ]
+        );
+        let parsed = parse_offer(&sdp).unwrap();
+        assert_eq!(parsed.telephone_event, Some(101));
+        assert_eq!(parsed.formats[0], (96, Some(AudioCodec::Opus)));
+        // The peer answers with PCMU only, sendonly from its side.
+        let answer = parse_offer(&SIPP.replace("t=0 0\r\n", "t=0 0\r\na=sendonly\r\n")).unwrap();
+        let n = from_answer(&answer, &types).unwrap();
+        assert_eq!(
+            (n.codec, n.payload_type, n.direction),
+            (AudioCodec::Pcmu, 0, Direction::RecvOnly)
+        );
+        let none = parse_offer(
+            &SIPP
+                .replace("RTP/AVP 0", "RTP/AVP 18")
+                .replace("0 PCMU", "18 G729"),
+        )
+        .unwrap();
+        assert!(from_answer(&none, &types).is_err());
+    }
     use super::*;
 
     /// What SIPp's default uac scenario sends.

@@ -10,7 +10,9 @@ use netamp_engine::resample::StreamResampler;
 use netamp_engine::{Engine, EngineConfig};
 use netamp_sip::jitter::JitterConfig;
 use netamp_sip::rtp::{self, RtpHeader};
+use netamp_sip::rtp_in::RtpInParams;
 use netamp_sip::rtp_in::RtpReceiver;
+use netamp_sip::sdp::AudioCodec;
 
 /// A 150 Hz → 3 kHz sweep at 8 kHz, `secs` long.
 fn sweep(secs: f32) -> Vec<i16> {
@@ -40,7 +42,24 @@ fn run(plan: Plan) -> (Vec<f32>, Vec<f32>, u64, u64) {
         Engine::offline(EngineConfig::default(), DecodeLimits::default()).expect("engine");
     let rx = UdpSocket::bind("127.0.0.1:0").expect("bind");
     let addr = rx.local_addr().expect("addr");
-    let receiver = RtpReceiver::start(rx, engine.clone(), JitterConfig::default()).expect("rx");
+    let params = RtpInParams {
+        codec: if plan.alaw {
+            AudioCodec::Pcma
+        } else {
+            AudioCodec::Pcmu
+        },
+        payload_type: if plan.alaw { 8 } else { 0 },
+        telephone_event: None,
+        jitter: JitterConfig::default(),
+    };
+    let receiver = RtpReceiver::start(
+        rx,
+        engine.clone(),
+        params,
+        Default::default(),
+        Box::new(|_| {}),
+    )
+    .expect("rx");
     let pcm = sweep(2.0);
     let coded: Vec<u8> = pcm
         .iter()

@@ -53,6 +53,8 @@ pub struct Daemon {
     child: Option<Child>,
     /// `127.0.0.1:<port>`.
     pub addr: String,
+    /// SIP (UDP and TCP) `127.0.0.1:<port>`, empty when SIP is off.
+    pub sip: String,
     /// Scratch directory of this daemon.
     pub dir: tempfile::TempDir,
     /// State directory.
@@ -108,14 +110,18 @@ impl Daemon {
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
+            let mut sip = String::new();
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("netamp: SIP on udp and tcp ") {
+                    sip = rest.trim().to_string();
+                }
                 if let Some(rest) = line.strip_prefix("netamp: HTTP listening on http://") {
                     let addr = rest.split('/').next().unwrap_or("").to_string();
-                    let _ = tx.send(addr);
+                    let _ = tx.send((addr, sip.clone()));
                 }
             }
         });
-        let addr = match rx.recv_timeout(Duration::from_secs(30)) {
+        let (addr, sip) = match rx.recv_timeout(Duration::from_secs(30)) {
             Ok(a) => a,
             Err(_) => {
                 let _ = child.kill();
@@ -125,6 +131,7 @@ impl Daemon {
         Daemon {
             child: Some(child),
             addr,
+            sip,
             dir,
             data_dir,
             capture,

@@ -6,6 +6,7 @@ pub mod audio;
 pub mod daemon;
 pub mod flows;
 pub mod http;
+pub mod sip;
 
 use std::path::PathBuf;
 use std::process::Command;

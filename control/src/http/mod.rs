@@ -3,6 +3,7 @@
 
 mod audio_device;
 mod audio_mixer;
+mod call;
 mod clips;
 mod io;
 mod json_api;
@@ -259,6 +260,8 @@ pub async fn route(app: Arc<App>, mut req: Request) -> Reply {
         "/axis-cgi/apidiscovery.cgi" => json_api::api_discovery(&app, &mut req).await,
         "/api/v1/status" => status::status(&app, &req),
         "/api/v1/events/state" => status::event_state(&app, &req),
+        "/api/v1/events/recent" => status::event_recent(&app, &req),
+        "/vapix/call" => call::handle(&app, &mut req).await,
         "/metrics" => status::metrics(&app, &req),
         _ => text(StatusCode::NOT_FOUND, "404 Not Found\n"),
     }

@@ -190,6 +190,23 @@ pub fn metrics(app: &App, req: &Request) -> Reply {
     respond(StatusCode::OK, "text/plain; version=0.0.4", out)
 }
 
+/// Handles `GET /api/v1/events/recent[?topic=…]`: the last events published, oldest
+/// first, stateless ones included.
+pub fn event_recent(app: &App, req: &Request) -> Reply {
+    if let Err(r) = app.require(req, Role::Viewer) {
+        return r;
+    }
+    let topic = req.arg("topic");
+    let list: Vec<_> = app
+        .bus
+        .recent()
+        .iter()
+        .filter(|e| topic.is_none_or(|t| e.topic == t))
+        .map(|e| json!({"topic": e.topic, "timestamp": e.timestamp_ms, "message": {"source": e.source, "key": e.key, "data": e.data}}))
+        .collect();
+    json(&json!({ "events": list }))
+}
+
 /// Handles `GET /api/v1/events/state`: the current value of every stateful topic.
 pub fn event_state(app: &App, req: &Request) -> Reply {
     if let Err(r) = app.require(req, Role::Viewer) {

@@ -1,0 +1,264 @@
+//! `/vapix/call`: the call service (reference/vapix.md §7.1).
+//!
+//! `POST` with `{"axcall:<Command>": {…}}`, or `GET ?format=simple&action=axcall:<Command>`
+//! with the arguments in the query, answered as `key=value` lines (nesting joined by `_`,
+//! list items `_<index>_`). Failures are SOAP-like faults: `400` with
+//! `{"Fault": "env:Sender", "FaultCode": "ter:InvalidArgVal", "FaultMsg": …}` (or the same
+//! three lines in the simple format).
+
+use serde_json::{json, Map, Value};
+use warp::http::{Method, StatusCode};
+
+use super::{json, respond, Reply, Request};
+use crate::app::App;
+use crate::users::Role;
+
+/// A fault: the SOAP-style code pair and a message.
+struct Fault {
+    code: &'static str,
+    sub: &'static str,
+    message: String,
+}
+
+fn invalid(message: impl Into<String>) -> Fault {
+    Fault {
+        code: "env:Sender",
+        sub: "ter:InvalidArgVal",
+        message: message.into(),
+    }
+}
+
+fn not_supported(message: impl Into<String>) -> Fault {
+    Fault {
+        code: "env:Receiver",
+        sub: "ter:ActionNotSupported",
+        message: message.into(),
+    }
+}
+
+/// Handles `/vapix/call`.
+pub async fn handle(app: &App, req: &mut Request) -> Reply {
+    let simple = req.arg("format") == Some("simple");
+    let (command, args) = if req.method == Method::POST && !simple {
+        let raw = match req.body_bytes(app.config.http.max_body_bytes).await {
+            Ok(b) => b,
+            Err(r) => return r,
+        };
+        if raw.is_empty() && req.header("authorization").is_none() {
+            return app.challenge(false);
+        }
+        match serde_json::from_slice::<Map<String, Value>>(&raw) {
+            Ok(m) if m.len() == 1 => {
+                let (k, v) = m.into_iter().next().unwrap_or_default();
+                (k, v.as_object().cloned().unwrap_or_default())
+            }
+            _ => {
+                return fault(
+                    false,
+                    invalid("the body must be one {\"axcall:<Command>\": {…}} object"),
+                )
+            }
+        }
+    } else {
+        let Some(action) = req.arg("action") else {
+            return fault(simple, invalid("action=axcall:<Command> is required"));
+        };
+        let args: Map<String, Value> = req
+            .query
+            .iter()
+            .filter(|(k, _)| !k.eq_ignore_ascii_case("action") && !k.eq_ignore_ascii_case("format"))
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
+        (action.to_string(), args)
+    };
+    let Some(name) = command.strip_prefix("axcall:") else {
+        return fault(simple, invalid(format!("unknown command {command:?}")));
+    };
+    let role = if name.starts_with("Get") {
+        Role::Viewer
+    } else if matches!(name, "Call" | "TerminateCall" | "AnswerCall") {
+        Role::Operator
+    } else {
+        Role::Admin
+    };
+    if let Err(r) = app.require(req, role) {
+        return r;
+    }
+    match run(app, name, &args).await {
+        Ok(v) if simple => respond(StatusCode::OK, "text/plain", flatten(&v)),
+        Ok(v) => json(&v),
+        Err(f) => fault(simple, f),
+    }
+}
+
+async fn run(app: &App, name: &str, args: &Map<String, Value>) -> Result<Value, Fault> {
+    let sip = &app.config.sip;
+    let ua = app.sip.get();
+    let call_id = || {
+        args.get("CallId")
+            .and_then(Value::as_str)
+            .ok_or_else(|| invalid("CallId is required"))
+    };
+    match name {
+        "GetSIPConfiguration" => Ok(json!({"SIPConfiguration": {
+            "SIPEnabled": sip.enabled,
+            "AllowIncomingCalls": sip.allow_incoming,
+            "ApplyUserAuthentication": false,
+            "AllowedUsers": [],
+            "ApplyAllowedURIs": false,
+            "AllowedURIs": [],
+            "SIPPort": ua.map(|u| u.local_addr().port()).unwrap_or(sip.listen.port()),
+            "SIPTLSPort": 5061,
+            "ICEEnabled": false,
+            "STUNEnabled": false,
+            "STUNServers": [],
+            "TURNEnabled": false,
+            "TURNServers": [],
+            "MaxCalls": sip.max_calls,
+            "AutoAnswer": sip.auto_answer,
+            "RingTimeout": sip.ring_timeout_s,
+            "EndCallsAfter": sip.end_calls_after_min,
+            "RTPPortStart": sip.rtp_port_start,
+            "RTPPortCount": sip.rtp_port_count,
+        }})),
+        "GetSIPAccounts" => Ok(json!({"SIPAccounts": [{
+            "Id": "sip_account_0",
+            "Name": "Peer to peer",
+            "Username": "",
+            "Registrar": "",
+            "IsDefault": true,
+            "Transport": "udp",
+            "AutoAnswer": sip.auto_answer,
+        }]})),
+        "GetSIPAccountStatus" => Ok(json!({"SIPAccountStatus": [{
+            "Id": "sip_account_0",
+            "Status": if ua.is_some() { "Ready" } else { "Disabled" },
+        }]})),
+        "GetSupportedAudioCodecs" | "GetAudioCodecs" | "GetDefaultAudioCodecs" => {
+            let list: &[String] = if name == "GetSupportedAudioCodecs" {
+                &["opus", "PCMU", "PCMA", "L16"].map(String::from)
+            } else {
+                &sip.codecs
+            };
+            Ok(json!({"AudioCodecs": list.iter().map(|c| {
+                let rate = if c.eq_ignore_ascii_case("opus") { 48000 } else { 8000 };
+                json!({"Name": c, "SampleRate": rate, "Options": {}})
+            }).collect::<Vec<_>>()}))
+        }
+        "GetCallStatus" => {
+            let ua = ua.ok_or_else(|| not_supported("SIP is disabled"))?;
+            let calls = ua.calls();
+            let status = |c: &netamp_sip::CallInfo| {
+                json!({
+                    "CallId": c.id,
+                    "CallState": c.state.as_str(),
+                    "CallType": "SIP",
+                    "Direction": if c.incoming { "Incoming" } else { "Outgoing" },
+                    "RemoteURI": c.remote_uri,
+                    "Transport": c.transport,
+                    "Codec": c.codec.map(|k| k.name()),
+                    "StartTime": c.started_ms,
+                })
+            };
+            match args.get("CallId").and_then(Value::as_str) {
+                Some(id) => {
+                    let c = calls
+                        .iter()
+                        .find(|c| c.id == id)
+                        .ok_or_else(|| invalid(format!("no call {id}")))?;
+                    Ok(json!({"CallStatus": status(c)}))
+                }
+                None => Ok(json!({"CallStatus": calls.iter().map(status).collect::<Vec<_>>()})),
+            }
+        }
+        "Call" => {
+            let ua = ua.ok_or_else(|| not_supported("SIP is disabled"))?;
+            let to = args
+                .get("To")
+                .and_then(Value::as_str)
+                .ok_or_else(|| invalid("To is required"))?;
+            if let Some(acc) = args.get("SIPAccountId").and_then(Value::as_str) {
+                if acc != "sip_account_0" {
+                    return Err(invalid(format!("no SIP account {acc}")));
+                }
+            }
+            let id = ua.call(to).await.map_err(|e| invalid(e.to_string()))?;
+            Ok(json!({"CallId": id}))
+        }
+        "TerminateCall" => {
+            let ua = ua.ok_or_else(|| not_supported("SIP is disabled"))?;
+            ua.hangup(call_id()?)
+                .await
+                .map_err(|e| invalid(e.to_string()))?;
+            Ok(json!({}))
+        }
+        "AnswerCall" => {
+            let ua = ua.ok_or_else(|| not_supported("SIP is disabled"))?;
+            ua.answer(call_id()?).map_err(|e| invalid(e.to_string()))?;
+            Ok(json!({}))
+        }
+        other => Err(not_supported(format!("axcall:{other} is not supported"))),
+    }
+}
+
+fn fault(simple: bool, f: Fault) -> Reply {
+    if simple {
+        respond(
+            StatusCode::BAD_REQUEST,
+            "text/plain",
+            format!(
+                "Fault={}\nFaultCode={}\nFaultMsg={}\n",
+                f.code, f.sub, f.message
+            ),
+        )
+    } else {
+        respond(
+            StatusCode::BAD_REQUEST,
+            "application/json",
+            json!({"Fault": f.code, "FaultCode": f.sub, "FaultMsg": f.message}).to_string(),
+        )
+    }
+}
+
+/// `key=value` lines: nesting joined by `_`, list items `_<index>_`.
+fn flatten(v: &Value) -> String {
+    fn walk(prefix: &str, v: &Value, out: &mut String) {
+        match v {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    let p = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}_{k}")
+                    };
+                    walk(&p, v, out);
+                }
+            }
+            Value::Array(a) => {
+                for (i, v) in a.iter().enumerate() {
+                    walk(&format!("{prefix}_{i}"), v, out);
+                }
+            }
+            Value::String(s) => out.push_str(&format!("{prefix}={s}\n")),
+            Value::Null => out.push_str(&format!("{prefix}=\n")),
+            other => out.push_str(&format!("{prefix}={other}\n")),
+        }
+    }
+    let mut out = String::new();
+    walk("", v, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn simple_format_flattens_nesting_and_lists() {
+        let v = json!({"CallStatus": [{"CallId": "a", "Open": true}], "N": 3, "X": null});
+        assert_eq!(
+            flatten(&v),
+            "CallStatus_0_CallId=a\nCallStatus_0_Open=true\nN=3\nX=\n"
+        );
+    }
+}

@@ -1,0 +1,237 @@
+//! SIP in the daemon: the user agent built from `[sip]`, and its events on the bus.
+//!
+//! Topics (reference/vapix.md §7.2): `tnsaxis:Call/State` (stateful, source
+//! `Source=NetworkSpeaker`, data `CallState` of the busiest call: Active over Ringing over
+//! Calling over Idle), `tnsaxis:Call/StateChange` (each transition, with `CallId`,
+//! `RemoteURI`, `Reason`), and `tnsaxis:Call/DTMF` (source `DTMFEventId`: `digit` for each
+//! digit, `sequence_<n>` for configured sequence n; data `CallId`, `Digit` or `Sequence`).
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use netamp_sip::dtmf::{is_digit, Sequence};
+use netamp_sip::jitter::JitterConfig;
+use netamp_sip::sdp::{AudioCodec, Direction};
+use netamp_sip::{CallState, SipEvent, SipUa, UaConfig};
+use tokio::sync::mpsc;
+
+use crate::app::App;
+use crate::config::SipConfig;
+use crate::error::ControlError;
+use crate::events::Event;
+
+/// Stateful call-state topic.
+pub const TOPIC_STATE: &str = "tnsaxis:Call/State";
+/// One event per call transition.
+pub const TOPIC_STATE_CHANGE: &str = "tnsaxis:Call/StateChange";
+/// DTMF digits and sequences.
+pub const TOPIC_DTMF: &str = "tnsaxis:Call/DTMF";
+/// The `Source` of call events (what Axis speakers report).
+const SOURCE: &str = "NetworkSpeaker";
+/// Capture buffered per call uplink, ms.
+const TAP_MS: usize = 500;
+
+/// The user agent's settings from `[sip]`, checked.
+pub fn ua_config(c: &SipConfig) -> Result<UaConfig, ControlError> {
+    let bad = |m: String| ControlError::Config(format!("[sip] {m}"));
+    let codecs = c
+        .codecs
+        .iter()
+        .map(|n| match n.to_ascii_uppercase().as_str() {
+            "PCMU" => Ok(AudioCodec::Pcmu),
+            "PCMA" => Ok(AudioCodec::Pcma),
+            "OPUS" => Ok(AudioCodec::Opus),
+            "L16" => Ok(AudioCodec::L16),
+            "G722" => Err(bad("codecs: G722 has no codec in netamp yet".into())),
+            _ => Err(bad(format!("codecs: unknown codec {n:?}"))),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if codecs.is_empty() {
+        return Err(bad("codecs: at least one is needed".into()));
+    }
+    let direction = match c.direction.as_str() {
+        "sendrecv" => Direction::SendRecv,
+        "sendonly" => Direction::SendOnly,
+        "recvonly" => Direction::RecvOnly,
+        d => {
+            return Err(bad(format!(
+                "direction {d:?} (sendrecv, sendonly, recvonly)"
+            )))
+        }
+    };
+    if c.jitter_min_ms < 5 || c.jitter_min_ms > c.jitter_max_ms || c.jitter_max_ms > 1000 {
+        return Err(bad(
+            "jitter_min_ms/jitter_max_ms: 5 ≤ min ≤ max ≤ 1000".into()
+        ));
+    }
+    if c.ring_timeout_s == 0 || c.ring_timeout_s > 600 {
+        return Err(bad("ring_timeout_s: 1..=600".into()));
+    }
+    if c.end_calls_after_min > 60 {
+        return Err(bad("end_calls_after_min: 0 (never) ..= 60".into()));
+    }
+    if c.max_calls == 0 || c.max_calls > 64 {
+        return Err(bad("max_calls: 1..=64".into()));
+    }
+    let sequences = c
+        .dtmf
+        .iter()
+        .map(|d| {
+            if d.sequence.is_empty() || !d.sequence.chars().all(is_digit) {
+                Err(bad(format!(
+                    "dtmf sequence {:?}: 0-9, A-D, *, #",
+                    d.sequence
+                )))
+            } else {
+                Ok(Sequence {
+                    digits: d.sequence.clone(),
+                    description: d.description.clone(),
+                })
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let public_ip = if c.public_ip.is_empty() {
+        None
+    } else {
+        Some(
+            c.public_ip
+                .parse()
+                .map_err(|e| bad(format!("public_ip: {e}")))?,
+        )
+    };
+    Ok(UaConfig {
+        listen: c.listen,
+        public_ip,
+        rtp_ports: (c.rtp_port_start, c.rtp_port_count),
+        codecs,
+        direction,
+        ptime: 20,
+        jitter: JitterConfig {
+            min_delay: Duration::from_millis(c.jitter_min_ms),
+            max_delay: Duration::from_millis(c.jitter_max_ms),
+            ..JitterConfig::default()
+        },
+        max_calls: c.max_calls,
+        allow_incoming: c.allow_incoming,
+        auto_answer: c.auto_answer,
+        ring_timeout: Duration::from_secs(c.ring_timeout_s),
+        max_duration: (c.end_calls_after_min > 0)
+            .then(|| Duration::from_secs(c.end_calls_after_min * 60)),
+        sequences,
+        user_agent: format!("netamp/{}", env!("CARGO_PKG_VERSION")),
+    })
+}
+
+/// Starts the user agent and the task that publishes its events.
+pub async fn start(app: &Arc<App>) -> Result<SipUa, ControlError> {
+    let config = ua_config(&app.config.sip)?;
+    let listen = config.listen;
+    let weak: Weak<App> = Arc::downgrade(app);
+    let taps: netamp_sip::TapFactory =
+        Arc::new(move || weak.upgrade().map(|a| a.capture.subscribe(TAP_MS)));
+    let (tx, rx) = mpsc::unbounded_channel();
+    let ua = SipUa::start(config, app.engine.clone(), taps, tx)
+        .await
+        .map_err(|e| match e {
+            netamp_sip::SipError::Io(io) => ControlError::Listen(listen, io),
+            other => ControlError::Config(format!("[sip] {other}")),
+        })?;
+    app.bus.publish(Event::new(
+        TOPIC_STATE,
+        &[("Source", SOURCE)],
+        &[("CallState", "Idle")],
+        true,
+    ));
+    tokio::spawn(publish(Arc::downgrade(app), rx));
+    Ok(ua)
+}
+
+async fn publish(app: Weak<App>, mut rx: mpsc::UnboundedReceiver<SipEvent>) {
+    while let Some(ev) = rx.recv().await {
+        let Some(app) = app.upgrade() else { return };
+        match ev {
+            SipEvent::Call(info) => {
+                let reason = match (info.state, info.incoming) {
+                    (CallState::Calling, _) => "Initiated",
+                    (CallState::Ringing, _) => "Initiated",
+                    (CallState::Active, true) => "AcceptedByDevice",
+                    (CallState::Active, false) => "AcceptedByRemote",
+                    (CallState::Terminated, _) => "Terminated",
+                };
+                app.bus.publish(Event::new(
+                    TOPIC_STATE_CHANGE,
+                    &[("Source", SOURCE)],
+                    &[
+                        ("CallId", &info.id),
+                        ("CallState", info.state.as_str()),
+                        ("Reason", reason),
+                        ("RemoteURI", &info.remote_uri),
+                    ],
+                    false,
+                ));
+                let state = app
+                    .sip
+                    .get()
+                    .map(|ua| busiest(&ua.calls()))
+                    .unwrap_or(CallState::Terminated);
+                app.bus.publish(Event::new(
+                    TOPIC_STATE,
+                    &[("Source", SOURCE)],
+                    &[("CallState", state.as_str())],
+                    true,
+                ));
+            }
+            SipEvent::Dtmf {
+                call,
+                digit,
+                method,
+            } => {
+                let digit = digit.to_string();
+                let method = match method {
+                    netamp_sip::DtmfMethod::Rtp => "RTP",
+                    netamp_sip::DtmfMethod::Info => "INFO",
+                };
+                app.bus.publish(Event::new(
+                    TOPIC_DTMF,
+                    &[("DTMFEventId", "digit")],
+                    &[("CallId", &call), ("Digit", &digit), ("Method", method)],
+                    false,
+                ));
+            }
+            SipEvent::Sequence { call, sequence } => {
+                let n = app
+                    .config
+                    .sip
+                    .dtmf
+                    .iter()
+                    .position(|d| d.sequence == sequence.digits)
+                    .unwrap_or(0);
+                app.bus.publish(Event::new(
+                    TOPIC_DTMF,
+                    &[("DTMFEventId", &format!("sequence_{n}"))],
+                    &[
+                        ("CallId", &call),
+                        ("Sequence", &sequence.digits),
+                        ("Description", &sequence.description),
+                    ],
+                    false,
+                ));
+            }
+        }
+    }
+}
+
+/// The state `tnsaxis:Call/State` shows for a set of calls.
+pub fn busiest(calls: &[netamp_sip::CallInfo]) -> CallState {
+    let rank = |s: CallState| match s {
+        CallState::Active => 3,
+        CallState::Ringing => 2,
+        CallState::Calling => 1,
+        CallState::Terminated => 0,
+    };
+    calls
+        .iter()
+        .map(|c| c.state)
+        .max_by_key(|s| rank(*s))
+        .unwrap_or(CallState::Terminated)
+}

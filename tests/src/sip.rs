@@ -1,0 +1,259 @@
+//! SIP peers for the end-to-end tests: SIPp scenarios written on the fly, pcap files of RTP
+//! made in the test (so jitter, loss and codecs are chosen, not found), and test signals.
+
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use crate::require_tool;
+
+/// SIPp's bundled pcaps (Debian `sip-tester`).
+pub const SIPP_PCAPS: &str = "/usr/share/sip-tester";
+
+/// A speech-like test signal at `rate`: a gliding two-tone voice with syllable-rate
+/// loudness and (with `pauses`) short silences, so alignment has one clear answer.
+pub fn voice(rate: u32, seconds: f32, pauses: bool) -> Vec<f32> {
+    let n = (rate as f32 * seconds) as usize;
+    let mut phase = [0f32; 2];
+    (0..n)
+        .map(|i| {
+            let t = i as f32 / rate as f32;
+            let f0 = 180.0 + 120.0 * (t * 1.3).sin() + 60.0 * (t * 3.1).sin();
+            let syllable = 0.4 + 0.6 * (t * 4.0 * std::f32::consts::PI).sin().abs();
+            let pause = if pauses && (t * 1.5).fract() > 0.85 {
+                0.0
+            } else {
+                1.0
+            };
+            let mut s = 0.0;
+            for (k, p) in phase.iter_mut().enumerate() {
+                let f = f0 * (k as f32 * 2.7 + 1.0);
+                *p = (*p + 2.0 * std::f32::consts::PI * f / rate as f32)
+                    % (2.0 * std::f32::consts::PI);
+                s += p.sin() / (k as f32 + 1.0);
+            }
+            0.3 * s * syllable * pause
+        })
+        .collect()
+}
+
+/// One RTP packet and when it is sent, seconds from the first.
+#[derive(Debug, Clone)]
+pub struct TimedRtp {
+    /// Send time.
+    pub at: f64,
+    /// The RTP packet (header and payload).
+    pub rtp: Vec<u8>,
+}
+
+/// An RTP packet.
+pub fn rtp(pt: u8, marker: bool, seq: u16, ts: u32, ssrc: u32, payload: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x80, pt | if marker { 0x80 } else { 0 }];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&ts.to_be_bytes());
+    p.extend_from_slice(&ssrc.to_be_bytes());
+    p.extend_from_slice(payload);
+    p
+}
+
+/// RTP packets of a pcap (Ethernet, IPv4, UDP), with their times.
+pub fn read_pcap(path: &Path) -> Vec<TimedRtp> {
+    let d = std::fs::read(path).expect("read pcap");
+    let mut out = Vec::new();
+    let mut off = 24;
+    let mut first = None;
+    while off + 16 <= d.len() {
+        let u = |o: usize| u32::from_le_bytes([d[o], d[o + 1], d[o + 2], d[o + 3]]);
+        let (sec, usec, incl) = (u(off), u(off + 4), u(off + 8) as usize);
+        let pkt = &d[off + 16..(off + 16 + incl).min(d.len())];
+        off += 16 + incl;
+        let t = f64::from(sec) + f64::from(usec) / 1e6;
+        let t0 = *first.get_or_insert(t);
+        if pkt.len() > 42 {
+            out.push(TimedRtp {
+                at: t - t0,
+                rtp: pkt[42..].to_vec(),
+            });
+        }
+    }
+    out
+}
+
+/// Writes packets as a pcap SIPp can play (`play_pcap_audio`): Ethernet, IPv4, UDP.
+pub fn write_pcap(path: &Path, packets: &[TimedRtp]) {
+    let mut d = Vec::new();
+    d.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    d.extend_from_slice(&2u16.to_le_bytes());
+    d.extend_from_slice(&4u16.to_le_bytes());
+    d.extend_from_slice(&0i32.to_le_bytes());
+    d.extend_from_slice(&0u32.to_le_bytes());
+    d.extend_from_slice(&65535u32.to_le_bytes());
+    d.extend_from_slice(&1u32.to_le_bytes());
+    let base = 1_700_000_000f64;
+    for p in packets {
+        let t = base + p.at;
+        let udp_len = 8 + p.rtp.len();
+        let ip_len = 20 + udp_len;
+        let mut frame = vec![0u8; 12];
+        frame.extend_from_slice(&[0x08, 0x00]);
+        frame.extend_from_slice(&[
+            0x45,
+            0,
+            (ip_len >> 8) as u8,
+            ip_len as u8,
+            0,
+            0,
+            0x40,
+            0,
+            64,
+            17,
+            0,
+            0,
+        ]);
+        frame.extend_from_slice(&[127, 0, 0, 1, 127, 0, 0, 1]);
+        frame.extend_from_slice(&[
+            0x1f,
+            0x40,
+            0x1f,
+            0x40,
+            (udp_len >> 8) as u8,
+            udp_len as u8,
+            0,
+            0,
+        ]);
+        frame.extend_from_slice(&p.rtp);
+        d.extend_from_slice(&(t.trunc() as u32).to_le_bytes());
+        d.extend_from_slice(&((t.fract() * 1e6).round() as u32).to_le_bytes());
+        d.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        d.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        d.extend_from_slice(&frame);
+    }
+    std::fs::write(path, d).expect("write pcap");
+}
+
+/// A free even UDP port with the next one free too (SIPp's media and RTCP).
+pub fn free_media_port() -> u16 {
+    for _ in 0..200 {
+        let s = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let p = s.local_addr().expect("addr").port();
+        if p.is_multiple_of(2) && p < 65000 && UdpSocket::bind(("127.0.0.1", p + 1)).is_ok() {
+            return p;
+        }
+    }
+    panic!("no free media port pair");
+}
+
+/// A free UDP port.
+pub fn free_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("bind")
+        .port()
+}
+
+/// The headers every in-dialog request of a SIPp UAC scenario carries.
+const DIALOG: &str = "Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\nFrom: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag09[call_number]\nTo: [service] <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]\nCall-ID: [call_id]\nContact: sip:sipp@[local_ip]:[local_port]\nMax-Forwards: 70";
+
+/// A UAC scenario: INVITE with `media` (the `m=` line's formats and their `a=` lines),
+/// ACK, then `middle` (actions, INFOs; use [`info`] and [`play`]), then BYE.
+/// `expect` is the final response awaited (`200`, or `486` for a refused call).
+pub fn uac_scenario(media: &str, middle: &str, expect: u16) -> String {
+    let invite = format!(
+        "INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0\nVia: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\nFrom: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag09[call_number]\nTo: [service] <sip:[service]@[remote_ip]:[remote_port]>\nCall-ID: [call_id]\nCSeq: 1 INVITE\nContact: sip:sipp@[local_ip]:[local_port]\nMax-Forwards: 70\nContent-Type: application/sdp\nContent-Length: [len]\n\nv=0\no=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]\ns=-\nc=IN IP[local_ip_type] [local_ip]\nt=0 0\nm=audio [auto_media_port] RTP/AVP {media}\n"
+    );
+    let mut x = format!(
+        "<?xml version=\"1.0\" encoding=\"ISO-8859-1\" ?>\n<scenario name=\"netamp\">\n<send retrans=\"500\"><![CDATA[\n{invite}]]></send>\n<recv response=\"100\" optional=\"true\"/>\n<recv response=\"180\" optional=\"true\"/>\n"
+    );
+    if expect != 200 {
+        x.push_str(&format!(
+            "<recv response=\"{expect}\"/>\n<send><![CDATA[\nACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0\n{DIALOG}\nCSeq: 1 ACK\nContent-Length: 0\n\n]]></send>\n</scenario>\n"
+        ));
+        return x;
+    }
+    x.push_str(&format!(
+        "<recv response=\"200\" rtd=\"true\"/>\n<send><![CDATA[\nACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0\n{DIALOG}\nCSeq: 1 ACK\nContent-Length: 0\n\n]]></send>\n{middle}\n<send retrans=\"500\"><![CDATA[\nBYE sip:[service]@[remote_ip]:[remote_port] SIP/2.0\n{DIALOG}\nCSeq: 99 BYE\nContent-Length: 0\n\n]]></send>\n<recv response=\"200\"/>\n</scenario>\n"
+    ));
+    x
+}
+
+/// Scenario steps: play a pcap and wait `ms`.
+pub fn play(pcap: &Path, ms: u32) -> String {
+    format!(
+        "<nop><action><exec play_pcap_audio=\"{}\"/></action></nop>\n<pause milliseconds=\"{ms}\"/>\n",
+        pcap.display()
+    )
+}
+
+/// Scenario step: a SIP INFO carrying `body` as `content_type`, CSeq `cseq`, expecting 200.
+pub fn info(cseq: u32, content_type: &str, body: &str) -> String {
+    format!(
+        "<send retrans=\"500\"><![CDATA[\nINFO sip:[service]@[remote_ip]:[remote_port] SIP/2.0\n{DIALOG}\nCSeq: {cseq} INFO\nContent-Type: {content_type}\nContent-Length: [len]\n\n{body}\n]]></send>\n<recv response=\"200\"/>\n"
+    )
+}
+
+/// A SIPp run in its own directory.
+pub struct Sipp {
+    /// Scratch directory (scenario, logs).
+    pub dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl Sipp {
+    /// Starts SIPp with `scenario` against `target` (`127.0.0.1:port`) for `calls` calls;
+    /// `extra` goes on the command line (`-t t1`, `-r 20`…).
+    pub fn start(scenario: &str, target: &str, calls: u32, extra: &[&str]) -> Sipp {
+        require_tool("sipp");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("scenario.xml");
+        std::fs::write(&file, scenario).expect("write scenario");
+        let media = free_media_port().to_string();
+        let child = Command::new("sipp")
+            .current_dir(dir.path())
+            .arg("-sf")
+            .arg(&file)
+            .args([
+                "-m",
+                &calls.to_string(),
+                "-i",
+                "127.0.0.1",
+                "-p",
+                &free_port().to_string(),
+            ])
+            .args([
+                "-mp",
+                &media,
+                "-trace_err",
+                "-trace_stat",
+                "-nostdin",
+                "-timeout",
+                "120s",
+            ])
+            .args(["-timeout_error"])
+            .args(extra)
+            .arg(target)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start sipp");
+        Sipp { dir, child }
+    }
+
+    /// Waits for SIPp to finish; its exit code (0: every call succeeded) and error log.
+    pub fn wait(mut self) -> (i32, String) {
+        let status = self.child.wait().expect("wait sipp");
+        let mut errors = String::new();
+        if let Ok(rd) = std::fs::read_dir(self.dir.path()) {
+            for e in rd.flatten() {
+                if e.file_name().to_string_lossy().ends_with("_errors.log") {
+                    errors.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
+                }
+            }
+        }
+        (status.code().unwrap_or(-1), errors)
+    }
+
+    /// Path of a file in SIPp's directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}

@@ -1,0 +1,301 @@
+//! SIP calls end to end: SIPp calls the real daemon, plays RTP from pcaps (SIPp's own
+//! `g711a.pcap` and pcaps made here), sends DTMF both ways, and the `wav:` output is
+//! compared with what was sent.
+
+use std::path::Path;
+use std::time::Duration;
+
+use netamp_dsp::g711;
+use netamp_tests::audio::{align, ffmpeg_reference, read_capture};
+use netamp_tests::daemon::{Daemon, DaemonOptions};
+use netamp_tests::flows::admin;
+use netamp_tests::http::curl;
+use netamp_tests::sip::{
+    self, info, play, read_pcap, rtp, uac_scenario, write_pcap, Sipp, TimedRtp,
+};
+use serde_json::Value;
+
+const PCMA_TE: &str =
+    "8 101\na=rtpmap:8 PCMA/8000\na=rtpmap:101 telephone-event/8000\na=fmtp:101 0-15";
+const PCMU_TE: &str =
+    "0 101\na=rtpmap:0 PCMU/8000\na=rtpmap:101 telephone-event/8000\na=fmtp:101 0-15";
+const OPUS: &str = "96\na=rtpmap:96 opus/48000/2\na=fmtp:96 useinbandfec=1";
+
+/// Recent events of `topic`, oldest first.
+fn events(d: &Daemon, topic: &str) -> Vec<Value> {
+    let r = curl(
+        admin(),
+        &[&d.url(&format!("/api/v1/events/recent?topic={topic}"))],
+    );
+    r.json()["events"].as_array().cloned().unwrap_or_default()
+}
+
+fn data(ev: &Value, key: &str) -> String {
+    ev["message"]["data"][key]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+/// 8 kHz samples as a WAV, decoded back to 48 kHz by ffmpeg (the comparison reference).
+fn reference_8k(dir: &Path, pcm: &[f32]) -> Vec<f32> {
+    let path = dir.join("reference.wav");
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 8000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(&path, spec).expect("wav");
+    for s in pcm {
+        w.write_sample((s.clamp(-1.0, 1.0) * 32767.0) as i16)
+            .expect("sample");
+    }
+    w.finalize().expect("finalize");
+    ffmpeg_reference(&path)
+}
+
+/// G.711 payloads of an RTP list, decoded.
+fn decode_g711(packets: &[TimedRtp], alaw: bool) -> Vec<f32> {
+    packets
+        .iter()
+        .flat_map(|p| p.rtp[12..].to_vec())
+        .map(|b| {
+            f32::from(if alaw {
+                g711::alaw_to_linear(b)
+            } else {
+                g711::ulaw_to_linear(b)
+            }) / 32768.0
+        })
+        .collect()
+}
+
+/// A PCMU stream of `pcm` (8 kHz) in 20 ms packets; `at` gives each packet's send time.
+fn pcmu_packets(pcm: &[f32], at: impl Fn(usize) -> Option<f64>) -> Vec<TimedRtp> {
+    let mut out: Vec<TimedRtp> = pcm
+        .chunks_exact(160)
+        .enumerate()
+        .filter_map(|(i, frame)| {
+            let payload: Vec<u8> = frame
+                .iter()
+                .map(|s| g711::linear_to_ulaw((s * 32767.0) as i16))
+                .collect();
+            Some(TimedRtp {
+                at: at(i)?,
+                rtp: rtp(0, i == 0, 7000 + i as u16, 160 * i as u32, 0x5EED, &payload),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.at.total_cmp(&b.at));
+    out
+}
+
+/// Runs one SIPp call and returns the daemon's capture from before the call.
+fn call_and_capture(d: &Daemon, scenario: &str) -> Vec<f32> {
+    let run = Sipp::start(scenario, &d.sip, 1, &[]);
+    let (code, errors) = run.wait();
+    assert_eq!(code, 0, "SIPp call failed: {errors}");
+    std::thread::sleep(Duration::from_millis(300));
+    read_capture(&d.capture, 0)
+}
+
+fn correlation(reference: &[f32], capture: &[f32]) -> f64 {
+    let a = align(reference, capture);
+    a.correlation
+}
+
+#[test]
+fn sipp_pcma_call_plays_its_audio_and_reports_rtp_and_info_digits_once_in_order() {
+    let d = Daemon::start();
+    assert!(!d.sip.is_empty(), "SIP did not start");
+    let g711a = Path::new(sip::SIPP_PCAPS).join("g711a.pcap");
+    let middle = format!(
+        "{}{}{}{}{}",
+        play(&g711a, 8000),
+        play(&Path::new(sip::SIPP_PCAPS).join("dtmf_2833_1.pcap"), 1000),
+        info(2, "application/dtmf-relay", "Signal=5\nDuration=160"),
+        info(3, "application/dtmf", "#"),
+        play(
+            &Path::new(sip::SIPP_PCAPS).join("dtmf_2833_star.pcap"),
+            1000
+        ),
+    );
+    let capture = call_and_capture(&d, &uac_scenario(PCMA_TE, &middle, 200));
+    let sent = read_pcap(&g711a);
+    let reference = reference_8k(d.dir.path(), &decode_g711(&sent, true));
+    let c = correlation(&reference, &capture);
+    eprintln!("SIPp g711a.pcap (PCMA): correlation {c:.4}");
+    assert!(c >= 0.95, "correlation {c:.4}");
+
+    let digits: Vec<(String, String)> = events(&d, "tnsaxis:Call/DTMF")
+        .iter()
+        .map(|e| (data(e, "Digit"), data(e, "Method")))
+        .collect();
+    let expected: Vec<(String, String)> =
+        [("1", "RTP"), ("5", "INFO"), ("#", "INFO"), ("*", "RTP")]
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+    assert_eq!(digits, expected, "each digit once, in order");
+    let states: Vec<String> = events(&d, "tnsaxis:Call/State")
+        .iter()
+        .map(|e| data(e, "CallState"))
+        .collect();
+    assert_eq!(states, ["Idle", "Active", "Idle"]);
+    let change = events(&d, "tnsaxis:Call/StateChange");
+    assert_eq!(data(&change[0], "Reason"), "AcceptedByDevice");
+    assert!(data(&change[0], "RemoteURI").contains("sipp@127.0.0.1"));
+    assert_eq!(data(&change[1], "Reason"), "Terminated");
+}
+
+#[test]
+fn sipp_pcmu_and_opus_calls_play_their_audio() {
+    let d = Daemon::start();
+    // PCMU made here, 20 ms packets.
+    let voice8 = sip::voice(8000, 4.0, true);
+    let packets = pcmu_packets(&voice8, |i| Some(i as f64 * 0.02));
+    let pcap = d.dir.path().join("pcmu.pcap");
+    write_pcap(&pcap, &packets);
+    let capture = call_and_capture(&d, &uac_scenario(PCMU_TE, &play(&pcap, 4500), 200));
+    let reference = reference_8k(d.dir.path(), &decode_g711(&packets, false));
+    let c = correlation(&reference, &capture);
+    eprintln!("SIPp PCMU: correlation {c:.4}");
+    assert!(c >= 0.95, "PCMU correlation {c:.4}");
+
+    // Opus at 48 kHz, encoded here; the reference is its own decode.
+    let voice48 = sip::voice(48_000, 4.0, true);
+    let mut enc =
+        opus::Encoder::new(48_000, opus::Channels::Mono, opus::Application::Voip).expect("encoder");
+    enc.set_bitrate(opus::Bitrate::Bits(48_000))
+        .expect("bitrate");
+    let mut dec = opus::Decoder::new(48_000, opus::Channels::Mono).expect("decoder");
+    let mut reference = Vec::new();
+    let mut packets = Vec::new();
+    for (i, frame) in voice48.chunks_exact(960).enumerate() {
+        let mut buf = [0u8; 1500];
+        let n = enc.encode_float(frame, &mut buf).expect("encode");
+        let mut out = [0f32; 960];
+        let m = dec
+            .decode_float(&buf[..n], &mut out, false)
+            .expect("decode");
+        reference.extend_from_slice(&out[..m]);
+        packets.push(TimedRtp {
+            at: i as f64 * 0.02,
+            rtp: rtp(
+                96,
+                i == 0,
+                100 + i as u16,
+                960 * i as u32,
+                0x0905,
+                &buf[..n],
+            ),
+        });
+    }
+    let pcap = d.dir.path().join("opus.pcap");
+    write_pcap(&pcap, &packets);
+    let before = read_capture(&d.capture, 0).len();
+    let capture = call_and_capture(&d, &uac_scenario(OPUS, &play(&pcap, 4500), 200));
+    let c = correlation(&reference, &capture[before..]);
+    eprintln!("SIPp Opus: correlation {c:.4}");
+    assert!(c >= 0.95, "Opus correlation {c:.4}");
+}
+
+/// The longest run of near-silence between the first and last sound, ms.
+fn longest_gap_ms(x: &[f32]) -> f64 {
+    let loud: Vec<usize> = x
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.abs() > 0.005)
+        .map(|(i, _)| i)
+        .collect();
+    loud.windows(2)
+        .map(|w| (w[1] - w[0]) as f64 / 48.0)
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn jittered_reordered_lossy_rtp_stays_continuous() {
+    let d = Daemon::start();
+    let voice8 = sip::voice(8000, 5.0, false);
+    // 20–50 ms of jitter (a fixed pseudo-random spread, so the run is repeatable), which
+    // reorders neighbours, and 5 % of packets lost, never two in a row.
+    let packets = pcmu_packets(&voice8, |i| {
+        let jitter = if i % 3 == 1 {
+            0.050
+        } else {
+            0.020 + ((i * 7919) % 31) as f64 / 1000.0
+        };
+        (i % 20 != 7).then_some(i as f64 * 0.02 + jitter)
+    });
+    let reordered = packets
+        .windows(2)
+        .filter(|w| {
+            let seq = |p: &TimedRtp| u16::from_be_bytes([p.rtp[2], p.rtp[3]]);
+            seq(&w[1]) < seq(&w[0])
+        })
+        .count();
+    assert!(reordered > 10, "the pcap reorders ({reordered})");
+    let pcap = d.dir.path().join("jitter.pcap");
+    write_pcap(&pcap, &packets);
+    let capture = call_and_capture(&d, &uac_scenario(PCMU_TE, &play(&pcap, 5500), 200));
+    let gap = longest_gap_ms(&capture);
+    eprintln!("SIPp jittered PCMU, 5 % loss: longest gap {gap:.1} ms");
+    assert!(gap < 30.0, "a {gap:.1} ms dropout");
+    let reference = reference_8k(d.dir.path(), &voice8);
+    let c = correlation(&reference[144_000..192_000], &capture);
+    eprintln!("  correlation over 3–4 s, once the buffer has settled: {c:.3}");
+    assert!(c >= 0.8, "correlation {c:.3}");
+}
+
+#[test]
+fn a_second_caller_gets_486_with_one_call_allowed_and_eight_calls_mix_with_eight() {
+    let d = Daemon::start();
+    let voice8 = sip::voice(8000, 3.0, false);
+    let pcap = d.dir.path().join("v.pcap");
+    write_pcap(&pcap, &pcmu_packets(&voice8, |i| Some(i as f64 * 0.02)));
+    let first = Sipp::start(
+        &uac_scenario(PCMU_TE, &play(&pcap, 3000), 200),
+        &d.sip,
+        1,
+        &[],
+    );
+    std::thread::sleep(Duration::from_millis(800));
+    let second = Sipp::start(&uac_scenario(PCMU_TE, "", 486), &d.sip, 1, &[]);
+    let (code, errors) = second.wait();
+    assert_eq!(code, 0, "the second caller did not get 486: {errors}");
+    let (code, errors) = first.wait();
+    assert_eq!(code, 0, "the first call failed: {errors}");
+
+    let d8 = Daemon::with(DaemonOptions {
+        config: "[sip]\nmax_calls = 8\n".into(),
+        ..Default::default()
+    });
+    let runs: Vec<Sipp> = (0..8)
+        .map(|_| {
+            Sipp::start(
+                &uac_scenario(PCMU_TE, &play(&pcap, 3000), 200),
+                &d8.sip,
+                1,
+                &[],
+            )
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    let status = curl(
+        admin(),
+        &[&d8.url("/vapix/call?format=simple&action=axcall:GetCallStatus")],
+    )
+    .text();
+    let active = status.matches("CallState=Active").count();
+    for r in runs {
+        let (code, errors) = r.wait();
+        assert_eq!(code, 0, "one of eight calls failed: {errors}");
+    }
+    assert_eq!(active, 8, "eight calls at once: {status}");
+    // Eight identical voices, each started a little apart, mix louder than one.
+    let capture = read_capture(&d8.capture, 0);
+    let peak = capture.iter().fold(0f32, |m, s| m.max(s.abs()));
+    let one = voice8.iter().fold(0f32, |m, s| m.max(s.abs()));
+    eprintln!("eight calls: peak {peak:.3} (one voice {one:.3})");
+    assert!(peak > one * 1.5, "the calls did not mix: {peak} vs {one}");
+}
