@@ -299,3 +299,99 @@ fn a_second_caller_gets_486_with_one_call_allowed_and_eight_calls_mix_with_eight
     eprintln!("eight calls: peak {peak:.3} (one voice {one:.3})");
     assert!(peak > one * 1.5, "the calls did not mix: {peak} vs {one}");
 }
+
+/// A request netamp must answer with 400: every header a reply needs, one thing broken.
+fn broken_request(i: usize, port: u16) -> Vec<u8> {
+    let flaw = match i % 5 {
+        0 => "CSeq: x OPTIONS",
+        1 => "CSeq: 1 INVITE",
+        2 => "CSeq: 1 OPTIONS\r\nContent-Length: 900",
+        3 => "CSeq: 1 OPTIONS\r\nContent-Length: -4",
+        _ => "CSeq: 99999999999999999999 OPTIONS",
+    };
+    format!(
+        "OPTIONS sip:netamp@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-flood-{i}\r\nFrom: <sip:flood@127.0.0.1>;tag={i}\r\nTo: <sip:netamp@127.0.0.1>\r\nCall-ID: flood-{i}\r\n{flaw}\r\nMax-Forwards: 70\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+#[test]
+fn a_thousand_malformed_datagrams_and_truncated_tcp_messages_leave_the_call_alone() {
+    use std::io::Write;
+    use std::net::{TcpStream, UdpSocket};
+
+    let d = Daemon::start();
+    let voice8 = sip::voice(8000, 6.0, false);
+    let pcap = d.dir.path().join("call.pcap");
+    write_pcap(&pcap, &pcmu_packets(&voice8, |i| Some(i as f64 * 0.02)));
+    let call = Sipp::start(&uac_scenario(PCMU_TE, &play(&pcap, 6500), 200), &d.sip, 1, &[]);
+    std::thread::sleep(Duration::from_millis(1000));
+
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    let port = sock.local_addr().expect("addr").port();
+    // Replies are read while the flood goes on: a kernel buffer holds only ~200 datagrams.
+    let reader = {
+        let sock = sock.try_clone().expect("clone");
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            let mut answered = 0;
+            sock.set_read_timeout(Some(Duration::from_millis(1500)))
+                .expect("timeout");
+            while let Ok((n, _)) = sock.recv_from(&mut buf) {
+                let reply = String::from_utf8_lossy(&buf[..n]).to_string();
+                assert!(reply.starts_with("SIP/2.0 400 "), "not a 400: {reply}");
+                answered += 1;
+            }
+            answered
+        })
+    };
+    // 500 answerable requests with one flaw each, 500 datagrams of noise.
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    for i in 0..1000 {
+        let msg = if i % 2 == 0 {
+            broken_request(i, port)
+        } else {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = 1 + (x % 1400) as usize;
+            (0..len).map(|k| (x >> (k % 56)) as u8).collect()
+        };
+        sock.send_to(&msg, &d.sip).expect("send");
+        if i % 50 == 0 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    let answered = reader.join().expect("reader");
+    // Truncated messages over TCP: headers cut off, bodies shorter than declared.
+    let full = String::from_utf8(broken_request(0, port))
+        .expect("text")
+        .replace("CSeq: x OPTIONS", "CSeq: 1 OPTIONS\r\nContent-Length: 50");
+    for cut in (10..full.len()).step_by(7) {
+        if let Ok(mut s) = TcpStream::connect(&d.sip) {
+            let _ = s.write_all(&full.as_bytes()[..cut]);
+        }
+    }
+    let (code, errors) = call.wait();
+    assert_eq!(code, 0, "the call failed: {errors}");
+    eprintln!("flood: {answered} of 500 malformed requests answered with 400");
+    assert_eq!(answered, 500, "every answerable malformed request gets 400");
+
+    let capture = read_capture(&d.capture, 0);
+    let gap = longest_gap_ms(&capture);
+    let reference = reference_8k(d.dir.path(), &voice8);
+    let c = correlation(&reference[48_000..240_000], &capture);
+    eprintln!("  call audio during the flood: correlation {c:.4}, longest gap {gap:.1} ms");
+    assert!(gap < 10.0, "a {gap:.1} ms dropout");
+    assert!(c >= 0.95, "correlation {c:.4}");
+
+    // Still answering.
+    let ok = format!("OPTIONS sip:netamp@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-after\r\nFrom: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:netamp@127.0.0.1>\r\nCall-ID: after-flood\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n");
+    sock.send_to(ok.as_bytes(), &d.sip).expect("send");
+    let mut buf = [0u8; 4096];
+    let (n, _) = sock.recv_from(&mut buf).expect("OPTIONS answered");
+    let reply = String::from_utf8_lossy(&buf[..n]);
+    assert!(reply.starts_with("SIP/2.0 200"), "{reply}");
+}
