@@ -74,10 +74,11 @@ struct Cli {
 /// Decoder crates log every malformed upload at error level; netamp reports those to the
 /// client as a 400 with the reason, so their own logging is noise by default. warp logs a
 /// client that hangs up mid-body at error level, and VMS senders with a fake
-/// Content-Length always do.
+/// Content-Length always do. rsipstack logs every SIP datagram at info level, and warns
+/// when an ACK overtakes its own 200 on loopback (harmless: the dialog is confirmed).
 const DEFAULT_LOG_FILTER: &str = "info,symphonia_core=off,symphonia_format_riff=off,symphonia_format_ogg=off,\
     symphonia_bundle_mp3=off,symphonia_bundle_flac=off,symphonia_codec_vorbis=off,symphonia_codec_pcm=off,\
-    symphonia_adapter_libopus=off,warp::server::run=off";
+    symphonia_adapter_libopus=off,warp::server::run=off,rsipstack=warn,rsipstack::dialog::dialog=error";
 
 fn main() {
     tracing_subscriber::fmt()

@@ -100,7 +100,10 @@ impl Daemon {
             .arg(opts.audio_in.as_deref().unwrap_or("none"))
             .arg("--audio-out")
             .arg(format!("wav:{}", capture.display()))
-            .env("RUST_LOG", "warn,warp::server::run=off")
+            .env(
+                "RUST_LOG",
+                "warn,warp::server::run=off,rsipstack::dialog::dialog=error",
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         if !opts.no_admin {

@@ -238,13 +238,15 @@ impl Sipp {
         Sipp { dir, child }
     }
 
-    /// Waits for SIPp to finish; its exit code (0: every call succeeded) and error log.
+    /// Waits for SIPp to finish; its exit code (0: every call succeeded), its error log and
+    /// its statistics (the `-trace_stat` CSV).
     pub fn wait(mut self) -> (i32, String) {
         let status = self.child.wait().expect("wait sipp");
         let mut errors = String::new();
         if let Ok(rd) = std::fs::read_dir(self.dir.path()) {
             for e in rd.flatten() {
-                if e.file_name().to_string_lossy().ends_with("_errors.log") {
+                let name = e.file_name().to_string_lossy().to_string();
+                if name.ends_with("_errors.log") || name.ends_with(".csv") {
                     errors.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
                 }
             }

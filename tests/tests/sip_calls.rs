@@ -324,7 +324,12 @@ fn a_thousand_malformed_datagrams_and_truncated_tcp_messages_leave_the_call_alon
     let voice8 = sip::voice(8000, 6.0, false);
     let pcap = d.dir.path().join("call.pcap");
     write_pcap(&pcap, &pcmu_packets(&voice8, |i| Some(i as f64 * 0.02)));
-    let call = Sipp::start(&uac_scenario(PCMU_TE, &play(&pcap, 6500), 200), &d.sip, 1, &[]);
+    let call = Sipp::start(
+        &uac_scenario(PCMU_TE, &play(&pcap, 6500), 200),
+        &d.sip,
+        1,
+        &[],
+    );
     std::thread::sleep(Duration::from_millis(1000));
 
     let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
@@ -394,4 +399,34 @@ fn a_thousand_malformed_datagrams_and_truncated_tcp_messages_leave_the_call_alon
     let (n, _) = sock.recv_from(&mut buf).expect("OPTIONS answered");
     let reply = String::from_utf8_lossy(&buf[..n]);
     assert!(reply.starts_with("SIP/2.0 200"), "{reply}");
+}
+
+#[test]
+fn sipp_load_500_calls_at_20_per_second_with_3_s_of_audio_each() {
+    let d = Daemon::with(DaemonOptions {
+        config: "[sip]\nmax_calls = 64\n".into(),
+        ..Default::default()
+    });
+    let voice8 = sip::voice(8000, 3.0, false);
+    let pcap = d.dir.path().join("load.pcap");
+    write_pcap(&pcap, &pcmu_packets(&voice8, |i| Some(i as f64 * 0.02)));
+    let run = Sipp::start(
+        &uac_scenario(PCMU_TE, &play(&pcap, 3000), 200),
+        &d.sip,
+        500,
+        &["-r", "20", "-l", "64"],
+    );
+    let (code, errors) = run.wait();
+    assert_eq!(
+        code, 0,
+        "some calls failed or saw unexpected messages: {errors}"
+    );
+    let status = curl(admin(), &[&d.url("/api/v1/status")]).json();
+    eprintln!(
+        "SIPp load: 500 calls at 20/s, all answered; sip status {}",
+        status["sip"]
+    );
+    assert_eq!(status["sip"]["answered"], 500);
+    assert_eq!(status["sip"]["refused"], 0);
+    assert_eq!(status["sip"]["active"], 0);
 }

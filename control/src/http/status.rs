@@ -70,6 +70,19 @@ pub fn document(app: &App) -> serde_json::Value {
             "render_load": load,
             "limiter_engaged_samples": s.limiter_engaged,
         },
+        "sip": app.sip.get().map(|ua| {
+            let (g, c) = (ua.guard_stats(), ua.stats());
+            let n = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+            json!({
+                "listen": ua.local_addr().to_string(),
+                "active": ua.calls().len(),
+                "answered": n(&c.answered),
+                "refused": n(&c.refused),
+                "ended": n(&c.ended),
+                "malformed_answered": n(&g.rejected),
+                "malformed_dropped": n(&g.dropped),
+            })
+        }),
         "clips": {
             "count": app.clips.list().len(),
             "playing": app.player.playing(),
