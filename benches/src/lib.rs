@@ -16,6 +16,8 @@ pub struct Daemon {
     child: Child,
     /// `127.0.0.1:<port>`.
     pub addr: String,
+    /// SIP `127.0.0.1:<port>` (UDP and TCP), when started with `--sip`.
+    pub sip: String,
 }
 
 impl Daemon {
@@ -42,14 +44,37 @@ impl Daemon {
             .expect("start netamp");
         let stdout = child.stdout.take().expect("stdout");
         let mut addr = String::new();
+        let mut sip = String::new();
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(rest) = line.strip_prefix("netamp: SIP on udp and tcp ") {
+                sip = rest.trim().to_string();
+            }
             if let Some(rest) = line.strip_prefix("netamp: HTTP listening on http://") {
                 addr = rest.split('/').next().unwrap_or("").to_string();
                 break;
             }
         }
         assert!(!addr.is_empty(), "netamp did not start");
-        Daemon { child, addr }
+        Daemon { child, addr, sip }
+    }
+
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// CPU time the daemon has used so far (user + system), from `/proc`.
+    pub fn cpu_time(&self) -> Duration {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
+        // Fields after the parenthesised name: utime and stime are the 12th and 13th.
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let f: Vec<u64> = rest
+            .split_whitespace()
+            .map(|x| x.parse().unwrap_or(0))
+            .collect();
+        let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
+        Duration::from_millis(ticks * 10)
     }
 
     /// GET with Basic auth; returns (status, body).

@@ -1,0 +1,221 @@
+//! SIP figures against the release daemon on loopback:
+//!
+//! 1. INVITE → 200 OK with auto-answer: a raw UDP client sends an INVITE with a PCMU
+//!    offer, times the 200 (100 Trying skipped), ACKs and BYEs; one call at a time.
+//! 2. CPU per active call: eight SIPp calls playing 20 s of audio (PCMU, then Opus), the
+//!    daemon's CPU time (`/proc`) over 10 s in the middle, less its idle CPU, per call.
+//! 3. Calls per second: SIPp at rising rates, calls of 1 s without media, until one fails.
+//!
+//! `cargo run --release -p netamp-benches --bin sip_calls [INVITES]`
+
+use std::net::UdpSocket;
+use std::time::{Duration, Instant};
+
+use netamp_benches::Daemon;
+use netamp_tests::sip::{play, rtp, uac_scenario, write_pcap, Sipp, TimedRtp};
+
+fn percentile(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+fn invite(i: usize, port: u16) -> String {
+    let sdp = "v=0\r\no=b 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=inactive\r\n";
+    format!(
+        "INVITE sip:netamp@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-b{i};rport\r\nFrom: <sip:bench@127.0.0.1>;tag=f{i}\r\nTo: <sip:netamp@127.0.0.1>\r\nCall-ID: bench-{i}\r\nCSeq: 1 INVITE\r\nContact: <sip:bench@127.0.0.1:{port}>\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    )
+}
+
+fn in_dialog(method: &str, cseq: u32, i: usize, port: u16, to_tag: &str) -> String {
+    format!(
+        "{method} sip:netamp@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-{method}{i};rport\r\nFrom: <sip:bench@127.0.0.1>;tag=f{i}\r\nTo: <sip:netamp@127.0.0.1>;tag={to_tag}\r\nCall-ID: bench-{i}\r\nCSeq: {cseq} {method}\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    )
+}
+
+fn invite_latency(d: &Daemon, n: usize) {
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    sock.set_read_timeout(Some(Duration::from_secs(2))).ok();
+    let port = sock.local_addr().expect("addr").port();
+    let mut buf = [0u8; 4096];
+    let mut times = Vec::new();
+    for i in 0..n {
+        let t0 = Instant::now();
+        sock.send_to(invite(i, port).as_bytes(), &d.sip)
+            .expect("send");
+        let (to_tag, rtt) = loop {
+            let (len, _) = sock.recv_from(&mut buf).expect("reply");
+            let r = String::from_utf8_lossy(&buf[..len]).to_string();
+            if r.starts_with("SIP/2.0 200") && r.contains("INVITE") {
+                let rtt = t0.elapsed();
+                let tag = r
+                    .lines()
+                    .find(|l| l.to_ascii_lowercase().starts_with("to:"))
+                    .and_then(|l| l.split("tag=").nth(1))
+                    .map(|t| t.split(';').next().unwrap_or("").trim().to_string())
+                    .unwrap_or_default();
+                break (tag, rtt);
+            }
+            assert!(
+                !r.starts_with("SIP/2.0 4") && !r.starts_with("SIP/2.0 5"),
+                "{r}"
+            );
+        };
+        if i >= 20 {
+            times.push(rtt.as_secs_f64() * 1000.0);
+        }
+        sock.send_to(in_dialog("ACK", 1, i, port, &to_tag).as_bytes(), &d.sip)
+            .expect("ack");
+        sock.send_to(in_dialog("BYE", 2, i, port, &to_tag).as_bytes(), &d.sip)
+            .expect("bye");
+        loop {
+            let (len, _) = sock.recv_from(&mut buf).expect("bye reply");
+            let r = String::from_utf8_lossy(&buf[..len]);
+            if r.contains("BYE") && r.starts_with("SIP/2.0 200") {
+                break;
+            }
+        }
+    }
+    let p50 = percentile(&mut times, 0.5);
+    let p99 = percentile(&mut times, 0.99);
+    println!(
+        "INVITE -> 200 OK (auto-answer, UDP loopback, {} calls): p50 {p50:.3} ms, p99 {p99:.3} ms, max {:.3} ms",
+        times.len(),
+        percentile(&mut times, 1.0)
+    );
+}
+
+fn media_pcap(dir: &std::path::Path, opus: bool) -> std::path::PathBuf {
+    let seconds = 20.0;
+    let path = dir.join(if opus { "opus.pcap" } else { "pcmu.pcap" });
+    let mut packets = Vec::new();
+    if opus {
+        let pcm = netamp_tests::sip::voice(48_000, seconds, false);
+        let mut enc = opus::Encoder::new(48_000, opus::Channels::Mono, opus::Application::Voip)
+            .expect("encoder");
+        for (i, f) in pcm.chunks_exact(960).enumerate() {
+            let mut buf = [0u8; 1500];
+            let n = enc.encode_float(f, &mut buf).expect("encode");
+            packets.push(TimedRtp {
+                at: i as f64 * 0.02,
+                rtp: rtp(96, i == 0, i as u16, 960 * i as u32, 7, &buf[..n]),
+            });
+        }
+    } else {
+        let pcm = netamp_tests::sip::voice(8000, seconds, false);
+        for (i, f) in pcm.chunks_exact(160).enumerate() {
+            let p: Vec<u8> = f
+                .iter()
+                .map(|s| netamp_dsp::g711::linear_to_ulaw((s * 32767.0) as i16))
+                .collect();
+            packets.push(TimedRtp {
+                at: i as f64 * 0.02,
+                rtp: rtp(0, i == 0, i as u16, 160 * i as u32, 7, &p),
+            });
+        }
+    }
+    write_pcap(&path, &packets);
+    path
+}
+
+fn cpu_per_call(d: &Daemon, dir: &std::path::Path) {
+    let idle0 = d.cpu_time();
+    std::thread::sleep(Duration::from_secs(5));
+    let idle = (d.cpu_time() - idle0).as_secs_f64() / 5.0;
+    println!("idle daemon: {:.2} % of one core", idle * 100.0);
+    for (name, media, opus) in [
+        (
+            "PCMU",
+            "0 101\na=rtpmap:0 PCMU/8000\na=rtpmap:101 telephone-event/8000",
+            false,
+        ),
+        ("Opus", "96\na=rtpmap:96 opus/48000/2", true),
+    ] {
+        let pcap = media_pcap(dir, opus);
+        let calls = 8;
+        let runs: Vec<Sipp> = (0..calls)
+            .map(|_| {
+                Sipp::start(
+                    &uac_scenario(media, &play(&pcap, 20_000), 200),
+                    &d.sip,
+                    1,
+                    &[],
+                )
+            })
+            .collect();
+        std::thread::sleep(Duration::from_secs(5));
+        let c0 = d.cpu_time();
+        std::thread::sleep(Duration::from_secs(10));
+        let busy = (d.cpu_time() - c0).as_secs_f64() / 10.0;
+        for r in runs {
+            let (code, errors) = r.wait();
+            assert_eq!(code, 0, "{errors}");
+        }
+        println!(
+            "CPU per active {name} call (8 calls, RTP both ways): {:.2} % of one core (daemon {:.1} % in all)",
+            (busy - idle) / calls as f64 * 100.0,
+            busy * 100.0
+        );
+    }
+}
+
+fn calls_per_second(d: &Daemon) {
+    let scenario = uac_scenario(
+        "0\na=rtpmap:0 PCMU/8000",
+        "<pause milliseconds=\"1000\"/>",
+        200,
+    );
+    let mut best = 0;
+    for rate in [50u32, 100, 200, 400] {
+        let run = Sipp::start(
+            &scenario,
+            &d.sip,
+            rate * 5,
+            &["-r", &rate.to_string(), "-l", "1000"],
+        );
+        let (code, _) = run.wait();
+        println!(
+            "{rate} calls/s for 5 s (1 s calls): {}",
+            if code == 0 {
+                "all answered"
+            } else {
+                "failures"
+            }
+        );
+        if code != 0 {
+            break;
+        }
+        best = rate;
+    }
+    println!("sustained with zero failures: {best} calls/s");
+}
+
+fn main() {
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1000);
+    let dir = std::env::temp_dir().join(format!("netamp-bench-sip-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let conf = dir.join("netamp.toml");
+    std::fs::write(
+        &conf,
+        "[rtsp]\nlisten = \"\"\n[sip]\nmax_calls = 64\nrtp_port_count = 2000\n",
+    )
+    .expect("config");
+    let d = Daemon::start(
+        &dir.join("data"),
+        &[
+            "--config",
+            conf.to_str().unwrap_or_default(),
+            "--sip",
+            "127.0.0.1:0",
+            "--audio-out",
+            "null",
+        ],
+    );
+    invite_latency(&d, n);
+    cpu_per_call(&d, &dir);
+    calls_per_second(&d);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,313 @@
+//! baresip against netamp: calls in over UDP and TCP and out through `/vapix/call`, audio
+//! checked both ways (netamp's `--audio-in wav:` file in baresip's recording, baresip's
+//! file in netamp's `wav:` output), DTMF from baresip's keypad.
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use netamp_tests::audio::{align, ffmpeg_reference, read_capture};
+use netamp_tests::daemon::{Daemon, DaemonOptions};
+use netamp_tests::flows::admin;
+use netamp_tests::http::curl;
+use netamp_tests::require_tool;
+use netamp_tests::sip::{self, free_port};
+use serde_json::{json, Value};
+
+/// A headless baresip: PCMU only, its microphone a WAV file, both directions recorded
+/// by its `sndfile` module, driven over `ctrl_tcp`.
+struct Baresip {
+    child: Child,
+    dir: tempfile::TempDir,
+    ctrl: TcpStream,
+    /// Its SIP address.
+    sip: String,
+}
+
+impl Baresip {
+    fn start(mic: &Path) -> Baresip {
+        require_tool("baresip");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (sip_port, ctrl_port) = (free_port(), free_port());
+        let config = format!(
+            "poll_method epoll\nsip_listen 127.0.0.1:{sip_port}\naudio_player aubridge,x\naudio_source aufile,{}\naudio_alert aubridge,x\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aufile.so\nmodule aubridge.so\nmodule sndfile.so\nmodule_app account.so\nmodule_app menu.so\nmodule ctrl_tcp.so\nctrl_tcp_listen 127.0.0.1:{ctrl_port}\nsnd_path {}\n",
+            mic.display(),
+            dir.path().display()
+        );
+        std::fs::write(dir.path().join("config"), config).expect("config");
+        std::fs::write(
+            dir.path().join("accounts"),
+            "<sip:baresip@127.0.0.1>;regint=0;answermode=auto\n",
+        )
+        .expect("accounts");
+        let child = Command::new("baresip")
+            .arg("-f")
+            .arg(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start baresip");
+        let t0 = Instant::now();
+        let ctrl = loop {
+            match TcpStream::connect(("127.0.0.1", ctrl_port)) {
+                Ok(s) => break s,
+                Err(_) if t0.elapsed() < Duration::from_secs(10) => {
+                    std::thread::sleep(Duration::from_millis(100))
+                }
+                Err(e) => panic!("baresip's control port: {e}"),
+            }
+        };
+        Baresip {
+            child,
+            dir,
+            ctrl,
+            sip: format!("127.0.0.1:{sip_port}"),
+        }
+    }
+
+    /// A command over ctrl_tcp (a netstring of JSON).
+    fn command(&mut self, command: &str, params: &str) {
+        let j = json!({"command": command, "params": params, "token": "t"}).to_string();
+        write!(self.ctrl, "{}:{j},", j.len()).expect("ctrl");
+    }
+
+    /// What baresip decoded from the call (netamp's uplink), as 48 kHz samples.
+    fn received(&self) -> Vec<f32> {
+        let file: PathBuf = std::fs::read_dir(self.dir.path())
+            .expect("dir")
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
+            .expect("baresip recorded the call");
+        ffmpeg_reference(&file)
+    }
+}
+
+impl Drop for Baresip {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn write_wav(path: &Path, pcm: &[f32]) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 8000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).expect("wav");
+    for s in pcm {
+        w.write_sample((s * 32767.0) as i16).expect("sample");
+    }
+    w.finalize().expect("finalize");
+}
+
+fn call_status(d: &Daemon) -> Value {
+    let r = curl(
+        admin(),
+        &[
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "--data",
+            r#"{"axcall:GetCallStatus":{}}"#,
+            &d.url("/vapix/call"),
+        ],
+    );
+    r.json()["CallStatus"].clone()
+}
+
+fn wait_for(d: &Daemon, what: &str, f: impl Fn(&Value) -> bool) {
+    let t0 = Instant::now();
+    while !f(&call_status(d)) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn digits(d: &Daemon) -> String {
+    let r = curl(
+        admin(),
+        &[&d.url("/api/v1/events/recent?topic=tnsaxis:Call/DTMF")],
+    );
+    r.json()["events"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|e| e["message"]["data"]["Digit"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Files for both sides: netamp's microphone (a voice) and baresip's (a different one).
+struct Signals {
+    dir: tempfile::TempDir,
+    netamp_mic: Vec<f32>,
+    baresip_mic: Vec<f32>,
+}
+
+fn signals() -> Signals {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let netamp_mic = sip::voice(8000, 4.0, true);
+    // baresip's voice: the same generator, time-reversed, so the two never correlate.
+    let mut baresip_mic = sip::voice(8000, 8.0, true);
+    baresip_mic.reverse();
+    write_wav(&dir.path().join("netamp.wav"), &netamp_mic);
+    write_wav(&dir.path().join("baresip.wav"), &baresip_mic);
+    Signals {
+        dir,
+        netamp_mic,
+        baresip_mic,
+    }
+}
+
+fn daemon(s: &Signals) -> Daemon {
+    Daemon::with(DaemonOptions {
+        // The test is about SIP and RTP: the echo canceller would (rightly) treat the
+        // call's own audio as echo in a file-to-file set-up.
+        config: "[audio]\necho_cancel = false\n".into(),
+        audio_in: Some(format!(
+            "wav:{}?loop",
+            s.dir.path().join("netamp.wav").display()
+        )),
+        ..Default::default()
+    })
+}
+
+/// 48 kHz reference of 8 kHz samples (via a WAV and ffmpeg, as the captures are read).
+fn reference(dir: &Path, name: &str, pcm: &[f32]) -> Vec<f32> {
+    let p = dir.join(name);
+    write_wav(&p, pcm);
+    ffmpeg_reference(&p)
+}
+
+/// Both directions of a finished call.
+fn check_audio(d: &Daemon, b: &Baresip, s: &Signals, label: &str) {
+    // netamp → baresip: one second of netamp's looping microphone.
+    let received = b.received();
+    let mic = reference(s.dir.path(), "ref-netamp.wav", &s.netamp_mic);
+    let up = align(&mic[48_000..96_000], &received).correlation;
+    // baresip → netamp: a second of baresip's file in netamp's output.
+    let played = read_capture(&d.capture, 0);
+    let far = reference(s.dir.path(), "ref-baresip.wav", &s.baresip_mic);
+    let down = align(&far[48_000..96_000], &played).correlation;
+    eprintln!("baresip {label}: netamp→baresip correlation {up:.4}, baresip→netamp {down:.4}");
+    assert!(
+        up >= 0.95,
+        "{label}: netamp's microphone at baresip: {up:.4}"
+    );
+    assert!(
+        down >= 0.95,
+        "{label}: baresip's audio from netamp: {down:.4}"
+    );
+}
+
+fn baresip_calls_netamp(transport: &str) {
+    let s = signals();
+    let d = daemon(&s);
+    let mut b = Baresip::start(&s.dir.path().join("baresip.wav"));
+    let uri = match transport {
+        "tcp" => format!("sip:netamp@{};transport=tcp", d.sip),
+        _ => format!("sip:netamp@{}", d.sip),
+    };
+    b.command("dial", &uri);
+    wait_for(&d, "the call", |v| {
+        v.as_array()
+            .is_some_and(|a| a.iter().any(|c| c["CallState"] == "Active"))
+    });
+    let transport_seen = call_status(&d)[0]["Transport"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert_eq!(transport_seen.to_ascii_lowercase(), transport);
+    std::thread::sleep(Duration::from_millis(2500));
+    for digit in ["1", "#", "9"] {
+        b.command("sndcode", digit);
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    b.command("hangup", "");
+    wait_for(&d, "the hang-up", |v| {
+        v.as_array().is_some_and(|a| a.is_empty())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(digits(&d), "1#9", "DTMF from baresip, each once");
+    check_audio(&d, &b, &s, transport);
+}
+
+#[test]
+fn baresip_calls_netamp_over_udp() {
+    baresip_calls_netamp("udp");
+}
+
+#[test]
+fn baresip_calls_netamp_over_tcp() {
+    baresip_calls_netamp("tcp");
+}
+
+#[test]
+fn netamp_calls_baresip_through_the_call_api() {
+    let s = signals();
+    let d = daemon(&s);
+    let b = Baresip::start(&s.dir.path().join("baresip.wav"));
+    let body = json!({"axcall:Call": {"To": format!("sip:baresip@{}", b.sip)}}).to_string();
+    let r = curl(
+        admin(),
+        &[
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "--data",
+            &body,
+            &d.url("/vapix/call"),
+        ],
+    );
+    let id = r.json()["CallId"].as_str().expect("CallId").to_string();
+    wait_for(&d, "baresip to answer", |v| {
+        v.as_array().is_some_and(|a| {
+            a.iter()
+                .any(|c| c["CallId"] == id.as_str() && c["CallState"] == "Active")
+        })
+    });
+    std::thread::sleep(Duration::from_millis(2500));
+    let simple = curl(
+        admin(),
+        &[&d.url(&format!(
+            "/vapix/call?format=simple&action=axcall:TerminateCall&CallId={id}"
+        ))],
+    );
+    assert_eq!(simple.status, 200, "{}", simple.text());
+    wait_for(&d, "the hang-up", |v| {
+        v.as_array().is_some_and(|a| a.is_empty())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let states: Vec<String> = curl(
+        admin(),
+        &[&d.url("/api/v1/events/recent?topic=tnsaxis:Call/StateChange")],
+    )
+    .json()["events"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| {
+                    e["message"]["data"]["Reason"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_string()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(states, ["Initiated", "AcceptedByRemote", "Terminated"]);
+    check_audio(&d, &b, &s, "called by netamp");
+}
