@@ -146,6 +146,49 @@ pub struct SipConfig {
     pub end_calls_after_min: u64,
     /// DTMF sequences reported as events.
     pub dtmf: Vec<DtmfSequenceConfig>,
+    /// Registered accounts (the peer-to-peer account always exists besides them).
+    pub accounts: Vec<SipAccountConfig>,
+}
+
+/// One registered SIP account.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SipAccountConfig {
+    /// Id (`sip_account_1`…; `sip_account_0` is the peer-to-peer account).
+    pub id: String,
+    /// User part of the address of record.
+    pub user: String,
+    /// Digest password.
+    #[serde(default)]
+    pub password: String,
+    /// Digest user name when it differs from `user`.
+    #[serde(default)]
+    pub auth_user: String,
+    /// Registrar, `host[:port]` or a SIP URI.
+    pub registrar: String,
+    /// Secondary registrar, used while the primary fails.
+    #[serde(default)]
+    pub secondary_registrar: String,
+    /// Outbound proxy `ip:port`.
+    #[serde(default)]
+    pub outbound_proxy: String,
+    /// Requested registration time, s (refreshed at three quarters of what is granted).
+    #[serde(default = "default_expires")]
+    pub expires: u32,
+    /// Seconds one REGISTER may take before the registrar counts as down.
+    #[serde(default = "default_register_timeout")]
+    pub timeout_s: u64,
+    /// The default account (at most one; the peer-to-peer account otherwise).
+    #[serde(default)]
+    pub default: bool,
+}
+
+fn default_expires() -> u32 {
+    3600
+}
+
+fn default_register_timeout() -> u64 {
+    5
 }
 
 /// One DTMF sequence.
@@ -177,6 +220,7 @@ impl Default for SipConfig {
             ring_timeout_s: 60,
             end_calls_after_min: 0,
             dtmf: Vec::new(),
+            accounts: Vec::new(),
         }
     }
 }

@@ -122,9 +122,57 @@ pub fn ua_config(c: &SipConfig) -> Result<UaConfig, ControlError> {
     })
 }
 
+/// The registered accounts of `[sip]`, checked.
+pub fn accounts(c: &SipConfig) -> Result<Vec<netamp_sip::register::AccountConfig>, ControlError> {
+    let bad = |m: String| ControlError::Config(format!("[[sip.accounts]] {m}"));
+    if c.accounts.iter().filter(|a| a.default).count() > 1 {
+        return Err(bad("only one account may be the default".into()));
+    }
+    let mut seen = std::collections::HashSet::new();
+    c.accounts
+        .iter()
+        .map(|a| {
+            if a.id.is_empty() || a.id == P2P_ACCOUNT || !seen.insert(a.id.clone()) {
+                return Err(bad(format!("id {:?} is empty, reserved or repeated", a.id)));
+            }
+            if a.user.is_empty() || a.registrar.is_empty() {
+                return Err(bad(format!("{}: user and registrar are required", a.id)));
+            }
+            if a.expires == 0 || a.timeout_s == 0 || a.timeout_s > 60 {
+                return Err(bad(format!("{}: expires ≥ 1, timeout_s 1..=60", a.id)));
+            }
+            let outbound_proxy = if a.outbound_proxy.is_empty() {
+                None
+            } else {
+                Some(
+                    a.outbound_proxy
+                        .parse()
+                        .map_err(|e| bad(format!("{}: outbound_proxy: {e}", a.id)))?,
+                )
+            };
+            let opt = |s: &String| (!s.is_empty()).then(|| s.clone());
+            Ok(netamp_sip::register::AccountConfig {
+                id: a.id.clone(),
+                user: a.user.clone(),
+                password: a.password.clone(),
+                auth_user: opt(&a.auth_user),
+                registrar: a.registrar.clone(),
+                secondary: opt(&a.secondary_registrar),
+                outbound_proxy,
+                expires: a.expires,
+                timeout: Duration::from_secs(a.timeout_s),
+            })
+        })
+        .collect()
+}
+
+/// The id of the peer-to-peer account.
+pub const P2P_ACCOUNT: &str = "sip_account_0";
+
 /// Starts the user agent and the task that publishes its events.
 pub async fn start(app: &Arc<App>) -> Result<SipUa, ControlError> {
     let config = ua_config(&app.config.sip)?;
+    let accounts = accounts(&app.config.sip)?;
     let listen = config.listen;
     let weak: Weak<App> = Arc::downgrade(app);
     let taps: netamp_sip::TapFactory =
@@ -143,6 +191,9 @@ pub async fn start(app: &Arc<App>) -> Result<SipUa, ControlError> {
         true,
     ));
     tokio::spawn(publish(Arc::downgrade(app), rx));
+    for a in accounts {
+        ua.add_account(a);
+    }
     Ok(ua)
 }
 

@@ -6,6 +6,7 @@ mod error;
 pub mod guard;
 pub mod jitter;
 pub mod media;
+pub mod register;
 pub mod rtp;
 pub mod rtp_in;
 pub mod rtp_out;

@@ -29,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 use crate::dtmf::{self, Digit, Sequence, SequenceMatcher};
 use crate::guard::{GuardStats, GuardedUdp};
 use crate::jitter::JitterConfig;
+use crate::register::{AccountConfig, Outcome, RegStatus, Schedule};
 use crate::rtp_in::{PeerLatch, RtpInParams, RtpReceiver};
 use crate::rtp_out::{RtpOutParams, RtpSender};
 use crate::sdp::{self, AudioCodec, Direction, Negotiated};
@@ -199,6 +200,7 @@ pub struct SipUa {
 
 struct Inner {
     config: UaConfig,
+    endpoint: Arc<rsipstack::transaction::endpoint::EndpointInner>,
     dialogs: Arc<DialogLayer>,
     states: DialogStateSender,
     cancel: CancellationToken,
@@ -211,6 +213,7 @@ struct Inner {
     next_port: Mutex<u16>,
     guard: Arc<GuardStats>,
     stats: UaStats,
+    accounts: Mutex<HashMap<String, (RegStatus, CancellationToken)>>,
 }
 
 /// One call's state behind the lock.
@@ -270,6 +273,7 @@ impl SipUa {
         let inner = Arc::new(Inner {
             next_port: Mutex::new(config.rtp_ports.0),
             config,
+            endpoint: endpoint.inner.clone(),
             dialogs,
             states,
             cancel: cancel.clone(),
@@ -281,6 +285,7 @@ impl SipUa {
             calls: Mutex::new(HashMap::new()),
             guard,
             stats: UaStats::default(),
+            accounts: Mutex::new(HashMap::new()),
         });
         let serve = endpoint.inner.clone();
         tokio::spawn(async move {
@@ -324,6 +329,42 @@ impl SipUa {
     /// Ends a call (BYE, or 480 while it rings).
     pub async fn hangup(&self, id: &str) -> Result<(), SipError> {
         self.inner.hangup(id).await
+    }
+
+    /// Starts registering `account` (replacing one with the same id).
+    pub fn add_account(&self, account: AccountConfig) {
+        let cancel = self.inner.cancel.child_token();
+        let old = self
+            .inner
+            .lock_accounts()
+            .insert(account.id.clone(), (RegStatus::Registering, cancel.clone()));
+        if let Some((_, c)) = old {
+            c.cancel();
+        }
+        tokio::spawn(self.inner.clone().register_loop(account, cancel));
+    }
+
+    /// Stops registering an account (it unregisters); false when there was none.
+    pub fn remove_account(&self, id: &str) -> bool {
+        match self.inner.lock_accounts().remove(id) {
+            Some((_, c)) => {
+                c.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Registration state of every registered account.
+    pub fn accounts(&self) -> Vec<(String, RegStatus)> {
+        let mut v: Vec<_> = self
+            .inner
+            .lock_accounts()
+            .iter()
+            .map(|(k, (s, _))| (k.clone(), s.clone()))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
     }
 
     /// Counters: the guard in front of UDP, and calls.
@@ -586,6 +627,99 @@ impl Inner {
         }
     }
 
+    fn lock_accounts(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, (RegStatus, CancellationToken)>> {
+        self.accounts.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn set_status(&self, id: &str, status: RegStatus) {
+        if let Some(entry) = self.lock_accounts().get_mut(id) {
+            entry.0 = status;
+        }
+    }
+
+    /// Keeps one account registered until `cancel`, then unregisters it.
+    async fn register_loop(self: Arc<Self>, acc: AccountConfig, cancel: CancellationToken) {
+        use rsipstack::dialog::authenticate::Credential;
+        use rsipstack::dialog::registration::Registration;
+        let credential = Credential {
+            username: acc.user.clone(),
+            password: acc.password.clone(),
+            realm: None,
+            auth_username: acc.auth_user.clone(),
+        };
+        let servers: Vec<&String> = std::iter::once(&acc.registrar)
+            .chain(acc.secondary.iter())
+            .collect();
+        let mut regs: Vec<Registration> = servers
+            .iter()
+            .map(|_| {
+                let mut r = Registration::new(self.endpoint.clone(), Some(credential.clone()));
+                r.outbound_proxy = acc.outbound_proxy;
+                r
+            })
+            .collect();
+        let mut schedule = Schedule::new(servers.len() == 2);
+        let mut last_ok: Option<usize> = None;
+        loop {
+            let i = schedule.server();
+            let text = servers[i];
+            let outcome = match registrar_uri(text) {
+                Err(e) => Err(e),
+                Ok(uri) => match tokio::time::timeout(
+                    acc.timeout,
+                    regs[i].register(uri, Some(acc.expires)),
+                )
+                .await
+                {
+                    Ok(Ok(resp))
+                        if resp.status_code.kind()
+                            == rsipstack::sip::StatusCodeKind::Successful =>
+                    {
+                        Ok(regs[i].expires())
+                    }
+                    Ok(Ok(resp)) => Err(format!("{text}: {}", resp.status_code)),
+                    Ok(Err(e)) => Err(format!("{text}: {e}")),
+                    Err(_) => Err(format!("{text}: no answer in {:?}", acc.timeout)),
+                },
+            };
+            let next = match outcome {
+                Ok(granted) => {
+                    tracing::info!(account = %acc.id, server = %text, granted, "registered");
+                    self.set_status(
+                        &acc.id,
+                        RegStatus::Registered {
+                            server: text.clone(),
+                            expires: granted,
+                        },
+                    );
+                    last_ok = Some(i);
+                    schedule.on_outcome(Outcome::Ok(granted), Instant::now())
+                }
+                Err(reason) => {
+                    tracing::warn!(account = %acc.id, "registration failed: {reason}");
+                    // Still registered elsewhere until that binding runs out: only a
+                    // failure of the registrar we hold is a failed status.
+                    if last_ok.is_none_or(|k| k == i) {
+                        last_ok = None;
+                        self.set_status(&acc.id, RegStatus::Failed { reason });
+                    }
+                    schedule.on_outcome(Outcome::Failed, Instant::now())
+                }
+            };
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = tokio::time::sleep_until(next.into()) => {}
+            }
+        }
+        if let Some(i) = last_ok {
+            if let Ok(uri) = registrar_uri(servers[i]) {
+                let _ = tokio::time::timeout(acc.timeout, regs[i].register(uri, Some(0))).await;
+            }
+        }
+    }
+
     fn lock_calls(&self) -> std::sync::MutexGuard<'_, HashMap<String, Call>> {
         self.calls.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -816,8 +950,11 @@ impl Inner {
     fn end(&self, key: &str, reason: String) {
         let ended = self.lock_calls().remove(key);
         if let Some(mut call) = ended {
-            // Media threads stop (and join) here, outside the lock.
-            call.media = None;
+            // Media threads are joined away from the dialog-state task: a join takes a few
+            // ms, and calls ending back to back would otherwise queue behind each other.
+            if let Some(media) = call.media.take() {
+                tokio::task::spawn_blocking(move || drop(media));
+            }
             call.info.state = CallState::Terminated;
             call.info.reason = Some(reason);
             self.stats.ended.fetch_add(1, Ordering::Relaxed);
@@ -1063,6 +1200,16 @@ impl Inner {
             }
         };
     }
+}
+
+/// A registrar as a URI (`sip:` is added to a bare `host[:port]`).
+fn registrar_uri(text: &str) -> Result<rsipstack::sip::Uri, String> {
+    let t = if text.starts_with("sip:") || text.starts_with("sips:") {
+        text.to_string()
+    } else {
+        format!("sip:{text}")
+    };
+    rsipstack::sip::Uri::try_from(t.as_str()).map_err(|e| format!("registrar {text:?}: {e}"))
 }
 
 /// The RTP port in an answer we made.

@@ -238,6 +238,38 @@ impl Sipp {
         Sipp { dir, child }
     }
 
+    /// Starts SIPp as a server (a registrar, a callee) on `port` for `calls` calls.
+    pub fn server(scenario: &str, port: u16, calls: u32) -> Sipp {
+        require_tool("sipp");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("scenario.xml");
+        std::fs::write(&file, scenario).expect("write scenario");
+        let child = Command::new("sipp")
+            .current_dir(dir.path())
+            .arg("-sf")
+            .arg(&file)
+            .args([
+                "-m",
+                &calls.to_string(),
+                "-i",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .args([
+                "-trace_err",
+                "-nostdin",
+                "-timeout",
+                "60s",
+                "-timeout_error",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start sipp");
+        Sipp { dir, child }
+    }
+
     /// Waits for SIPp to finish; its exit code (0: every call succeeded), its error log and
     /// its statistics (the `-trace_stat` CSV).
     pub fn wait(mut self) -> (i32, String) {
@@ -258,4 +290,38 @@ impl Sipp {
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
+}
+
+/// A SIPp registrar that challenges every REGISTER without valid digest credentials for
+/// `user`/`password` (realm `netamp.test`), grants `expires` seconds, and ends after
+/// `registrations` successful ones (refreshes included).
+pub fn registrar_scenario(user: &str, password: &str, expires: u32, registrations: u32) -> String {
+    let reply = |status: &str, extra: &str| {
+        format!(
+            "SIP/2.0 {status}\n[last_Via:]\n[last_From:]\n[last_To:];tag=[pid]SIPpTag01[call_number]\n[last_Call-ID:]\n[last_CSeq:]\n{extra}Content-Length: 0\n\n"
+        )
+    };
+    format!(
+        r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="registrar">
+<label id="loop"/>
+<recv request="REGISTER"><action><verifyauth assign_to="authok" username="{user}" password="{password}"/></action></recv>
+<nop test="authok" next="ok"/>
+<send next="loop"><![CDATA[
+{challenge}]]></send>
+<label id="ok"/>
+<send><![CDATA[
+{ok}]]></send>
+<nop><action><add assign_to="n" value="1"/><test assign_to="done" variable="n" compare="greater_than_equal" value="{registrations}"/></action></nop>
+<nop test="done" next="end"/>
+<nop next="loop"/>
+<label id="end"/>
+</scenario>
+"#,
+        challenge = reply(
+            "401 Unauthorized",
+            "WWW-Authenticate: Digest realm=\"netamp.test\", nonce=\"[pid]n[call_number]\", algorithm=MD5\n"
+        ),
+        ok = reply("200 OK", &format!("[last_Contact:];expires={expires}\nExpires: {expires}\n")),
+    )
 }

@@ -430,3 +430,91 @@ fn sipp_load_500_calls_at_20_per_second_with_3_s_of_audio_each() {
     assert_eq!(status["sip"]["refused"], 0);
     assert_eq!(status["sip"]["active"], 0);
 }
+
+fn account_status(d: &Daemon) -> Value {
+    let r = curl(
+        admin(),
+        &[
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "--data",
+            r#"{"axcall:GetSIPAccountStatus":{}}"#,
+            &d.url("/vapix/call"),
+        ],
+    );
+    r.json()["SIPAccountStatus"][1].clone()
+}
+
+fn wait_registered_at(d: &Daemon, port: u16, within: Duration) -> Value {
+    let t0 = std::time::Instant::now();
+    loop {
+        let s = account_status(d);
+        if s["Status"] == "Registered"
+            && s["Registrar"]
+                .as_str()
+                .is_some_and(|r| r.ends_with(&format!(":{port}")))
+        {
+            return s;
+        }
+        assert!(t0.elapsed() < within, "not registered at :{port}: {s}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn registers_with_digest_refreshes_fails_over_fails_back_and_takes_a_call() {
+    let (primary, secondary) = (sip::free_port(), sip::free_port());
+    // The primary grants 4 s (refresh after 3 s) and answers two REGISTERs, then dies.
+    let first = Sipp::server(
+        &sip::registrar_scenario("alice", "s3cret", 4, 2),
+        primary,
+        1,
+    );
+    let second = Sipp::server(
+        &sip::registrar_scenario("alice", "s3cret", 4, 1),
+        secondary,
+        1,
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let d = Daemon::with(DaemonOptions {
+        config: format!(
+            "[sip]\n[[sip.accounts]]\nid = \"sip_account_1\"\nuser = \"alice\"\npassword = \"s3cret\"\nregistrar = \"127.0.0.1:{primary}\"\nsecondary_registrar = \"127.0.0.1:{secondary}\"\nexpires = 60\ntimeout_s = 2\ndefault = true\n"
+        ),
+        ..Default::default()
+    });
+    let s = wait_registered_at(&d, primary, Duration::from_secs(5));
+    eprintln!("registered: {s}");
+    assert_eq!(s["Expires"], 4);
+    // Two registrations on the primary (the first and its refresh), then it is gone.
+    let (code, errors) = first.wait();
+    assert_eq!(code, 0, "primary registrar: {errors}");
+    wait_registered_at(&d, secondary, Duration::from_secs(8));
+    // The primary comes back: the next refresh returns to it.
+    let back = Sipp::server(
+        &sip::registrar_scenario("alice", "s3cret", 60, 1),
+        primary,
+        1,
+    );
+    let (code, errors) = second.wait();
+    assert_eq!(code, 0, "secondary registrar: {errors}");
+    wait_registered_at(&d, primary, Duration::from_secs(8));
+    let (code, errors) = back.wait();
+    assert_eq!(code, 0, "primary again: {errors}");
+
+    // A call to the registered contact, as the registrar routes it.
+    let voice8 = sip::voice(8000, 1.0, false);
+    let pcap = d.dir.path().join("reg.pcap");
+    write_pcap(&pcap, &pcmu_packets(&voice8, |i| Some(i as f64 * 0.02)));
+    let call = Sipp::start(
+        &uac_scenario(PCMU_TE, &play(&pcap, 1200), 200),
+        &d.sip,
+        1,
+        &["-s", "alice"],
+    );
+    let (code, errors) = call.wait();
+    assert_eq!(code, 0, "the call to alice failed: {errors}");
+    let calls = events(&d, "tnsaxis:Call/StateChange");
+    assert!(data(&calls[0], "RemoteURI").contains("sipp"));
+}

@@ -121,19 +121,54 @@ async fn run(app: &App, name: &str, args: &Map<String, Value>) -> Result<Value, 
             "RTPPortStart": sip.rtp_port_start,
             "RTPPortCount": sip.rtp_port_count,
         }})),
-        "GetSIPAccounts" => Ok(json!({"SIPAccounts": [{
-            "Id": "sip_account_0",
-            "Name": "Peer to peer",
-            "Username": "",
-            "Registrar": "",
-            "IsDefault": true,
-            "Transport": "udp",
-            "AutoAnswer": sip.auto_answer,
-        }]})),
-        "GetSIPAccountStatus" => Ok(json!({"SIPAccountStatus": [{
-            "Id": "sip_account_0",
-            "Status": if ua.is_some() { "Ready" } else { "Disabled" },
-        }]})),
+        "GetSIPAccounts" => {
+            let default_is_p2p = !sip.accounts.iter().any(|a| a.default);
+            let mut list = vec![json!({
+                "Id": crate::sip_service::P2P_ACCOUNT,
+                "Name": "Peer to peer",
+                "Username": "",
+                "Registrar": "",
+                "IsDefault": default_is_p2p,
+                "Transport": "udp",
+                "AutoAnswer": sip.auto_answer,
+            })];
+            list.extend(sip.accounts.iter().map(|a| {
+                json!({
+                    "Id": a.id,
+                    "Name": a.id,
+                    "Username": a.user,
+                    "AuthenticationName": a.auth_user,
+                    "Registrar": a.registrar,
+                    "SecondaryRegistrar": a.secondary_registrar,
+                    "OutboundProxy": a.outbound_proxy,
+                    "RegistrationExpires": a.expires,
+                    "IsDefault": a.default,
+                    "Transport": "udp",
+                    "AutoAnswer": sip.auto_answer,
+                })
+            }));
+            Ok(json!({ "SIPAccounts": list }))
+        }
+        "GetSIPAccountStatus" => {
+            let mut list = vec![json!({
+                "Id": crate::sip_service::P2P_ACCOUNT,
+                "Status": if ua.is_some() { "Ready" } else { "Disabled" },
+            })];
+            for (id, status) in ua.map(|u| u.accounts()).unwrap_or_default() {
+                list.push(match status {
+                    netamp_sip::register::RegStatus::Registering => {
+                        json!({"Id": id, "Status": "Registering"})
+                    }
+                    netamp_sip::register::RegStatus::Registered { server, expires } => {
+                        json!({"Id": id, "Status": "Registered", "Registrar": server, "Expires": expires})
+                    }
+                    netamp_sip::register::RegStatus::Failed { reason } => {
+                        json!({"Id": id, "Status": "Failed", "Reason": reason})
+                    }
+                });
+            }
+            Ok(json!({ "SIPAccountStatus": list }))
+        }
         "GetSupportedAudioCodecs" | "GetAudioCodecs" | "GetDefaultAudioCodecs" => {
             let list: &[String] = if name == "GetSupportedAudioCodecs" {
                 &["opus", "PCMU", "PCMA", "L16"].map(String::from)
@@ -178,7 +213,7 @@ async fn run(app: &App, name: &str, args: &Map<String, Value>) -> Result<Value, 
                 .and_then(Value::as_str)
                 .ok_or_else(|| invalid("To is required"))?;
             if let Some(acc) = args.get("SIPAccountId").and_then(Value::as_str) {
-                if acc != "sip_account_0" {
+                if acc != crate::sip_service::P2P_ACCOUNT {
                     return Err(invalid(format!("no SIP account {acc}")));
                 }
             }
