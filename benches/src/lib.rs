@@ -38,7 +38,7 @@ impl Daemon {
                 "root:pass",
             ])
             .args(extra)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "warn,rsipstack::dialog::dialog=error")
             .stdout(Stdio::piped())
             .spawn()
             .expect("start netamp");

@@ -174,7 +174,10 @@ pub fn metrics(app: &App, req: &Request) -> Reply {
         "netamp_calls_active",
         "gauge",
         "Active SIP calls.",
-        "0".into(),
+        app.sip
+            .get()
+            .map_or(0, |ua| ua.calls().len())
+            .to_string(),
     );
     metric(
         "netamp_http_requests_total",
