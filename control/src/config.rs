@@ -144,6 +144,9 @@ pub struct SipConfig {
     pub ring_timeout_s: u64,
     /// End calls after this many minutes (at most 60; 0 = never).
     pub end_calls_after_min: u64,
+    /// Clip played while an incoming call rings; the call is answered when it ends
+    /// (-1: none; answering then follows `auto_answer`).
+    pub pre_announcement_clip: i64,
     /// DTMF sequences reported as events.
     pub dtmf: Vec<DtmfSequenceConfig>,
     /// Registered accounts (the peer-to-peer account always exists besides them).
@@ -219,6 +222,7 @@ impl Default for SipConfig {
             auto_answer: true,
             ring_timeout_s: 60,
             end_calls_after_min: 0,
+            pre_announcement_clip: -1,
             dtmf: Vec::new(),
             accounts: Vec::new(),
         }

@@ -111,6 +111,11 @@ impl ClipPlayer {
         }
     }
 
+    /// Whether a play started by [`play`](Self::play) is still going.
+    pub fn is_active(&self, id: SourceId) -> bool {
+        self.state().active.contains_key(&id)
+    }
+
     /// Clips playing now.
     pub fn playing(&self) -> Vec<u32> {
         let set: BTreeSet<u32> = self

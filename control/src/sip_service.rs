@@ -113,7 +113,8 @@ pub fn ua_config(c: &SipConfig) -> Result<UaConfig, ControlError> {
         },
         max_calls: c.max_calls,
         allow_incoming: c.allow_incoming,
-        auto_answer: c.auto_answer,
+        // With a pre-announcement the daemon answers when the clip has played.
+        auto_answer: c.auto_answer && c.pre_announcement_clip < 0,
         ring_timeout: Duration::from_secs(c.ring_timeout_s),
         max_duration: (c.end_calls_after_min > 0)
             .then(|| Duration::from_secs(c.end_calls_after_min * 60)),
@@ -202,6 +203,11 @@ async fn publish(app: Weak<App>, mut rx: mpsc::UnboundedReceiver<SipEvent>) {
         let Some(app) = app.upgrade() else { return };
         match ev {
             SipEvent::Call(info) => {
+                if info.incoming && info.state == CallState::Ringing {
+                    if let Ok(clip) = u32::try_from(app.config.sip.pre_announcement_clip) {
+                        tokio::spawn(pre_announce(app.clone(), info.id.clone(), clip));
+                    }
+                }
                 let reason = match (info.state, info.incoming) {
                     (CallState::Calling, _) => "Initiated",
                     (CallState::Ringing, _) => "Initiated",
@@ -268,6 +274,50 @@ async fn publish(app: Weak<App>, mut rx: mpsc::UnboundedReceiver<SipEvent>) {
                     false,
                 ));
             }
+        }
+    }
+}
+
+/// Plays the pre-announcement clip while `call` rings, then answers it (at once when the
+/// clip cannot play: a missing clip must not leave callers ringing).
+async fn pre_announce(app: Arc<App>, call: String, clip: u32) {
+    let started = match app.clips.get(clip) {
+        Some(c) => {
+            let path = app.clips.path(&c);
+            let a = app.clone();
+            tokio::task::spawn_blocking(move || {
+                a.player
+                    .play(c.id, &c.file, &path, 1.0, 0, std::time::Instant::now())
+            })
+            .await
+            .ok()
+            .and_then(|r| r.map_err(|e| tracing::warn!("pre-announcement: {e}")).ok())
+        }
+        None => {
+            tracing::warn!("pre-announcement clip {clip} does not exist");
+            None
+        }
+    };
+    if let Some(id) = started {
+        let ringing = |a: &App| {
+            a.sip.get().is_some_and(|ua| {
+                ua.calls()
+                    .iter()
+                    .any(|c| c.id == call && c.state == CallState::Ringing)
+            })
+        };
+        while app.player.is_active(id) && ringing(&app) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        if !ringing(&app) {
+            // The caller gave up: the announcement stops with the call.
+            let _ = app.engine.stop(id);
+            return;
+        }
+    }
+    if let Some(ua) = app.sip.get() {
+        if let Err(e) = ua.answer(&call) {
+            tracing::warn!("pre-announcement: answering: {e}");
         }
     }
 }

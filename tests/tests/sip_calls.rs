@@ -518,3 +518,41 @@ fn registers_with_digest_refreshes_fails_over_fails_back_and_takes_a_call() {
     let calls = events(&d, "tnsaxis:Call/StateChange");
     assert!(data(&calls[0], "RemoteURI").contains("sipp"));
 }
+
+#[test]
+fn a_pre_announcement_clip_plays_while_the_call_rings_and_the_call_is_answered_after_it() {
+    use netamp_tests::audio::{make_clip, Format};
+    let d = Daemon::with(DaemonOptions {
+        config: "[sip]\npre_announcement_clip = 0\n".into(),
+        ..Default::default()
+    });
+    let file = make_clip(d.dir.path(), Format::WavPcm16, 48000, 1, 1.5);
+    assert_eq!(netamp_tests::flows::upload_ok(&d, &file), 0);
+    let voice8 = sip::voice(8000, 1.0, false);
+    let pcap = d.dir.path().join("after.pcap");
+    write_pcap(&pcap, &pcmu_packets(&voice8, |i| Some(i as f64 * 0.02)));
+    // The 180 is required here: the call rings first.
+    let scenario = uac_scenario(PCMU_TE, &play(&pcap, 1200), 200).replace(
+        "<recv response=\"180\" optional=\"true\"/>",
+        "<recv response=\"180\"/>",
+    );
+    let run = Sipp::start(&scenario, &d.sip, 1, &[]);
+    let (code, errors) = run.wait();
+    assert_eq!(code, 0, "the call failed: {errors}");
+    let changes = events(&d, "tnsaxis:Call/StateChange");
+    let at = |reason: &str| {
+        changes
+            .iter()
+            .find(|e| data(e, "Reason") == reason)
+            .and_then(|e| e["timestamp"].as_u64())
+            .unwrap_or_else(|| panic!("no {reason} in {changes:?}"))
+    };
+    let rang_ms = at("AcceptedByDevice") - at("Initiated");
+    let clip_started = !events(&d, "tnsaxis:MediaClip/tnsaxis:CurrentlyPlaying").is_empty();
+    eprintln!("pre-announcement: rang {rang_ms} ms for a 1.5 s clip");
+    assert!(clip_started, "the clip did not play");
+    assert!(
+        (1400..3000).contains(&rang_ms),
+        "answered after {rang_ms} ms"
+    );
+}

@@ -174,10 +174,7 @@ pub fn metrics(app: &App, req: &Request) -> Reply {
         "netamp_calls_active",
         "gauge",
         "Active SIP calls.",
-        app.sip
-            .get()
-            .map_or(0, |ua| ua.calls().len())
-            .to_string(),
+        app.sip.get().map_or(0, |ua| ua.calls().len()).to_string(),
     );
     metric(
         "netamp_http_requests_total",
