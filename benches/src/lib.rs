@@ -155,3 +155,100 @@ pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
 }
+
+/// A bare-bones SIP caller for the benches: INVITE with a PCMU offer, ACK, BYE over UDP.
+pub mod caller {
+    use std::net::UdpSocket;
+    use std::time::{Duration, Instant};
+
+    /// An INVITE for call `i` from `port`, offering PCMU on `rtp_port` in `direction`.
+    pub fn invite(i: usize, port: u16, rtp_port: u16, direction: &str) -> String {
+        let sdp = format!("v=0\r\no=b 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {rtp_port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na={direction}\r\n");
+        format!(
+            "INVITE sip:netamp@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-b{i};rport\r\nFrom: <sip:bench@127.0.0.1>;tag=f{i}\r\nTo: <sip:netamp@127.0.0.1>\r\nCall-ID: bench-{i}\r\nCSeq: 1 INVITE\r\nContact: <sip:bench@127.0.0.1:{port}>\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            sdp.len()
+        )
+    }
+
+    /// An in-dialog request of call `i`.
+    pub fn in_dialog(method: &str, cseq: u32, i: usize, port: u16, to_tag: &str) -> String {
+        format!(
+            "{method} sip:netamp@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-{method}{i};rport\r\nFrom: <sip:bench@127.0.0.1>;tag=f{i}\r\nTo: <sip:netamp@127.0.0.1>;tag={to_tag}\r\nCall-ID: bench-{i}\r\nCSeq: {cseq} {method}\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        )
+    }
+
+    /// An answered call.
+    pub struct Answered {
+        /// The To tag netamp chose.
+        pub to_tag: String,
+        /// netamp's RTP port from its answer.
+        pub rtp_port: u16,
+        /// INVITE sent → 200 OK received.
+        pub rtt: Duration,
+    }
+
+    /// Sends the INVITE of call `i` to `target` and waits for the 200 (panics on 4xx/5xx).
+    pub fn call(
+        sock: &UdpSocket,
+        target: &str,
+        i: usize,
+        rtp_port: u16,
+        direction: &str,
+    ) -> Answered {
+        let port = sock.local_addr().expect("addr").port();
+        let mut buf = [0u8; 4096];
+        let t0 = Instant::now();
+        sock.send_to(invite(i, port, rtp_port, direction).as_bytes(), target)
+            .expect("send");
+        loop {
+            let (len, _) = sock.recv_from(&mut buf).expect("reply");
+            let r = String::from_utf8_lossy(&buf[..len]).to_string();
+            if r.starts_with("SIP/2.0 200") && r.contains("INVITE") {
+                let rtt = t0.elapsed();
+                let to_tag = r
+                    .lines()
+                    .find(|l| l.to_ascii_lowercase().starts_with("to:"))
+                    .and_then(|l| l.split("tag=").nth(1))
+                    .map(|t| t.split(';').next().unwrap_or("").trim().to_string())
+                    .unwrap_or_default();
+                let rtp_port = r
+                    .lines()
+                    .find_map(|l| l.strip_prefix("m=audio "))
+                    .and_then(|m| m.split_whitespace().next())
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(0);
+                return Answered {
+                    to_tag,
+                    rtp_port,
+                    rtt,
+                };
+            }
+            assert!(
+                !r.starts_with("SIP/2.0 4") && !r.starts_with("SIP/2.0 5"),
+                "{r}"
+            );
+        }
+    }
+
+    /// ACK and BYE for call `i`; waits for the BYE's 200.
+    pub fn hang_up(sock: &UdpSocket, target: &str, i: usize, to_tag: &str) {
+        let port = sock.local_addr().expect("addr").port();
+        sock.send_to(in_dialog("BYE", 2, i, port, to_tag).as_bytes(), target)
+            .expect("bye");
+        let mut buf = [0u8; 4096];
+        loop {
+            let (len, _) = sock.recv_from(&mut buf).expect("bye reply");
+            let r = String::from_utf8_lossy(&buf[..len]);
+            if r.contains("BYE") && r.starts_with("SIP/2.0 200") {
+                return;
+            }
+        }
+    }
+
+    /// ACK for call `i`.
+    pub fn ack(sock: &UdpSocket, target: &str, i: usize, to_tag: &str) {
+        let port = sock.local_addr().expect("addr").port();
+        sock.send_to(in_dialog("ACK", 1, i, port, to_tag).as_bytes(), target)
+            .expect("ack");
+    }
+}

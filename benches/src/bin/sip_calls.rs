@@ -9,9 +9,9 @@
 //! `cargo run --release -p netamp-benches --bin sip_calls [INVITES]`
 
 use std::net::UdpSocket;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use netamp_benches::Daemon;
+use netamp_benches::{caller, Daemon};
 use netamp_tests::sip::{play, rtp, uac_scenario, write_pcap, Sipp, TimedRtp};
 
 fn percentile(v: &mut [f64], p: f64) -> f64 {
@@ -19,62 +19,17 @@ fn percentile(v: &mut [f64], p: f64) -> f64 {
     v[((v.len() - 1) as f64 * p).round() as usize]
 }
 
-fn invite(i: usize, port: u16) -> String {
-    let sdp = "v=0\r\no=b 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=inactive\r\n";
-    format!(
-        "INVITE sip:netamp@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-b{i};rport\r\nFrom: <sip:bench@127.0.0.1>;tag=f{i}\r\nTo: <sip:netamp@127.0.0.1>\r\nCall-ID: bench-{i}\r\nCSeq: 1 INVITE\r\nContact: <sip:bench@127.0.0.1:{port}>\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
-        sdp.len()
-    )
-}
-
-fn in_dialog(method: &str, cseq: u32, i: usize, port: u16, to_tag: &str) -> String {
-    format!(
-        "{method} sip:netamp@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-{method}{i};rport\r\nFrom: <sip:bench@127.0.0.1>;tag=f{i}\r\nTo: <sip:netamp@127.0.0.1>;tag={to_tag}\r\nCall-ID: bench-{i}\r\nCSeq: {cseq} {method}\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
-    )
-}
-
 fn invite_latency(d: &Daemon, n: usize) {
     let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
     sock.set_read_timeout(Some(Duration::from_secs(2))).ok();
-    let port = sock.local_addr().expect("addr").port();
-    let mut buf = [0u8; 4096];
     let mut times = Vec::new();
     for i in 0..n {
-        let t0 = Instant::now();
-        sock.send_to(invite(i, port).as_bytes(), &d.sip)
-            .expect("send");
-        let (to_tag, rtt) = loop {
-            let (len, _) = sock.recv_from(&mut buf).expect("reply");
-            let r = String::from_utf8_lossy(&buf[..len]).to_string();
-            if r.starts_with("SIP/2.0 200") && r.contains("INVITE") {
-                let rtt = t0.elapsed();
-                let tag = r
-                    .lines()
-                    .find(|l| l.to_ascii_lowercase().starts_with("to:"))
-                    .and_then(|l| l.split("tag=").nth(1))
-                    .map(|t| t.split(';').next().unwrap_or("").trim().to_string())
-                    .unwrap_or_default();
-                break (tag, rtt);
-            }
-            assert!(
-                !r.starts_with("SIP/2.0 4") && !r.starts_with("SIP/2.0 5"),
-                "{r}"
-            );
-        };
+        let a = caller::call(&sock, &d.sip, i, 9, "inactive");
         if i >= 20 {
-            times.push(rtt.as_secs_f64() * 1000.0);
+            times.push(a.rtt.as_secs_f64() * 1000.0);
         }
-        sock.send_to(in_dialog("ACK", 1, i, port, &to_tag).as_bytes(), &d.sip)
-            .expect("ack");
-        sock.send_to(in_dialog("BYE", 2, i, port, &to_tag).as_bytes(), &d.sip)
-            .expect("bye");
-        loop {
-            let (len, _) = sock.recv_from(&mut buf).expect("bye reply");
-            let r = String::from_utf8_lossy(&buf[..len]);
-            if r.contains("BYE") && r.starts_with("SIP/2.0 200") {
-                break;
-            }
-        }
+        caller::ack(&sock, &d.sip, i, &a.to_tag);
+        caller::hang_up(&sock, &d.sip, i, &a.to_tag);
     }
     let p50 = percentile(&mut times, 0.5);
     let p99 = percentile(&mut times, 0.99);
