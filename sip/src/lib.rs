@@ -7,6 +7,7 @@ pub mod guard;
 pub mod jitter;
 pub mod media;
 pub mod register;
+pub mod rtcp;
 pub mod rtp;
 pub mod rtp_in;
 pub mod rtp_out;

@@ -69,6 +69,79 @@ pub struct RtpInStats {
     pub concealed: AtomicU64,
     /// Jitter-buffer target delay now, µs.
     pub target_delay_us: AtomicU64,
+    /// Audio packets received (for RTCP).
+    pub received: AtomicU64,
+    /// SSRC of the audio.
+    pub ssrc: AtomicU64,
+    /// First extended sequence number.
+    pub base_seq: AtomicU64,
+    /// Highest extended sequence number.
+    pub max_seq: AtomicU64,
+    /// Interarrival jitter (RFC 3550 A.8), RTP timestamp units.
+    pub jitter: AtomicU64,
+}
+
+impl RtpInStats {
+    /// For a reception report: (ssrc, packets expected, received, extended highest
+    /// sequence number, jitter).
+    pub fn reception(&self) -> (u32, u64, u64, u32, u32) {
+        let received = self.received.load(Ordering::Relaxed);
+        let max = self.max_seq.load(Ordering::Relaxed);
+        let base = self.base_seq.load(Ordering::Relaxed);
+        let expected = if received == 0 { 0 } else { max - base + 1 };
+        (
+            self.ssrc.load(Ordering::Relaxed) as u32,
+            expected,
+            received,
+            max as u32,
+            self.jitter.load(Ordering::Relaxed) as u32,
+        )
+    }
+}
+
+/// Sequence and jitter bookkeeping for reception reports (RFC 3550 A.1, A.8).
+#[derive(Debug, Default)]
+struct Reception {
+    ssrc: Option<u32>,
+    max: u64,
+    transit: Option<i64>,
+    jitter: f64,
+}
+
+impl Reception {
+    /// One audio packet that arrived `arrival` after the receiver started.
+    fn packet(&mut self, stats: &RtpInStats, h: &rtp::RtpHeader, clock: u32, arrival: Duration) {
+        let (ssrc, seq, ts) = (h.ssrc, h.seq, h.timestamp);
+        if self.ssrc != Some(ssrc) {
+            // A new source starts the counts afresh.
+            *self = Reception {
+                ssrc: Some(ssrc),
+                max: u64::from(seq) + 65536,
+                ..Default::default()
+            };
+            stats.ssrc.store(u64::from(ssrc), Ordering::Relaxed);
+            stats.base_seq.store(self.max, Ordering::Relaxed);
+            stats.received.store(0, Ordering::Relaxed);
+        }
+        let cycle = self.max & !0xFFFF;
+        let mut ext = cycle | u64::from(seq);
+        if ext + 0x8000 < self.max {
+            ext += 65536;
+        } else if ext > self.max + 0x8000 {
+            ext = ext.saturating_sub(65536);
+        }
+        self.max = self.max.max(ext);
+        stats.max_seq.store(self.max, Ordering::Relaxed);
+        stats.received.fetch_add(1, Ordering::Relaxed);
+        let arrival = (arrival.as_secs_f64() * f64::from(clock)) as i64;
+        let transit = arrival - i64::from(ts);
+        if let Some(prev) = self.transit {
+            let d = (transit - prev).unsigned_abs() as f64;
+            self.jitter += (d - self.jitter) / 16.0;
+            stats.jitter.store(self.jitter as u64, Ordering::Relaxed);
+        }
+        self.transit = Some(transit);
+    }
 }
 
 /// Where the peer's RTP comes from, latched by the receiver (symmetric RTP).
@@ -110,6 +183,11 @@ impl RtpReceiver {
     /// The receiver's counters.
     pub fn stats(&self) -> &RtpInStats {
         &self.stats
+    }
+
+    /// A shared handle on the counters (for RTCP).
+    pub fn stats_handle(&self) -> Arc<RtpInStats> {
+        self.stats.clone()
     }
 }
 
@@ -158,6 +236,8 @@ fn run(
     let mut playout: Option<Playout> = None;
     let mut last_jb = JitterStats::default();
     let mut last_from: Option<SocketAddr> = None;
+    let mut reception = Reception::default();
+    let t0 = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         match io.socket.recv_from(&mut buf) {
             Ok((n, from)) => {
@@ -175,6 +255,7 @@ fn run(
                                 (io.dtmf)(d);
                             }
                         } else if h.payload_type == params.payload_type {
+                            reception.packet(&stats, &h, clock, t0.elapsed());
                             if playout.is_none() {
                                 match start_playout(params.codec) {
                                     Ok(p) => playout = Some(p),

@@ -47,6 +47,8 @@ pub struct RtpOutStats {
     pub packets: AtomicU64,
     /// Payload bytes sent.
     pub bytes: AtomicU64,
+    /// RTP timestamp of the last packet sent.
+    pub last_timestamp: AtomicU64,
 }
 
 /// A running sender; dropping it stops the thread.
@@ -100,6 +102,11 @@ impl RtpSender {
     /// The sender's counters.
     pub fn stats(&self) -> &RtpOutStats {
         &self.stats
+    }
+
+    /// A shared handle on the counters (for RTCP).
+    pub fn stats_handle(&self) -> Arc<RtpOutStats> {
+        self.stats.clone()
     }
 }
 
@@ -186,6 +193,9 @@ impl Sending {
                         self.stats
                             .bytes
                             .fetch_add(payload.len() as u64, Ordering::Relaxed);
+                        self.stats
+                            .last_timestamp
+                            .store(u64::from(header.timestamp), Ordering::Relaxed);
                     }
                     header.marker = false;
                 }

@@ -30,6 +30,7 @@ use crate::dtmf::{self, Digit, Sequence, SequenceMatcher};
 use crate::guard::{GuardStats, GuardedUdp};
 use crate::jitter::JitterConfig;
 use crate::register::{AccountConfig, Outcome, RegStatus, Schedule};
+use crate::rtcp::{RtcpSession, RtcpSources};
 use crate::rtp_in::{PeerLatch, RtpInParams, RtpReceiver};
 use crate::rtp_out::{RtpOutParams, RtpSender};
 use crate::sdp::{self, AudioCodec, Direction, Negotiated};
@@ -145,6 +146,8 @@ pub struct CallInfo {
     pub started_ms: u64,
     /// Why it ended.
     pub reason: Option<String>,
+    /// RTCP reports sent and received so far.
+    pub rtcp: (u64, u64),
 }
 
 /// How a digit arrived.
@@ -223,6 +226,7 @@ struct Call {
     answer: String,
     negotiated: Negotiated,
     socket: Option<UdpSocket>,
+    rtcp: UdpSocket,
     media: Option<Media>,
     matcher: Arc<Mutex<SequenceMatcher>>,
 }
@@ -230,6 +234,7 @@ struct Call {
 struct Media {
     _rx: RtpReceiver,
     tx: Option<RtpSender>,
+    rtcp: Option<RtcpSession>,
 }
 
 impl SipUa {
@@ -311,7 +316,18 @@ impl SipUa {
         self.inner
             .calls
             .lock()
-            .map(|c| c.values().map(|c| c.info.clone()).collect())
+            .map(|c| {
+                c.values()
+                    .map(|c| {
+                        let mut info = c.info.clone();
+                        if let Some(r) = c.media.as_ref().and_then(|m| m.rtcp.as_ref()) {
+                            let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
+                            info.rtcp = (n(&r.stats().sent), n(&r.stats().received));
+                        }
+                        info
+                    })
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -496,7 +512,7 @@ impl Inner {
                     .map_err(stack);
             }
         };
-        let socket = match self.bind_rtp() {
+        let (socket, rtcp) = match self.bind_rtp() {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!("no RTP port: {e}");
@@ -569,6 +585,7 @@ impl Inner {
             codec: Some(negotiated.codec),
             started_ms: now_ms(),
             reason: None,
+            rtcp: (0, 0),
         };
         // The count and the insert under one lock: two INVITEs racing for the last slot
         // cannot both win.
@@ -584,6 +601,7 @@ impl Inner {
                         answer,
                         negotiated,
                         socket: Some(socket),
+                        rtcp,
                         media: None,
                         matcher: Arc::new(Mutex::new(SequenceMatcher::new(
                             self.config.sequences.clone(),
@@ -747,31 +765,41 @@ impl Inner {
         }
     }
 
-    /// Binds the next free RTP port of the range (even ports, RTCP on the odd one).
-    fn bind_rtp(&self) -> Result<UdpSocket, SipError> {
+    /// Binds the next free RTP port pair of the range: RTP on an even port, RTCP on the
+    /// next one.
+    fn bind_rtp(&self) -> Result<(UdpSocket, UdpSocket), SipError> {
         let (first, count) = self.config.rtp_ports;
+        let first = first + first % 2;
         let count = count.max(2);
         let mut next = self.next_port.lock().unwrap_or_else(|p| p.into_inner());
-        let bind_ip = if self.local.ip().is_unspecified() {
-            self.local.ip()
-        } else {
-            self.media_ip
-        };
+        let bind_ip = self.rtp_bind_ip();
         for _ in 0..count / 2 {
-            let port = *next;
+            let port = (*next).max(first);
             *next = if port.saturating_add(2) >= first.saturating_add(count) {
                 first
             } else {
                 port + 2
             };
-            if let Ok(s) = UdpSocket::bind(SocketAddr::new(bind_ip, port)) {
-                return Ok(s);
+            if let (Ok(rtp), Ok(rtcp)) = (
+                UdpSocket::bind(SocketAddr::new(bind_ip, port)),
+                UdpSocket::bind(SocketAddr::new(bind_ip, port + 1)),
+            ) {
+                return Ok((rtp, rtcp));
             }
         }
         Err(SipError::Limit(format!(
             "no free RTP port in {first}..{}",
             first.saturating_add(count)
         )))
+    }
+
+    /// The address RTP sockets bind to.
+    fn rtp_bind_ip(&self) -> IpAddr {
+        if self.local.ip().is_unspecified() {
+            self.local.ip()
+        } else {
+            self.media_ip
+        }
     }
 
     fn answer(&self, call_id: &str) -> Result<(), SipError> {
@@ -828,6 +856,7 @@ impl Inner {
             Box::new(move |digit| report_digit(&events, &id, &matcher, digit, DtmfMethod::Rtp)),
         )?;
         let sends = matches!(n.direction, Direction::SendRecv | Direction::SendOnly);
+        let ssrc = rand_u32();
         let tx = if n.remote.1 != 0 {
             let tx = RtpSender::start(
                 out_socket,
@@ -836,7 +865,7 @@ impl Inner {
                     codec: n.codec,
                     payload_type: n.payload_type,
                     remote: SocketAddr::new(n.remote.0, n.remote.1),
-                    ssrc: rand_u32(),
+                    ssrc,
                 },
                 peer,
             )?;
@@ -845,7 +874,24 @@ impl Inner {
         } else {
             None
         };
-        Ok(Media { _rx: rx, tx })
+        // RTCP is best effort: a call goes on without it.
+        let rtcp = (n.remote.1 != 0)
+            .then(|| {
+                let socket = call.rtcp.try_clone().ok()?;
+                RtcpSession::start(
+                    socket,
+                    SocketAddr::new(n.remote.0, n.remote.1.saturating_add(1)),
+                    RtcpSources {
+                        ssrc,
+                        rx: Some(rx.stats_handle()),
+                        tx: tx.as_ref().map(|t| t.stats_handle()),
+                    },
+                )
+                .map_err(|e| tracing::warn!("RTCP: {e}"))
+                .ok()
+            })
+            .flatten();
+        Ok(Media { _rx: rx, tx, rtcp })
     }
 
     async fn hangup(&self, call_id: &str) -> Result<(), SipError> {
@@ -966,7 +1012,7 @@ impl Inner {
     async fn call(self: &Arc<Self>, to: &str) -> Result<String, SipError> {
         let callee = rsipstack::sip::Uri::try_from(to)
             .map_err(|e| SipError::Malformed(format!("SIP address {to:?}: {e}")))?;
-        let socket = self.bind_rtp()?;
+        let (socket, rtcp) = self.bind_rtp()?;
         let port = socket.local_addr()?.port();
         let session = now_ms();
         let (offer, offered) = sdp::offer(&sdp::Local {
@@ -1029,6 +1075,7 @@ impl Inner {
                 codec: None,
                 started_ms: now_ms(),
                 reason: None,
+                rtcp: (0, 0),
             };
             calls.insert(
                 info.id.clone(),
@@ -1044,6 +1091,7 @@ impl Inner {
                         remote: (self.media_ip, 0),
                     },
                     socket: Some(socket),
+                    rtcp,
                     media: None,
                     matcher: Arc::new(Mutex::new(SequenceMatcher::new(
                         self.config.sequences.clone(),
@@ -1169,14 +1217,7 @@ impl Inner {
             if restart {
                 // New codec or address: the old receiver lets go of the port first.
                 call.media = None;
-                let socket = UdpSocket::bind(SocketAddr::new(
-                    if self.local.ip().is_unspecified() {
-                        self.local.ip()
-                    } else {
-                        self.media_ip
-                    },
-                    port,
-                ))?;
+                let socket = UdpSocket::bind(SocketAddr::new(self.rtp_bind_ip(), port))?;
                 call.media = Some(self.start_media(call, socket)?);
             }
             if let Some(tx) = call.media.as_ref().and_then(|m| m.tx.as_ref()) {

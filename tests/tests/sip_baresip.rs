@@ -231,6 +231,15 @@ fn baresip_calls_netamp(transport: &str) {
         .to_string();
     assert_eq!(transport_seen.to_ascii_lowercase(), transport);
     std::thread::sleep(Duration::from_millis(2500));
+    let status = call_status(&d);
+    eprintln!(
+        "baresip {transport}: RTCP sent {}, received {}",
+        status[0]["RTCPSent"], status[0]["RTCPReceived"]
+    );
+    assert!(
+        status[0]["RTCPSent"].as_u64() >= Some(1),
+        "netamp sent no RTCP"
+    );
     for digit in ["1", "#", "9"] {
         b.command("sndcode", digit);
         std::thread::sleep(Duration::from_millis(400));

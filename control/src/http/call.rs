@@ -193,6 +193,8 @@ async fn run(app: &App, name: &str, args: &Map<String, Value>) -> Result<Value, 
                     "Transport": c.transport,
                     "Codec": c.codec.map(|k| k.name()),
                     "StartTime": c.started_ms,
+                    "RTCPSent": c.rtcp.0,
+                    "RTCPReceived": c.rtcp.1,
                 })
             };
             match args.get("CallId").and_then(Value::as_str) {
