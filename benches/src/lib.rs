@@ -156,6 +156,36 @@ pub fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// Latencies (ms, sorted) of clicks sent at `sent` (Unix ns) as they appear in a `wav:`
+/// capture whose first sample went out at `started` (Unix ns): each click is the first
+/// loud sample after 100 ms of quiet that follows its send by less than 400 ms.
+pub fn click_latencies(wav: &Path, started: u64, sent: &[u64]) -> Vec<f64> {
+    let bytes = std::fs::read(wav).expect("capture");
+    let mut onsets = Vec::new();
+    let mut quiet = 0usize;
+    for (n, b) in bytes.get(44..).unwrap_or(&[]).chunks_exact(2).enumerate() {
+        if i16::from_le_bytes([b[0], b[1]]).unsigned_abs() > 8000 {
+            if quiet > 4800 {
+                onsets.push(started + n as u64 * 1_000_000_000 / 48_000);
+            }
+            quiet = 0;
+        } else {
+            quiet += 1;
+        }
+    }
+    let mut lat: Vec<f64> = sent
+        .iter()
+        .filter_map(|&t| {
+            onsets
+                .iter()
+                .find(|&&o| o > t && o - t < 400_000_000)
+                .map(|&o| (o - t) as f64 / 1e6)
+        })
+        .collect();
+    lat.sort_by(f64::total_cmp);
+    lat
+}
+
 /// A bare-bones SIP caller for the benches: INVITE with a PCMU offer, ACK, BYE over UDP.
 pub mod caller {
     use std::net::UdpSocket;

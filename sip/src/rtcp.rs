@@ -405,6 +405,8 @@ mod tests {
         let (n, _) = peer.recv_from(&mut buf).expect("a report");
         let p = parse(&buf[..n]).unwrap();
         assert_eq!((p.ssrc, p.sr_ntp_middle), (42, None));
+        // The counter is bumped after the send returns: give the thread a moment.
+        std::thread::sleep(Duration::from_millis(100));
         assert_eq!(session.stats().received.load(Ordering::Relaxed), 1);
         assert_eq!(session.stats().malformed.load(Ordering::Relaxed), 1);
         assert_eq!(session.stats().sent.load(Ordering::Relaxed), 1);

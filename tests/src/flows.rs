@@ -105,3 +105,20 @@ pub fn current_event(d: &Daemon, topic: &str, key: &str, value: &str) -> Option<
         .find(|e| e["topic"] == topic && (key.is_empty() || e["message"]["source"][key] == value))
         .cloned()
 }
+
+/// A `/vapix/call` command (`{"axcall:<command>": args}`) as the administrator; the reply.
+pub fn vapix_call(d: &Daemon, command: &str, args: serde_json::Value) -> Response {
+    let body = serde_json::json!({ format!("axcall:{command}"): args }).to_string();
+    curl(
+        admin(),
+        &[
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "--data",
+            &body,
+            &d.url("/vapix/call"),
+        ],
+    )
+}

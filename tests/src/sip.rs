@@ -202,44 +202,19 @@ impl Sipp {
     /// Starts SIPp with `scenario` against `target` (`127.0.0.1:port`) for `calls` calls;
     /// `extra` goes on the command line (`-t t1`, `-r 20`…).
     pub fn start(scenario: &str, target: &str, calls: u32, extra: &[&str]) -> Sipp {
-        require_tool("sipp");
-        let dir = tempfile::tempdir().expect("tempdir");
-        let file = dir.path().join("scenario.xml");
-        std::fs::write(&file, scenario).expect("write scenario");
         let media = free_media_port().to_string();
-        let child = Command::new("sipp")
-            .current_dir(dir.path())
-            .arg("-sf")
-            .arg(&file)
-            .args([
-                "-m",
-                &calls.to_string(),
-                "-i",
-                "127.0.0.1",
-                "-p",
-                &free_port().to_string(),
-            ])
-            .args([
-                "-mp",
-                &media,
-                "-trace_err",
-                "-trace_stat",
-                "-nostdin",
-                "-timeout",
-                "120s",
-            ])
-            .args(["-timeout_error"])
-            .args(extra)
-            .arg(target)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start sipp");
-        Sipp { dir, child }
+        let mut args = vec!["-mp", &media, "-trace_stat"];
+        args.extend_from_slice(extra);
+        args.push(target);
+        Self::spawn(scenario, free_port(), calls, &args)
     }
 
     /// Starts SIPp as a server (a registrar, a callee) on `port` for `calls` calls.
     pub fn server(scenario: &str, port: u16, calls: u32) -> Sipp {
+        Self::spawn(scenario, port, calls, &[])
+    }
+
+    fn spawn(scenario: &str, port: u16, calls: u32, args: &[&str]) -> Sipp {
         require_tool("sipp");
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("scenario.xml");
@@ -248,21 +223,10 @@ impl Sipp {
             .current_dir(dir.path())
             .arg("-sf")
             .arg(&file)
-            .args([
-                "-m",
-                &calls.to_string(),
-                "-i",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-            ])
-            .args([
-                "-trace_err",
-                "-nostdin",
-                "-timeout",
-                "60s",
-                "-timeout_error",
-            ])
+            .args(["-m", &calls.to_string(), "-i", "127.0.0.1"])
+            .args(["-p", &port.to_string(), "-trace_err", "-nostdin"])
+            .args(["-timeout", "120s", "-timeout_error"])
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

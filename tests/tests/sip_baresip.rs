@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use netamp_tests::audio::{align, ffmpeg_reference, read_capture};
 use netamp_tests::daemon::{Daemon, DaemonOptions};
-use netamp_tests::flows::admin;
+use netamp_tests::flows::{admin, vapix_call};
 use netamp_tests::http::curl;
 use netamp_tests::require_tool;
 use netamp_tests::sip::{self, free_port};
@@ -108,19 +108,7 @@ fn write_wav(path: &Path, pcm: &[f32]) {
 }
 
 fn call_status(d: &Daemon) -> Value {
-    let r = curl(
-        admin(),
-        &[
-            "-X",
-            "POST",
-            "-H",
-            "Content-Type: application/json",
-            "--data",
-            r#"{"axcall:GetCallStatus":{}}"#,
-            &d.url("/vapix/call"),
-        ],
-    );
-    r.json()["CallStatus"].clone()
+    vapix_call(d, "GetCallStatus", json!({})).json()["CallStatus"].clone()
 }
 
 fn wait_for(d: &Daemon, what: &str, f: impl Fn(&Value) -> bool) {
@@ -280,19 +268,7 @@ fn netamp_calls_baresip_through_the_call_api() {
     let s = signals();
     let d = daemon(&s);
     let b = Baresip::start(&s.dir.path().join("baresip.wav"));
-    let body = json!({"axcall:Call": {"To": format!("sip:baresip@{}", b.sip)}}).to_string();
-    let r = curl(
-        admin(),
-        &[
-            "-X",
-            "POST",
-            "-H",
-            "Content-Type: application/json",
-            "--data",
-            &body,
-            &d.url("/vapix/call"),
-        ],
-    );
+    let r = vapix_call(&d, "Call", json!({"To": format!("sip:baresip@{}", b.sip)}));
     let id = r.json()["CallId"].as_str().expect("CallId").to_string();
     wait_for(&d, "baresip to answer", |v| {
         v.as_array().is_some_and(|a| {

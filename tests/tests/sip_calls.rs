@@ -21,6 +21,14 @@ const PCMU_TE: &str =
     "0 101\na=rtpmap:0 PCMU/8000\na=rtpmap:101 telephone-event/8000\na=fmtp:101 0-15";
 const OPUS: &str = "96\na=rtpmap:96 opus/48000/2\na=fmtp:96 useinbandfec=1";
 
+/// The tests of this file run one at a time: each is a real-time audio check, and the
+/// load test's 64 calls would starve a neighbour's playback on a 2-core machine.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Recent events of `topic`, oldest first.
 fn events(d: &Daemon, topic: &str) -> Vec<Value> {
     let r = curl(
@@ -106,6 +114,7 @@ fn correlation(reference: &[f32], capture: &[f32]) -> f64 {
 
 #[test]
 fn sipp_pcma_call_plays_its_audio_and_reports_rtp_and_info_digits_once_in_order() {
+    let _serial = serial();
     let d = Daemon::start();
     assert!(!d.sip.is_empty(), "SIP did not start");
     let g711a = Path::new(sip::SIPP_PCAPS).join("g711a.pcap");
@@ -150,6 +159,7 @@ fn sipp_pcma_call_plays_its_audio_and_reports_rtp_and_info_digits_once_in_order(
 
 #[test]
 fn sipp_pcmu_and_opus_calls_play_their_audio() {
+    let _serial = serial();
     let d = Daemon::start();
     // PCMU made here, 20 ms packets.
     let voice8 = sip::voice(8000, 4.0, true);
@@ -215,6 +225,7 @@ fn longest_gap_ms(x: &[f32]) -> f64 {
 
 #[test]
 fn jittered_reordered_lossy_rtp_stays_continuous() {
+    let _serial = serial();
     let d = Daemon::start();
     let voice8 = sip::voice(8000, 5.0, false);
     // 20–50 ms of jitter (a fixed pseudo-random spread, so the run is repeatable), which
@@ -249,6 +260,7 @@ fn jittered_reordered_lossy_rtp_stays_continuous() {
 
 #[test]
 fn a_second_caller_gets_486_with_one_call_allowed_and_eight_calls_mix_with_eight() {
+    let _serial = serial();
     let d = Daemon::start();
     let voice8 = sip::voice(8000, 3.0, false);
     let pcap = d.dir.path().join("v.pcap");
@@ -317,6 +329,7 @@ fn broken_request(i: usize, port: u16) -> Vec<u8> {
 
 #[test]
 fn a_thousand_malformed_datagrams_and_truncated_tcp_messages_leave_the_call_alone() {
+    let _serial = serial();
     use std::io::Write;
     use std::net::{TcpStream, UdpSocket};
 
@@ -403,6 +416,7 @@ fn a_thousand_malformed_datagrams_and_truncated_tcp_messages_leave_the_call_alon
 
 #[test]
 fn sipp_load_500_calls_at_20_per_second_with_3_s_of_audio_each() {
+    let _serial = serial();
     let d = Daemon::with(DaemonOptions {
         config: "[sip]\nmax_calls = 64\n".into(),
         ..Default::default()
@@ -432,18 +446,7 @@ fn sipp_load_500_calls_at_20_per_second_with_3_s_of_audio_each() {
 }
 
 fn account_status(d: &Daemon) -> Value {
-    let r = curl(
-        admin(),
-        &[
-            "-X",
-            "POST",
-            "-H",
-            "Content-Type: application/json",
-            "--data",
-            r#"{"axcall:GetSIPAccountStatus":{}}"#,
-            &d.url("/vapix/call"),
-        ],
-    );
+    let r = netamp_tests::flows::vapix_call(d, "GetSIPAccountStatus", serde_json::json!({}));
     r.json()["SIPAccountStatus"][1].clone()
 }
 
@@ -465,6 +468,7 @@ fn wait_registered_at(d: &Daemon, port: u16, within: Duration) -> Value {
 
 #[test]
 fn registers_with_digest_refreshes_fails_over_fails_back_and_takes_a_call() {
+    let _serial = serial();
     let (primary, secondary) = (sip::free_port(), sip::free_port());
     // The primary grants 4 s (refresh after 3 s) and answers two REGISTERs, then dies.
     let first = Sipp::server(
@@ -521,6 +525,7 @@ fn registers_with_digest_refreshes_fails_over_fails_back_and_takes_a_call() {
 
 #[test]
 fn a_pre_announcement_clip_plays_while_the_call_rings_and_the_call_is_answered_after_it() {
+    let _serial = serial();
     use netamp_tests::audio::{make_clip, Format};
     let d = Daemon::with(DaemonOptions {
         config: "[sip]\npre_announcement_clip = 0\n".into(),

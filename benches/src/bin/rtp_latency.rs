@@ -13,7 +13,7 @@
 use std::net::UdpSocket;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use netamp_benches::{caller, Daemon};
+use netamp_benches::{caller, click_latencies, Daemon};
 
 fn unix_ns() -> u64 {
     SystemTime::now()
@@ -95,34 +95,12 @@ fn run(seconds: u64, jitter_ms: f64) {
     std::thread::sleep(Duration::from_millis(500));
     drop(d);
 
-    let bytes = std::fs::read(&wav).expect("capture");
-    let samples: Vec<i16> = bytes[44..]
-        .chunks_exact(2)
-        .map(|b| i16::from_le_bytes([b[0], b[1]]))
-        .collect();
-    let mut onsets = Vec::new();
-    let mut quiet = 0usize;
-    for (n, &s) in samples.iter().enumerate() {
-        if s.unsigned_abs() > 8000 {
-            if quiet > 4800 {
-                onsets.push(started + n as u64 * 1_000_000_000 / 48_000);
-            }
-            quiet = 0;
-        } else {
-            quiet += 1;
-        }
-    }
-    let mut lat: Vec<f64> = sent
+    let late: Vec<u64> = sent
         .iter()
         .filter(|(i, _)| *i >= 150)
-        .filter_map(|&(_, t)| {
-            onsets
-                .iter()
-                .find(|&&o| o > t && o - t < 400_000_000)
-                .map(|&o| (o - t) as f64 / 1e6)
-        })
+        .map(|&(_, t)| t)
         .collect();
-    lat.sort_by(f64::total_cmp);
+    let lat = click_latencies(&wav, started, &late);
     if lat.is_empty() {
         println!("J = {jitter_ms} ms: no clicks found");
         return;

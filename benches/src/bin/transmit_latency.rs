@@ -11,7 +11,7 @@
 use std::io::Write;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use netamp_benches::Daemon;
+use netamp_benches::{click_latencies, Daemon};
 
 fn unix_ns() -> u64 {
     SystemTime::now()
@@ -77,37 +77,7 @@ fn main() {
     std::thread::sleep(Duration::from_millis(1500));
     drop(d);
 
-    let bytes = std::fs::read(&wav).expect("capture");
-    let samples: Vec<i16> = bytes[44..]
-        .chunks_exact(2)
-        .map(|b| i16::from_le_bytes([b[0], b[1]]))
-        .collect();
-    // Onsets: the first loud sample after at least 100 ms of quiet.
-    let mut onsets = Vec::new();
-    let mut quiet = 0usize;
-    for (n, &x) in samples.iter().enumerate() {
-        if x.unsigned_abs() > 8000 {
-            if quiet > 4800 {
-                onsets.push(started + n as u64 * 1_000_000_000 / 48_000);
-            }
-            quiet = 0;
-        } else {
-            quiet += 1;
-        }
-    }
-    let mut lat: Vec<f64> = Vec::new();
-    for (k, &t_sent) in sent.iter().enumerate().skip(4) {
-        // The onset that follows this send by less than 400 ms is its click.
-        if let Some(&o) = onsets
-            .iter()
-            .find(|&&o| o > t_sent && o - t_sent < 400_000_000)
-        {
-            lat.push((o - t_sent) as f64 / 1e6);
-        } else {
-            eprintln!("click {k} not found");
-        }
-    }
-    lat.sort_by(f64::total_cmp);
+    let lat = click_latencies(&wav, started, sent.get(4..).unwrap_or(&[]));
     let pct = |p: f64| lat[((lat.len() - 1) as f64 * p).round() as usize];
     println!(
         "transmit.cgi byte arrival -> device output over {} clicks (µ-law 8 kHz, 20 ms packets, min cushion {min_ms} ms, period 5 ms): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; goal p50 <= 30 ms",

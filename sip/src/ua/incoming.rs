@@ -1,0 +1,293 @@
+//! Requests from outside a dialog: INVITE (offer/answer, limits, ringing or answering),
+//! OPTIONS, stray requests; answering and hanging up.
+
+use super::*;
+
+impl Inner {
+    pub(super) async fn serve_transactions(
+        self: Arc<Self>,
+        mut incoming: rsipstack::transaction::TransactionReceiver,
+    ) {
+        while let Some(tx) = incoming.recv().await {
+            let me = self.clone();
+            tokio::spawn(async move {
+                let method = tx.original.method;
+                if let Err(e) = me.on_transaction(tx).await {
+                    tracing::debug!("SIP {method}: {e}");
+                }
+            });
+        }
+    }
+
+    pub(super) async fn on_transaction(
+        self: Arc<Self>,
+        mut tx: Transaction,
+    ) -> Result<(), SipError> {
+        let in_dialog = tx
+            .original
+            .to_header()
+            .ok()
+            .and_then(|t| t.tag().ok().flatten())
+            .is_some();
+        if in_dialog {
+            return match self.dialogs.match_dialog(&tx) {
+                Some(rsipstack::dialog::dialog::Dialog::Invite(mut d)) => {
+                    d.handle(&mut tx).await.map_err(stack)
+                }
+                _ if tx.original.method == Method::Ack => Ok(()),
+                _ => tx
+                    .reply(StatusCode::CallTransactionDoesNotExist)
+                    .await
+                    .map_err(stack),
+            };
+        }
+        match tx.original.method {
+            Method::Invite => self.on_invite(tx).await,
+            Method::Options => tx
+                .reply_with(StatusCode::OK, capability_headers(), None)
+                .await
+                .map_err(stack),
+            Method::Ack => Ok(()),
+            Method::Bye | Method::Cancel | Method::Info => tx
+                .reply(StatusCode::CallTransactionDoesNotExist)
+                .await
+                .map_err(stack),
+            _ => tx
+                .reply_with(
+                    StatusCode::MethodNotAllowed,
+                    vec![Header::Allow(ALLOW.into())],
+                    None,
+                )
+                .await
+                .map_err(stack),
+        }
+    }
+
+    pub(super) async fn on_invite(self: Arc<Self>, mut tx: Transaction) -> Result<(), SipError> {
+        let refuse = |code| {
+            self.stats.refused.fetch_add(1, Ordering::Relaxed);
+            code
+        };
+        if !self.config.allow_incoming {
+            return tx
+                .reply(refuse(StatusCode::TemporarilyUnavailable))
+                .await
+                .map_err(stack);
+        }
+        let offer = std::str::from_utf8(tx.original.body())
+            .map_err(|_| SipError::Malformed("SDP is not text".into()))
+            .and_then(sdp::parse_offer);
+        let offer = match offer {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::info!("INVITE refused: {e}");
+                return tx
+                    .reply_with(
+                        refuse(StatusCode::NotAcceptableHere),
+                        vec![Header::Warning(format!("399 netamp \"{e}\"").into())],
+                        None,
+                    )
+                    .await
+                    .map_err(stack);
+            }
+        };
+        let (socket, rtcp) = match self.bind_rtp() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("no RTP port: {e}");
+                return tx
+                    .reply(refuse(StatusCode::ServiceUnavailable))
+                    .await
+                    .map_err(stack);
+            }
+        };
+        let port = socket.local_addr()?.port();
+        let local = self.local_sdp(port);
+        let (negotiated, answer) = match sdp::answer(&offer, &local) {
+            Ok(a) => a,
+            Err(e) => {
+                return tx
+                    .reply_with(
+                        refuse(StatusCode::NotAcceptableHere),
+                        vec![Header::Warning(format!("304 netamp \"{e}\"").into())],
+                        None,
+                    )
+                    .await
+                    .map_err(stack);
+            }
+        };
+        let contact = self.contact(&tx);
+        let dialog = match self.dialogs.get_or_create_server_invite(
+            &tx,
+            self.states.clone(),
+            None,
+            Some(contact),
+        ) {
+            Ok(d) => d,
+            Err(e) => {
+                return tx
+                    .reply(StatusCode::CallTransactionDoesNotExist)
+                    .await
+                    .map_err(|_| stack(e));
+            }
+        };
+        let key = dialog.id().call_id.clone();
+        let info = CallInfo {
+            id: dialog.id().call_id.clone(),
+            state: CallState::Ringing,
+            incoming: true,
+            remote_uri: tx
+                .original
+                .from_header()
+                .ok()
+                .and_then(|f| f.uri().ok())
+                .map(|u| u.to_string())
+                .unwrap_or_default(),
+            remote_addr: tx
+                .connection
+                .as_ref()
+                .and_then(|c| c.get_remote_addr().map(|a| a.addr.to_string()))
+                .unwrap_or_default(),
+            transport: tx
+                .connection
+                .as_ref()
+                .map(|c| c.transport().to_string())
+                .unwrap_or_default(),
+            codec: Some(negotiated.codec),
+            started_ms: now_ms(),
+            reason: None,
+            rtcp: (0, 0),
+        };
+        // The count and the insert under one lock: two INVITEs racing for the last slot
+        // cannot both win.
+        let busy = {
+            let mut calls = self.lock_calls();
+            let busy = calls.len() >= self.config.max_calls;
+            if !busy {
+                calls.insert(
+                    key.clone(),
+                    self.new_call(
+                        info.clone(),
+                        dialog.clone(),
+                        (answer, negotiated),
+                        (socket, rtcp),
+                    ),
+                );
+            }
+            busy
+        };
+        if busy {
+            self.dialogs.remove_dialog(&dialog.id());
+            return tx.reply(refuse(StatusCode::BusyHere)).await.map_err(stack);
+        }
+        let mut d = dialog.clone();
+        let handle = tokio::spawn(async move { d.handle(&mut tx).await });
+        if self.config.auto_answer {
+            self.answer_key(&key)?;
+        } else {
+            dialog.ringing(None, None).map_err(stack)?;
+            let _ = self.events.send(SipEvent::Call(info));
+            let me = self.clone();
+            let ring = self.config.ring_timeout;
+            tokio::spawn(async move {
+                tokio::time::sleep(ring).await;
+                let still_ringing = me
+                    .lock_calls()
+                    .get(&key)
+                    .is_some_and(|c| c.info.state == CallState::Ringing);
+                if still_ringing {
+                    let _ = dialog.reject(
+                        Some(StatusCode::TemporarilyUnavailable),
+                        Some("not answered".into()),
+                    );
+                }
+            });
+        }
+        match handle.await {
+            Ok(r) => r.map_err(stack),
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// The Contact of our replies: the address the request reached, over its transport.
+    pub(super) fn contact(&self, tx: &Transaction) -> rsipstack::sip::Uri {
+        let transport = tx
+            .connection
+            .as_ref()
+            .map(|c| c.transport())
+            .unwrap_or(rsipstack::sip::Transport::Udp);
+        let mut params = Vec::new();
+        if transport != rsipstack::sip::Transport::Udp {
+            params.push(rsipstack::sip::Param::Transport(transport));
+        }
+        rsipstack::sip::Uri {
+            scheme: Some(rsipstack::sip::Scheme::Sip),
+            auth: Some(rsipstack::sip::Auth {
+                user: "netamp".into(),
+                password: None,
+            }),
+            host_with_port: SocketAddr::new(self.media_ip, self.local.port()).into(),
+            params,
+            ..Default::default()
+        }
+    }
+
+    pub(super) fn answer(&self, call_id: &str) -> Result<(), SipError> {
+        self.answer_key(call_id)
+    }
+
+    /// Sends 200 with the answer and starts the media.
+    pub(super) fn answer_key(&self, key: &str) -> Result<(), SipError> {
+        let mut calls = self.lock_calls();
+        let call = calls
+            .get_mut(key)
+            .ok_or_else(|| SipError::NoSuchCall(key.into()))?;
+        if call.info.state != CallState::Ringing {
+            return Ok(());
+        }
+        let socket = call
+            .socket
+            .take()
+            .ok_or_else(|| SipError::NoSuchCall(key.into()))?;
+        let media = self.start_media(call, socket)?;
+        call.dialog
+            .accept(
+                Some(vec![
+                    Header::ContentType("application/sdp".into()),
+                    Header::Allow(ALLOW.into()),
+                ]),
+                Some(call.answer.clone().into_bytes()),
+            )
+            .map_err(stack)?;
+        call.media = Some(media);
+        call.info.state = CallState::Active;
+        self.stats.answered.fetch_add(1, Ordering::Relaxed);
+        let _ = self.events.send(SipEvent::Call(call.info.clone()));
+        Ok(())
+    }
+
+    pub(super) async fn hangup(&self, call_id: &str) -> Result<(), SipError> {
+        let (dialog, state) = self
+            .lock_calls()
+            .get(call_id)
+            .map(|c| (c.dialog.clone(), c.info.state))
+            .ok_or_else(|| SipError::NoSuchCall(call_id.into()))?;
+        if state == CallState::Ringing {
+            dialog
+                .reject(Some(StatusCode::TemporarilyUnavailable), None)
+                .map_err(stack)
+        } else if state == CallState::Calling {
+            dialog.cancel().await.map_err(stack)
+        } else {
+            dialog.bye().await.map_err(stack)
+        }
+    }
+}
+
+pub(super) fn capability_headers() -> Vec<Header> {
+    vec![
+        Header::Allow(ALLOW.into()),
+        Header::Accept("application/sdp, application/dtmf-relay, application/dtmf".into()),
+        Header::ContentLength(0.into()),
+    ]
+}

@@ -1,0 +1,146 @@
+//! A call's media: the RTP/RTCP port pair, the receiver, the sender and RTCP.
+
+use super::*;
+
+impl Inner {
+    /// netamp's side of an offer/answer on RTP `port`.
+    pub(super) fn local_sdp(&self, port: u16) -> sdp::Local {
+        let session = now_ms();
+        sdp::Local {
+            addr: self.media_ip,
+            port,
+            codecs: self.config.codecs.clone(),
+            direction: self.config.direction,
+            ptime: self.config.ptime,
+            session: (session, session),
+        }
+    }
+
+    /// A new call's state with its sockets, before media starts.
+    pub(super) fn new_call(
+        &self,
+        info: CallInfo,
+        dialog: InviteDialog,
+        sdp: (String, Negotiated),
+        sockets: (UdpSocket, UdpSocket),
+    ) -> Call {
+        Call {
+            info,
+            dialog,
+            answer: sdp.0,
+            negotiated: sdp.1,
+            socket: Some(sockets.0),
+            rtcp: sockets.1,
+            media: None,
+            matcher: Arc::new(Mutex::new(SequenceMatcher::new(
+                self.config.sequences.clone(),
+                SEQUENCE_GAP,
+            ))),
+        }
+    }
+
+    /// Binds the next free RTP port pair of the range: RTP on an even port, RTCP on the
+    /// next one.
+    pub(super) fn bind_rtp(&self) -> Result<(UdpSocket, UdpSocket), SipError> {
+        let (first, count) = self.config.rtp_ports;
+        let first = first + first % 2;
+        let count = count.max(2);
+        let mut next = self.next_port.lock().unwrap_or_else(|p| p.into_inner());
+        let bind_ip = self.rtp_bind_ip();
+        for _ in 0..count / 2 {
+            let port = (*next).max(first);
+            *next = if port.saturating_add(2) >= first.saturating_add(count) {
+                first
+            } else {
+                port + 2
+            };
+            if let (Ok(rtp), Ok(rtcp)) = (
+                UdpSocket::bind(SocketAddr::new(bind_ip, port)),
+                UdpSocket::bind(SocketAddr::new(bind_ip, port + 1)),
+            ) {
+                return Ok((rtp, rtcp));
+            }
+        }
+        Err(SipError::Limit(format!(
+            "no free RTP port in {first}..{}",
+            first.saturating_add(count)
+        )))
+    }
+
+    /// The address RTP sockets bind to.
+    pub(super) fn rtp_bind_ip(&self) -> IpAddr {
+        if self.local.ip().is_unspecified() {
+            self.local.ip()
+        } else {
+            self.media_ip
+        }
+    }
+
+    pub(super) fn start_media(&self, call: &Call, socket: UdpSocket) -> Result<Media, SipError> {
+        let n = &call.negotiated;
+        let peer: PeerLatch = Arc::new(Mutex::new(None));
+        let out_socket = socket.try_clone()?;
+        let events = self.events.clone();
+        let id = call.info.id.clone();
+        let matcher = call.matcher.clone();
+        let rx = RtpReceiver::start(
+            socket,
+            self.engine.clone(),
+            RtpInParams {
+                codec: n.codec,
+                payload_type: n.payload_type,
+                telephone_event: n.telephone_event,
+                jitter: self.config.jitter,
+            },
+            peer.clone(),
+            Box::new(move |digit| report_digit(&events, &id, &matcher, digit, DtmfMethod::Rtp)),
+        )?;
+        let sends = matches!(n.direction, Direction::SendRecv | Direction::SendOnly);
+        let ssrc = rand_u32();
+        let tx = if n.remote.1 != 0 {
+            let tx = RtpSender::start(
+                out_socket,
+                (self.taps)(),
+                RtpOutParams {
+                    codec: n.codec,
+                    payload_type: n.payload_type,
+                    remote: SocketAddr::new(n.remote.0, n.remote.1),
+                    ssrc,
+                },
+                peer,
+            )?;
+            tx.set_sending(sends);
+            Some(tx)
+        } else {
+            None
+        };
+        // RTCP is best effort: a call goes on without it.
+        let rtcp = (n.remote.1 != 0)
+            .then(|| {
+                let socket = call.rtcp.try_clone().ok()?;
+                RtcpSession::start(
+                    socket,
+                    SocketAddr::new(n.remote.0, n.remote.1.saturating_add(1)),
+                    RtcpSources {
+                        ssrc,
+                        rx: Some(rx.stats_handle()),
+                        tx: tx.as_ref().map(|t| t.stats_handle()),
+                    },
+                )
+                .map_err(|e| tracing::warn!("RTCP: {e}"))
+                .ok()
+            })
+            .flatten();
+        Ok(Media { _rx: rx, tx, rtcp })
+    }
+}
+
+/// A random SSRC (no `rand` dependency: time and a counter through a mixer).
+pub(super) fn rand_u32() -> u32 {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let mut x = now_ms() ^ (N.fetch_add(1, Ordering::Relaxed) << 32) ^ 0x9E37_79B9_7F4A_7C15;
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    x as u32
+}

@@ -1,0 +1,443 @@
+//! The user agent: rsipstack's endpoint and dialog layer behind netamp's own small API.
+//!
+//! Nothing of rsipstack leaves this module: the daemon sees [`UaConfig`], [`SipUa`],
+//! [`CallInfo`] and [`SipEvent`]. One task reads new transactions, one follows dialog
+//! states; each call owns an RTP socket from the configured range, a receiver into the
+//! engine and a sender from the capture chain, started when the call is answered.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use netamp_engine::capture::CaptureTap;
+use netamp_engine::Engine;
+use rsipstack::dialog::dialog::{DialogState, DialogStateSender, TerminatedReason};
+use rsipstack::dialog::dialog_layer::DialogLayer;
+use rsipstack::dialog::invite_dialog::InviteDialog;
+use rsipstack::sip::prelude::HeadersExt;
+use rsipstack::sip::{Header, Method, StatusCode};
+use rsipstack::transaction::Transaction;
+use rsipstack::transport::tcp_listener::TcpListenerConnection;
+use rsipstack::transport::udp::UdpConnection;
+use rsipstack::transport::TransportLayer;
+use rsipstack::EndpointBuilder;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::dtmf::{self, Digit, Sequence, SequenceMatcher};
+use crate::guard::{GuardStats, GuardedUdp};
+use crate::jitter::JitterConfig;
+use crate::register::{AccountConfig, Outcome, RegStatus, Schedule};
+use crate::rtcp::{RtcpSession, RtcpSources};
+use crate::rtp_in::{PeerLatch, RtpInParams, RtpReceiver};
+use crate::rtp_out::{RtpOutParams, RtpSender};
+use crate::sdp::{self, AudioCodec, Direction, Negotiated};
+use crate::SipError;
+
+mod accounts;
+mod dialogs;
+mod incoming;
+mod media;
+mod outgoing;
+
+use dialogs::report_digit;
+use incoming::capability_headers;
+
+/// Methods netamp answers (the `Allow` header).
+const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO";
+/// Digits further apart than this start a new DTMF sequence.
+const SEQUENCE_GAP: Duration = Duration::from_secs(5);
+
+/// How the user agent behaves.
+#[derive(Debug, Clone)]
+pub struct UaConfig {
+    /// UDP and TCP listen address (port 0 picks one for both).
+    pub listen: SocketAddr,
+    /// Address put in Contact and SDP when `listen` is unspecified (found if `None`).
+    pub public_ip: Option<IpAddr>,
+    /// First RTP port and how many may be used.
+    pub rtp_ports: (u16, u16),
+    /// Codecs in order of preference.
+    pub codecs: Vec<AudioCodec>,
+    /// Directions netamp allows.
+    pub direction: Direction,
+    /// Packet time offered, ms.
+    pub ptime: u32,
+    /// Jitter-buffer limits.
+    pub jitter: JitterConfig,
+    /// Calls at once; more get 486.
+    pub max_calls: usize,
+    /// Whether incoming calls are taken at all (480 otherwise).
+    pub allow_incoming: bool,
+    /// Answer at once; otherwise ring until [`SipUa::answer`] or the ring timeout.
+    pub auto_answer: bool,
+    /// How long an unanswered call rings before 480.
+    pub ring_timeout: Duration,
+    /// Calls are ended (BYE) after this long; `None` = never.
+    pub max_duration: Option<Duration>,
+    /// DTMF sequences reported when typed.
+    pub sequences: Vec<Sequence>,
+    /// The `User-Agent`/`Server` value.
+    pub user_agent: String,
+}
+
+impl Default for UaConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 5060)),
+            public_ip: None,
+            rtp_ports: (4000, 1000),
+            codecs: vec![
+                AudioCodec::Opus,
+                AudioCodec::Pcmu,
+                AudioCodec::Pcma,
+                AudioCodec::L16,
+            ],
+            direction: Direction::SendRecv,
+            ptime: 20,
+            jitter: JitterConfig::default(),
+            max_calls: 1,
+            allow_incoming: true,
+            auto_answer: true,
+            ring_timeout: Duration::from_secs(60),
+            max_duration: None,
+            sequences: Vec::new(),
+            user_agent: "netamp".into(),
+        }
+    }
+}
+
+/// Where a call is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallState {
+    /// Outgoing, not answered yet.
+    Calling,
+    /// Incoming, not answered yet.
+    Ringing,
+    /// Talking.
+    Active,
+    /// Ended.
+    Terminated,
+}
+
+impl CallState {
+    /// The VAPIX name of the state.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallState::Calling => "Calling",
+            CallState::Ringing => "Ringing",
+            CallState::Active => "Active",
+            CallState::Terminated => "Idle",
+        }
+    }
+}
+
+/// One call as the rest of netamp sees it.
+#[derive(Debug, Clone)]
+pub struct CallInfo {
+    /// netamp's id of the call (the SIP Call-ID).
+    pub id: String,
+    /// State now.
+    pub state: CallState,
+    /// True when the peer called netamp.
+    pub incoming: bool,
+    /// The peer's URI (From of an incoming call).
+    pub remote_uri: String,
+    /// The peer's address (signalling).
+    pub remote_addr: String,
+    /// SIP transport (`UDP`, `TCP`).
+    pub transport: String,
+    /// Negotiated codec, once known.
+    pub codec: Option<AudioCodec>,
+    /// Unix ms the call began.
+    pub started_ms: u64,
+    /// Why it ended.
+    pub reason: Option<String>,
+    /// RTCP reports sent and received so far.
+    pub rtcp: (u64, u64),
+}
+
+/// How a digit arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DtmfMethod {
+    /// RFC 4733 telephone-event.
+    Rtp,
+    /// SIP INFO.
+    Info,
+}
+
+/// What the user agent reports.
+#[derive(Debug, Clone)]
+pub enum SipEvent {
+    /// A call changed state.
+    Call(CallInfo),
+    /// A DTMF digit.
+    Dtmf {
+        /// The call.
+        call: String,
+        /// The digit.
+        digit: Digit,
+        /// How it came.
+        method: DtmfMethod,
+    },
+    /// A configured sequence was typed.
+    Sequence {
+        /// The call.
+        call: String,
+        /// The sequence.
+        sequence: Sequence,
+    },
+}
+
+/// Gives each call its own capture tap (`None`: send silence).
+pub type TapFactory = Arc<dyn Fn() -> Option<CaptureTap> + Send + Sync>;
+
+/// Counters of the user agent.
+#[derive(Debug, Default)]
+pub struct UaStats {
+    /// Calls answered.
+    pub answered: AtomicU64,
+    /// Calls refused (486, 480, 488, 503).
+    pub refused: AtomicU64,
+    /// Calls ended.
+    pub ended: AtomicU64,
+}
+
+/// The running user agent; dropping it stops SIP and ends every call's media.
+pub struct SipUa {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: UaConfig,
+    endpoint: Arc<rsipstack::transaction::endpoint::EndpointInner>,
+    dialogs: Arc<DialogLayer>,
+    states: DialogStateSender,
+    cancel: CancellationToken,
+    local: SocketAddr,
+    media_ip: IpAddr,
+    engine: Engine,
+    taps: TapFactory,
+    events: mpsc::UnboundedSender<SipEvent>,
+    calls: Mutex<HashMap<String, Call>>,
+    next_port: Mutex<u16>,
+    guard: Arc<GuardStats>,
+    stats: UaStats,
+    accounts: Mutex<HashMap<String, (RegStatus, CancellationToken)>>,
+}
+
+/// One call's state behind the lock.
+struct Call {
+    info: CallInfo,
+    dialog: InviteDialog,
+    answer: String,
+    negotiated: Negotiated,
+    socket: Option<UdpSocket>,
+    rtcp: UdpSocket,
+    media: Option<Media>,
+    matcher: Arc<Mutex<SequenceMatcher>>,
+}
+
+struct Media {
+    _rx: RtpReceiver,
+    tx: Option<RtpSender>,
+    rtcp: Option<RtcpSession>,
+}
+
+impl SipUa {
+    /// Binds UDP and TCP and starts serving.
+    pub async fn start(
+        config: UaConfig,
+        engine: Engine,
+        taps: TapFactory,
+        events: mpsc::UnboundedSender<SipEvent>,
+    ) -> Result<Self, SipError> {
+        let cancel = CancellationToken::new();
+        let udp = tokio::net::UdpSocket::bind(config.listen).await?;
+        let local = udp.local_addr()?;
+        let guard = Arc::new(GuardStats::default());
+        let transport = TransportLayer::new(cancel.clone());
+        let udp = UdpConnection::from_socket(
+            Arc::new(GuardedUdp::new(udp, guard.clone())),
+            None,
+            Some(cancel.child_token()),
+        )
+        .await
+        .map_err(stack)?;
+        transport.add_transport(udp.into());
+        let tcp = TcpListenerConnection::new(local, None)
+            .await
+            .map_err(stack)?;
+        transport.add_transport(tcp.into());
+        let endpoint = EndpointBuilder::new()
+            .with_cancel_token(cancel.clone())
+            .with_transport_layer(transport)
+            .with_user_agent(&config.user_agent)
+            .build();
+        let incoming = endpoint.incoming_transactions().map_err(stack)?;
+        let dialogs = Arc::new(DialogLayer::new(endpoint.inner.clone()));
+        let (states, state_rx) = dialogs.new_dialog_state_channel();
+        let media_ip = match (local.ip(), config.public_ip) {
+            (_, Some(ip)) => ip,
+            (ip, None) if !ip.is_unspecified() => ip,
+            _ => outward_ip(),
+        };
+        let inner = Arc::new(Inner {
+            next_port: Mutex::new(config.rtp_ports.0),
+            config,
+            endpoint: endpoint.inner.clone(),
+            dialogs,
+            states,
+            cancel: cancel.clone(),
+            local,
+            media_ip,
+            engine,
+            taps,
+            events,
+            calls: Mutex::new(HashMap::new()),
+            guard,
+            stats: UaStats::default(),
+            accounts: Mutex::new(HashMap::new()),
+        });
+        let serve = endpoint.inner.clone();
+        tokio::spawn(async move {
+            if let Err(e) = serve.serve().await {
+                tracing::warn!("SIP endpoint stopped: {e}");
+            }
+        });
+        tokio::spawn(inner.clone().serve_transactions(incoming));
+        tokio::spawn(inner.clone().follow_dialogs(state_rx));
+        // The endpoint object owns nothing the inner half does not; keep it from
+        // cancelling on drop by leaking nothing: `cancel` stops everything in Drop.
+        drop(endpoint);
+        Ok(Self { inner })
+    }
+
+    /// Where SIP listens (UDP and TCP).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.inner.local
+    }
+
+    /// The calls now.
+    pub fn calls(&self) -> Vec<CallInfo> {
+        self.inner
+            .calls
+            .lock()
+            .map(|c| {
+                c.values()
+                    .map(|c| {
+                        let mut info = c.info.clone();
+                        if let Some(r) = c.media.as_ref().and_then(|m| m.rtcp.as_ref()) {
+                            let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
+                            info.rtcp = (n(&r.stats().sent), n(&r.stats().received));
+                        }
+                        info
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Answers a ringing call.
+    pub fn answer(&self, id: &str) -> Result<(), SipError> {
+        self.inner.answer(id)
+    }
+
+    /// Calls a SIP address (`sip:user@host[:port][;transport=tcp]`); returns the call id
+    /// at once while the INVITE goes on.
+    pub async fn call(&self, to: &str) -> Result<String, SipError> {
+        self.inner.call(to).await
+    }
+
+    /// Ends a call (BYE, or 480 while it rings).
+    pub async fn hangup(&self, id: &str) -> Result<(), SipError> {
+        self.inner.hangup(id).await
+    }
+
+    /// Starts registering `account` (replacing one with the same id).
+    pub fn add_account(&self, account: AccountConfig) {
+        let cancel = self.inner.cancel.child_token();
+        let old = self
+            .inner
+            .lock_accounts()
+            .insert(account.id.clone(), (RegStatus::Registering, cancel.clone()));
+        if let Some((_, c)) = old {
+            c.cancel();
+        }
+        tokio::spawn(self.inner.clone().register_loop(account, cancel));
+    }
+
+    /// Stops registering an account (it unregisters); false when there was none.
+    pub fn remove_account(&self, id: &str) -> bool {
+        match self.inner.lock_accounts().remove(id) {
+            Some((_, c)) => {
+                c.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Registration state of every registered account.
+    pub fn accounts(&self) -> Vec<(String, RegStatus)> {
+        let mut v: Vec<_> = self
+            .inner
+            .lock_accounts()
+            .iter()
+            .map(|(k, (s, _))| (k.clone(), s.clone()))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    /// Counters: the guard in front of UDP, and calls.
+    pub fn guard_stats(&self) -> &GuardStats {
+        &self.inner.guard
+    }
+
+    /// Call counters.
+    pub fn stats(&self) -> &UaStats {
+        &self.inner.stats
+    }
+}
+
+impl Drop for SipUa {
+    fn drop(&mut self) {
+        self.inner.cancel.cancel();
+        if let Ok(mut calls) = self.inner.calls.lock() {
+            calls.clear();
+        }
+    }
+}
+
+/// rsipstack's error, as ours.
+fn stack(e: rsipstack::Error) -> SipError {
+    SipError::Stack(e.to_string())
+}
+
+/// The address this host would use towards the network (no packet is sent: a UDP
+/// `connect` only picks a route). Loopback when there is no route.
+fn outward_ip() -> IpAddr {
+    UdpSocket::bind("0.0.0.0:0")
+        .and_then(|s| {
+            s.connect("192.0.2.1:9")?;
+            s.local_addr()
+        })
+        .map(|a| a.ip())
+        .unwrap_or(IpAddr::from([127, 0, 0, 1]))
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Inner {
+    fn lock_calls(&self) -> std::sync::MutexGuard<'_, HashMap<String, Call>> {
+        self.calls.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
