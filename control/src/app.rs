@@ -54,6 +54,8 @@ pub struct App {
     pub ws_sessions: crate::http::ws::WsSessions,
     /// HTTP counters.
     pub http_stats: Arc<HttpStats>,
+    /// SIP accounts added through `/vapix/call`.
+    pub sip_accounts: crate::sip_service::AccountStore,
     /// The SIP user agent, once started (never when `[sip] enabled = false`).
     pub sip: std::sync::OnceLock<netamp_sip::SipUa>,
 }

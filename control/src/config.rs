@@ -154,7 +154,7 @@ pub struct SipConfig {
 }
 
 /// One registered SIP account.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SipAccountConfig {
     /// Id (`sip_account_1`…; `sip_account_0` is the peer-to-peer account).

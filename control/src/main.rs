@@ -237,6 +237,7 @@ async fn run(cli: Cli) -> Result<(), ControlError> {
         rtsp_addr: OnceLock::new(),
         transmit: http::transmit::TransmitSlot::default(),
         sip: OnceLock::new(),
+        sip_accounts: sip_service::AccountStore::load(&data_dir)?,
         config,
     });
     let _ = app_cell.set(app.clone());

@@ -16,7 +16,7 @@ use netamp_sip::{CallState, SipEvent, SipUa, UaConfig};
 use tokio::sync::mpsc;
 
 use crate::app::App;
-use crate::config::SipConfig;
+use crate::config::{SipAccountConfig, SipConfig};
 use crate::error::ControlError;
 use crate::events::Event;
 
@@ -123,14 +123,93 @@ pub fn ua_config(c: &SipConfig) -> Result<UaConfig, ControlError> {
     })
 }
 
-/// The registered accounts of `[sip]`, checked.
-pub fn accounts(c: &SipConfig) -> Result<Vec<netamp_sip::register::AccountConfig>, ControlError> {
+/// Accounts added through `/vapix/call` (`SetSIPAccount`), kept in `sip_accounts.json`
+/// beside those of `[sip]` (which the API cannot change).
+pub struct AccountStore {
+    path: std::path::PathBuf,
+    accounts: std::sync::Mutex<Vec<SipAccountConfig>>,
+}
+
+impl AccountStore {
+    /// Loads the stored accounts of `data_dir`.
+    pub fn load(data_dir: &std::path::Path) -> Result<Self, ControlError> {
+        let path = data_dir.join("sip_accounts.json");
+        let accounts = crate::store::load_json(&path)?.unwrap_or_default();
+        Ok(Self {
+            path,
+            accounts: std::sync::Mutex::new(accounts),
+        })
+    }
+
+    /// The stored accounts.
+    pub fn list(&self) -> Vec<SipAccountConfig> {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<SipAccountConfig>> {
+        self.accounts.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds or replaces an account after checking it together with `config`'s; saved
+    /// before it counts.
+    pub fn set(
+        &self,
+        config: &SipConfig,
+        account: SipAccountConfig,
+    ) -> Result<netamp_sip::register::AccountConfig, ControlError> {
+        if config.accounts.iter().any(|a| a.id == account.id) {
+            return Err(ControlError::Config(format!(
+                "{} is defined in netamp.toml",
+                account.id
+            )));
+        }
+        let mut list = self.lock();
+        let mut next = list.clone();
+        if account.default {
+            for a in next.iter_mut() {
+                a.default = false;
+            }
+        }
+        next.retain(|a| a.id != account.id);
+        next.push(account.clone());
+        let all: Vec<SipAccountConfig> = config
+            .accounts
+            .iter()
+            .cloned()
+            .chain(next.clone())
+            .collect();
+        let checked = check_accounts(&all)?;
+        crate::store::save_json(&self.path, &next)?;
+        *list = next;
+        checked
+            .into_iter()
+            .find(|a| a.id == account.id)
+            .ok_or_else(|| ControlError::Config("account vanished".into()))
+    }
+
+    /// Removes a stored account; false when there is none.
+    pub fn remove(&self, id: &str) -> Result<bool, ControlError> {
+        let mut list = self.lock();
+        let next: Vec<SipAccountConfig> = list.iter().filter(|a| a.id != id).cloned().collect();
+        if next.len() == list.len() {
+            return Ok(false);
+        }
+        crate::store::save_json(&self.path, &next)?;
+        *list = next;
+        Ok(true)
+    }
+}
+
+/// Checks a set of accounts; one default at most, ids unique.
+fn check_accounts(
+    accounts: &[SipAccountConfig],
+) -> Result<Vec<netamp_sip::register::AccountConfig>, ControlError> {
     let bad = |m: String| ControlError::Config(format!("[[sip.accounts]] {m}"));
-    if c.accounts.iter().filter(|a| a.default).count() > 1 {
+    if accounts.iter().filter(|a| a.default).count() > 1 {
         return Err(bad("only one account may be the default".into()));
     }
     let mut seen = std::collections::HashSet::new();
-    c.accounts
+    accounts
         .iter()
         .map(|a| {
             if a.id.is_empty() || a.id == P2P_ACCOUNT || !seen.insert(a.id.clone()) {
@@ -173,7 +252,15 @@ pub const P2P_ACCOUNT: &str = "sip_account_0";
 /// Starts the user agent and the task that publishes its events.
 pub async fn start(app: &Arc<App>) -> Result<SipUa, ControlError> {
     let config = ua_config(&app.config.sip)?;
-    let accounts = accounts(&app.config.sip)?;
+    let all: Vec<SipAccountConfig> = app
+        .config
+        .sip
+        .accounts
+        .iter()
+        .cloned()
+        .chain(app.sip_accounts.list())
+        .collect();
+    let accounts = check_accounts(&all)?;
     let listen = config.listen;
     let weak: Weak<App> = Arc::downgrade(app);
     let taps: netamp_sip::TapFactory =

@@ -561,3 +561,52 @@ fn a_pre_announcement_clip_plays_while_the_call_rings_and_the_call_is_answered_a
         "answered after {rang_ms} ms"
     );
 }
+
+#[test]
+fn accounts_set_through_the_call_api_register_persist_and_go() {
+    let _serial = serial();
+    use netamp_tests::flows::vapix_call;
+    use serde_json::json;
+    let port = sip::free_port();
+    // Two registrations, each with its own Call-ID (one per daemon run): two SIPp calls.
+    let registrar = Sipp::server(&sip::registrar_scenario("bob", "pw", 60, 1), port, 2);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut d = Daemon::start();
+    // Bad input changes nothing.
+    let r = vapix_call(&d, "SetSIPAccount", json!({"Username": "bob"}));
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.json()["FaultCode"], "ter:InvalidArgVal");
+    let r = vapix_call(
+        &d,
+        "SetSIPAccount",
+        json!({"Username": "bob", "Password": "pw", "Registrar": format!("127.0.0.1:{port}"), "IsDefault": true}),
+    );
+    assert_eq!(r.json()["SIPAccountId"], "sip_account_1", "{}", r.text());
+    wait_registered_at(&d, port, Duration::from_secs(5));
+    let accounts = vapix_call(&d, "GetSIPAccounts", json!({})).json();
+    let list = accounts["SIPAccounts"].as_array().expect("list");
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0]["IsDefault"], false);
+    assert_eq!(list[1]["IsDefault"], true);
+    assert!(!accounts.to_string().contains("\"pw\""), "no passwords out");
+
+    // Kept across a restart, and registering again.
+    d.stop();
+    let data = d.data_dir.clone();
+    let d = Daemon::with(DaemonOptions {
+        data_dir: Some(data),
+        ..Default::default()
+    });
+    wait_registered_at(&d, port, Duration::from_secs(5));
+    let (code, errors) = registrar.wait();
+    assert_eq!(code, 0, "registrar: {errors}");
+    vapix_call(
+        &d,
+        "RemoveSIPAccount",
+        json!({"SIPAccountId": "sip_account_1"}),
+    );
+    let accounts = vapix_call(&d, "GetSIPAccounts", json!({})).json();
+    assert_eq!(accounts["SIPAccounts"].as_array().map(Vec::len), Some(1));
+    let status = vapix_call(&d, "GetSIPAccountStatus", json!({})).json();
+    assert_eq!(status["SIPAccountStatus"].as_array().map(Vec::len), Some(1));
+}

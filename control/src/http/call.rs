@@ -122,7 +122,8 @@ async fn run(app: &App, name: &str, args: &Map<String, Value>) -> Result<Value, 
             "RTPPortCount": sip.rtp_port_count,
         }})),
         "GetSIPAccounts" => {
-            let default_is_p2p = !sip.accounts.iter().any(|a| a.default);
+            let stored = app.sip_accounts.list();
+            let default_is_p2p = !sip.accounts.iter().chain(&stored).any(|a| a.default);
             let mut list = vec![json!({
                 "Id": crate::sip_service::P2P_ACCOUNT,
                 "Name": "Peer to peer",
@@ -132,7 +133,7 @@ async fn run(app: &App, name: &str, args: &Map<String, Value>) -> Result<Value, 
                 "Transport": "udp",
                 "AutoAnswer": sip.auto_answer,
             })];
-            list.extend(sip.accounts.iter().map(|a| {
+            list.extend(sip.accounts.iter().chain(stored.iter()).map(|a| {
                 json!({
                     "Id": a.id,
                     "Name": a.id,
@@ -222,6 +223,47 @@ async fn run(app: &App, name: &str, args: &Map<String, Value>) -> Result<Value, 
             let id = ua.call(to).await.map_err(|e| invalid(e.to_string()))?;
             Ok(json!({"CallId": id}))
         }
+        "SetSIPAccount" => set_account(app, args).await,
+        "SetSIPAccounts" => {
+            let list = args
+                .get("SIPAccounts")
+                .and_then(Value::as_array)
+                .ok_or_else(|| invalid("SIPAccounts (a list) is required"))?;
+            let mut ids = Vec::new();
+            for a in list {
+                let a = a
+                    .as_object()
+                    .ok_or_else(|| invalid("an account is an object"))?;
+                ids.push(set_account(app, a).await?["SIPAccountId"].clone());
+            }
+            Ok(json!({ "SIPAccountIds": ids }))
+        }
+        "RemoveSIPAccount" | "RemoveSIPAccounts" => {
+            let ids: Vec<String> = match args.get("SIPAccountIds").and_then(Value::as_array) {
+                Some(list) => list
+                    .iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect(),
+                None => vec![args
+                    .get("SIPAccountId")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| invalid("SIPAccountId is required"))?
+                    .to_string()],
+            };
+            // Unknown ids are ignored, as the reference says.
+            for id in ids {
+                let removed = app
+                    .sip_accounts
+                    .remove(&id)
+                    .map_err(|e| invalid(e.to_string()))?;
+                if removed {
+                    if let Some(ua) = ua {
+                        ua.remove_account(&id);
+                    }
+                }
+            }
+            Ok(json!({}))
+        }
         "TerminateCall" => {
             let ua = ua.ok_or_else(|| not_supported("SIP is disabled"))?;
             ua.hangup(call_id()?)
@@ -236,6 +278,61 @@ async fn run(app: &App, name: &str, args: &Map<String, Value>) -> Result<Value, 
         }
         other => Err(not_supported(format!("axcall:{other} is not supported"))),
     }
+}
+
+/// `SetSIPAccount`: stores the account and (re)starts its registration.
+async fn set_account(app: &App, a: &Map<String, Value>) -> Result<Value, Fault> {
+    let text = |k: &str| a.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let id = match text("Id") {
+        id if !id.is_empty() => id,
+        _ => {
+            // The next free sip_account_<n>.
+            let taken: Vec<String> = app
+                .config
+                .sip
+                .accounts
+                .iter()
+                .chain(app.sip_accounts.list().iter())
+                .map(|a| a.id.clone())
+                .collect();
+            (1..)
+                .map(|n| format!("sip_account_{n}"))
+                .find(|id| !taken.contains(id))
+                .unwrap_or_default()
+        }
+    };
+    if id == crate::sip_service::P2P_ACCOUNT {
+        return Err(invalid("sip_account_0 is the peer-to-peer account"));
+    }
+    let transport = text("Transport");
+    if !transport.is_empty() && !transport.eq_ignore_ascii_case("udp") {
+        return Err(invalid(format!(
+            "Transport {transport}: registration runs over UDP here"
+        )));
+    }
+    let account = crate::config::SipAccountConfig {
+        id: id.clone(),
+        user: text("Username"),
+        password: text("Password"),
+        auth_user: text("AuthenticationName"),
+        registrar: text("Registrar"),
+        secondary_registrar: text("SecondaryRegistrar"),
+        outbound_proxy: text("OutboundProxy"),
+        expires: a
+            .get("RegistrationExpires")
+            .and_then(Value::as_u64)
+            .map_or(3600, |e| e.min(u64::from(u32::MAX)) as u32),
+        timeout_s: 5,
+        default: a.get("IsDefault").and_then(Value::as_bool).unwrap_or(false),
+    };
+    let checked = app
+        .sip_accounts
+        .set(&app.config.sip, account)
+        .map_err(|e| invalid(e.to_string()))?;
+    if let Some(ua) = app.sip.get() {
+        ua.add_account(checked);
+    }
+    Ok(json!({ "SIPAccountId": id }))
 }
 
 fn fault(simple: bool, f: Fault) -> Reply {
