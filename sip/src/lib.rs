@@ -12,6 +12,7 @@ pub mod rtp;
 pub mod rtp_in;
 pub mod rtp_out;
 pub mod sdp;
+pub mod session_timer;
 pub mod ua;
 
 pub use error::SipError;

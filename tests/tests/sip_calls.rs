@@ -610,3 +610,48 @@ fn accounts_set_through_the_call_api_register_persist_and_go() {
     let status = vapix_call(&d, "GetSIPAccountStatus", json!({})).json();
     assert_eq!(status["SIPAccountStatus"].as_array().map(Vec::len), Some(1));
 }
+
+#[test]
+fn session_timers_are_accepted_refreshed_and_too_short_ones_refused() {
+    let _serial = serial();
+    let d = Daemon::start();
+    let with_timer = |interval: u32, expect: u16, middle: &str| {
+        uac_scenario(PCMU_TE, middle, expect).replacen(
+            "Max-Forwards: 70\nContent-Type: application/sdp",
+            &format!(
+                "Max-Forwards: 70\nSupported: timer\nSession-Expires: {interval};refresher=uac\nContent-Type: application/sdp"
+            ),
+            1,
+        )
+    };
+    // 120 s asked: the 200 carries it with the caller refreshing, and an UPDATE refresh
+    // (no body) is answered with it too.
+    let check = |what: &str| {
+        format!(
+            "<action><ereg regexp=\"120;refresher=uac\" search_in=\"hdr\" header=\"Session-Expires:\" check_it=\"true\" assign_to=\"{what}\"/></action>"
+        )
+    };
+    let update = format!(
+        "<send retrans=\"500\"><![CDATA[\nUPDATE sip:[service]@[remote_ip]:[remote_port] SIP/2.0\nVia: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\nFrom: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag09[call_number]\nTo: [service] <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]\nCall-ID: [call_id]\nContact: sip:sipp@[local_ip]:[local_port]\nMax-Forwards: 70\nCSeq: 2 UPDATE\nSession-Expires: 120;refresher=uac\nContent-Length: 0\n\n]]></send>\n<recv response=\"200\">{}</recv>\n",
+        check("refresh")
+    );
+    let scenario = with_timer(120, 200, &update)
+        .replacen(
+            "<recv response=\"200\" rtd=\"true\"/>",
+            &format!(
+                "<recv response=\"200\" rtd=\"true\">{}</recv>",
+                check("answer")
+            ),
+            1,
+        )
+        // SIPp refuses a variable it sees used only once.
+        .replace(
+            "</scenario>",
+            "<Reference variables=\"answer,refresh\"/>\n</scenario>",
+        );
+    let (code, errors) = Sipp::start(&scenario, &d.sip, 1, &[]).wait();
+    assert_eq!(code, 0, "session timer call: {errors}");
+    // 30 s is below Min-SE: 422.
+    let (code, errors) = Sipp::start(&with_timer(30, 422, ""), &d.sip, 1, &[]).wait();
+    assert_eq!(code, 0, "expected 422: {errors}");
+}

@@ -11,6 +11,13 @@ impl Inner {
         while let Some(state) = states.recv().await {
             match state {
                 DialogState::Confirmed(id, _) => {
+                    let watched = self
+                        .lock_calls()
+                        .get(&id.call_id)
+                        .is_some_and(|c| c.session.is_some());
+                    if watched {
+                        tokio::spawn(self.clone().watch_session(id.call_id.clone()));
+                    }
                     if let Some(limit) = self.config.max_duration {
                         let me = self.clone();
                         let key = id.call_id.clone();
@@ -85,6 +92,30 @@ impl Inner {
         }
     }
 
+    /// Ends the call with a BYE when the caller stops refreshing its session timer.
+    async fn watch_session(self: Arc<Self>, key: String) {
+        loop {
+            let deadline = match self.lock_calls().get(&key).and_then(|c| c.session) {
+                Some(w) => w.deadline(),
+                None => return,
+            };
+            tokio::time::sleep_until(deadline.into()).await;
+            let expired = self.lock_calls().get(&key).and_then(|c| {
+                c.session
+                    .map(|w| (w.expired(Instant::now()), c.dialog.clone()))
+            });
+            match expired {
+                Some((true, dialog)) => {
+                    tracing::info!("session timer ran out: ending the call");
+                    let _ = dialog.bye().await;
+                    return;
+                }
+                Some((false, _)) => {}
+                None => return,
+            }
+        }
+    }
+
     /// Forgets a call, stops its media and reports it ended.
     pub(super) fn end(&self, key: &str, reason: String) {
         let ended = self.lock_calls().remove(key);
@@ -109,6 +140,22 @@ impl Inner {
         handle: rsipstack::dialog::dialog::TransactionHandle,
     ) {
         let body = req.body();
+        // Any re-INVITE or UPDATE refreshes a session timer.
+        let session_headers = match self.lock_calls().get_mut(&key) {
+            Some(c) => {
+                if let Some(w) = c.session.as_mut() {
+                    w.refreshed(Instant::now());
+                }
+                c.session_headers()
+            }
+            None => Vec::new(),
+        };
+        if body.is_empty() && req.method == Method::Update {
+            let _ = handle
+                .respond(StatusCode::OK, Some(session_headers), None)
+                .await;
+            return;
+        }
         let result = (|| {
             if body.is_empty() {
                 // An offerless re-INVITE (session refresh): our last answer is the offer.
@@ -156,7 +203,12 @@ impl Inner {
                 handle
                     .respond(
                         StatusCode::OK,
-                        Some(vec![Header::ContentType("application/sdp".into())]),
+                        Some(
+                            [Header::ContentType("application/sdp".into())]
+                                .into_iter()
+                                .chain(session_headers)
+                                .collect(),
+                        ),
                         Some(answer.into_bytes()),
                     )
                     .await

@@ -74,6 +74,17 @@ impl Inner {
                 .await
                 .map_err(stack);
         }
+        let session = session_expires(&tx.original);
+        if let Some(Err(min)) = session.map(crate::session_timer::answer) {
+            return tx
+                .reply_with(
+                    refuse(StatusCode::SessionIntervalTooSmall),
+                    vec![Header::Other("Min-SE".into(), min.to_string())],
+                    None,
+                )
+                .await
+                .map_err(stack);
+        }
         let offer = std::str::from_utf8(tx.original.body())
             .map_err(|_| SipError::Malformed("SDP is not text".into()))
             .and_then(sdp::parse_offer);
@@ -166,12 +177,16 @@ impl Inner {
             if !busy {
                 calls.insert(
                     key.clone(),
-                    self.new_call(
-                        info.clone(),
-                        dialog.clone(),
-                        (answer, negotiated),
-                        (socket, rtcp),
-                    ),
+                    Call {
+                        session: session
+                            .map(|s| crate::session_timer::Watch::new(s, Instant::now())),
+                        ..self.new_call(
+                            info.clone(),
+                            dialog.clone(),
+                            (answer, negotiated),
+                            (socket, rtcp),
+                        )
+                    },
                 );
             }
             busy
@@ -250,14 +265,13 @@ impl Inner {
             .take()
             .ok_or_else(|| SipError::NoSuchCall(key.into()))?;
         let media = self.start_media(call, socket)?;
+        let mut headers = vec![
+            Header::ContentType("application/sdp".into()),
+            Header::Allow(ALLOW.into()),
+        ];
+        headers.extend(call.session_headers());
         call.dialog
-            .accept(
-                Some(vec![
-                    Header::ContentType("application/sdp".into()),
-                    Header::Allow(ALLOW.into()),
-                ]),
-                Some(call.answer.clone().into_bytes()),
-            )
+            .accept(Some(headers), Some(call.answer.clone().into_bytes()))
             .map_err(stack)?;
         call.media = Some(media);
         call.info.state = CallState::Active;

@@ -36,6 +36,7 @@ impl Inner {
                 self.config.sequences.clone(),
                 SEQUENCE_GAP,
             ))),
+            session: None,
         }
     }
 

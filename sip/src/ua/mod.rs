@@ -238,6 +238,22 @@ struct Call {
     rtcp: UdpSocket,
     media: Option<Media>,
     matcher: Arc<Mutex<SequenceMatcher>>,
+    /// The session timer the caller asked for (RFC 4028), netamp watching.
+    session: Option<crate::session_timer::Watch>,
+}
+
+impl Call {
+    /// `Session-Expires` and `Require: timer` for our 2xx, when the caller asked.
+    fn session_headers(&self) -> Vec<Header> {
+        self.session
+            .map(|w| {
+                vec![
+                    Header::SessionExpires(format!("{};refresher=uac", w.interval_secs()).into()),
+                    Header::Require("timer".into()),
+                ]
+            })
+            .unwrap_or_default()
+    }
 }
 
 struct Media {
@@ -410,6 +426,15 @@ impl Drop for SipUa {
             calls.clear();
         }
     }
+}
+
+/// The `Session-Expires` interval a request asks for, if any.
+fn session_expires(req: &rsipstack::sip::Request) -> Option<u32> {
+    req.headers.iter().find_map(|h| match h {
+        Header::SessionExpires(v) => crate::session_timer::requested(v.value()),
+        Header::Other(n, v) if n.eq_ignore_ascii_case("x") => crate::session_timer::requested(v),
+        _ => None,
+    })
 }
 
 /// rsipstack's error, as ours.
