@@ -126,7 +126,7 @@ pub struct SipConfig {
     pub rtp_port_start: u16,
     /// How many RTP ports may be used (two per call: RTP and RTCP).
     pub rtp_port_count: u16,
-    /// Codecs in order of preference: `opus`, `PCMU`, `PCMA`, `L16`.
+    /// Codecs in order of preference: `opus`, `G722`, `PCMU`, `PCMA`, `L16`.
     pub codecs: Vec<String>,
     /// `sendrecv`, `sendonly` (speaker off, microphone only) or `recvonly`.
     pub direction: String,
@@ -213,7 +213,9 @@ impl Default for SipConfig {
             public_ip: String::new(),
             rtp_port_start: 4000,
             rtp_port_count: 1000,
-            codecs: ["opus", "PCMU", "PCMA", "L16"].map(String::from).to_vec(),
+            codecs: ["opus", "G722", "PCMU", "PCMA", "L16"]
+                .map(String::from)
+                .to_vec(),
             direction: "sendrecv".into(),
             jitter_min_ms: 20,
             jitter_max_ms: 200,

@@ -42,7 +42,7 @@ pub fn ua_config(c: &SipConfig) -> Result<UaConfig, ControlError> {
             "PCMA" => Ok(AudioCodec::Pcma),
             "OPUS" => Ok(AudioCodec::Opus),
             "L16" => Ok(AudioCodec::L16),
-            "G722" => Err(bad("codecs: G722 has no codec in netamp yet".into())),
+            "G722" => Ok(AudioCodec::G722),
             _ => Err(bad(format!("codecs: unknown codec {n:?}"))),
         })
         .collect::<Result<Vec<_>, _>>()?;

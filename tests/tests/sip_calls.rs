@@ -20,6 +20,7 @@ const PCMA_TE: &str =
 const PCMU_TE: &str =
     "0 101\na=rtpmap:0 PCMU/8000\na=rtpmap:101 telephone-event/8000\na=fmtp:101 0-15";
 const OPUS: &str = "96\na=rtpmap:96 opus/48000/2\na=fmtp:96 useinbandfec=1";
+const G722: &str = "9\na=rtpmap:9 G722/8000";
 
 /// The tests of this file run one at a time: each is a real-time audio check, and the
 /// load test's 64 calls would starve a neighbour's playback on a 2-core machine.
@@ -654,4 +655,44 @@ fn session_timers_are_accepted_refreshed_and_too_short_ones_refused() {
     // 30 s is below Min-SE: 422.
     let (code, errors) = Sipp::start(&with_timer(30, 422, ""), &d.sip, 1, &[]).wait();
     assert_eq!(code, 0, "expected 422: {errors}");
+}
+
+#[test]
+fn sipp_g722_call_plays_ffmpegs_encoding() {
+    let _serial = serial();
+    use netamp_tests::run;
+    use std::process::Command;
+    let d = Daemon::start();
+    // ffmpeg encodes 16 kHz audio to raw G.722; its own decode is the reference.
+    let voice16 = sip::voice(16_000, 4.0, true);
+    let raw = d.dir.path().join("voice16.raw");
+    let bytes: Vec<u8> = voice16
+        .iter()
+        .flat_map(|s| ((s * 32767.0) as i16).to_le_bytes())
+        .collect();
+    std::fs::write(&raw, bytes).expect("raw");
+    let g722 = d.dir.path().join("voice.g722");
+    run(Command::new("ffmpeg")
+        .args([
+            "-v", "error", "-y", "-f", "s16le", "-ar", "16000", "-ac", "1", "-i",
+        ])
+        .arg(&raw)
+        .args(["-c:a", "g722", "-f", "g722"])
+        .arg(&g722));
+    let reference = ffmpeg_reference(&g722);
+    let coded = std::fs::read(&g722).expect("g722");
+    let packets: Vec<TimedRtp> = coded
+        .chunks_exact(160)
+        .enumerate()
+        .map(|(i, p)| TimedRtp {
+            at: i as f64 * 0.02,
+            rtp: rtp(9, i == 0, 300 + i as u16, 160 * i as u32, 0x722, p),
+        })
+        .collect();
+    let pcap = d.dir.path().join("g722.pcap");
+    write_pcap(&pcap, &packets);
+    let capture = call_and_capture(&d, &uac_scenario(G722, &play(&pcap, 4500), 200));
+    let c = correlation(&reference[24_000..168_000], &capture);
+    eprintln!("SIPp G.722 (ffmpeg-encoded): correlation {c:.4}");
+    assert!(c >= 0.95, "G.722 correlation {c:.4}");
 }

@@ -172,12 +172,16 @@ async fn run(app: &App, name: &str, args: &Map<String, Value>) -> Result<Value, 
         }
         "GetSupportedAudioCodecs" | "GetAudioCodecs" | "GetDefaultAudioCodecs" => {
             let list: &[String] = if name == "GetSupportedAudioCodecs" {
-                &["opus", "PCMU", "PCMA", "L16"].map(String::from)
+                &["opus", "G722", "PCMU", "PCMA", "L16"].map(String::from)
             } else {
                 &sip.codecs
             };
             Ok(json!({"AudioCodecs": list.iter().map(|c| {
-                let rate = if c.eq_ignore_ascii_case("opus") { 48000 } else { 8000 };
+                let rate = match c.to_ascii_uppercase().as_str() {
+                    "OPUS" => 48000,
+                    "G722" => 16000,
+                    _ => 8000,
+                };
                 json!({"Name": c, "SampleRate": rate, "Options": {}})
             }).collect::<Vec<_>>()}))
         }

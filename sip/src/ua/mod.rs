@@ -91,6 +91,7 @@ impl Default for UaConfig {
             rtp_ports: (4000, 1000),
             codecs: vec![
                 AudioCodec::Opus,
+                AudioCodec::G722,
                 AudioCodec::Pcmu,
                 AudioCodec::Pcma,
                 AudioCodec::L16,
