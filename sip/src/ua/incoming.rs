@@ -264,16 +264,28 @@ impl Inner {
             .socket
             .take()
             .ok_or_else(|| SipError::NoSuchCall(key.into()))?;
-        let media = self.start_media(call, socket)?;
         let mut headers = vec![
             Header::ContentType("application/sdp".into()),
             Header::Allow(ALLOW.into()),
         ];
         headers.extend(call.session_headers());
+        // The 200 first, the media threads after it: the RTP socket is already bound, so
+        // nothing the caller sends in between is lost, and the answer is not kept
+        // waiting for three thread starts.
         call.dialog
             .accept(Some(headers), Some(call.answer.clone().into_bytes()))
             .map_err(stack)?;
-        call.media = Some(media);
+        match self.start_media(call, socket) {
+            Ok(m) => call.media = Some(m),
+            Err(e) => {
+                // Answered but without media: better ended than silent.
+                tracing::warn!("call media: {e}; hanging up");
+                let dialog = call.dialog.clone();
+                tokio::spawn(async move {
+                    let _ = dialog.bye().await;
+                });
+            }
+        }
         call.info.state = CallState::Active;
         self.stats.answered.fetch_add(1, Ordering::Relaxed);
         let _ = self.events.send(SipEvent::Call(call.info.clone()));

@@ -326,8 +326,8 @@ impl SipUa {
         });
         tokio::spawn(inner.clone().serve_transactions(incoming));
         tokio::spawn(inner.clone().follow_dialogs(state_rx));
-        // The endpoint object owns nothing the inner half does not; keep it from
-        // cancelling on drop by leaking nothing: `cancel` stops everything in Drop.
+        // `Endpoint` is only a handle on `endpoint.inner`, which the tasks above hold;
+        // stopping is `cancel`, in `SipUa`'s `Drop`.
         drop(endpoint);
         Ok(Self { inner })
     }
