@@ -401,10 +401,22 @@ fn a_thousand_malformed_datagrams_and_truncated_tcp_messages_leave_the_call_alon
     let capture = read_capture(&d.capture, 0);
     let gap = longest_gap_ms(&capture);
     let reference = reference_8k(d.dir.path(), &voice8);
-    let c = correlation(&reference[48_000..240_000], &capture);
-    eprintln!("  call audio during the flood: correlation {c:.4}, longest gap {gap:.1} ms");
+    // Half-second windows from 1 s to 5 s: a loaded machine may make the jitter buffer
+    // move its target once (a shift, not a dropout), which one long window would count
+    // against the audio.
+    let windows: Vec<f64> = (0..8)
+        .map(|k| {
+            let start = 48_000 + k * 24_000;
+            correlation(&reference[start..start + 24_000], &capture)
+        })
+        .collect();
+    let good = windows.iter().filter(|c| **c >= 0.95).count();
+    eprintln!("  call audio during the flood: windows {windows:.3?}, longest gap {gap:.1} ms");
     assert!(gap < 10.0, "a {gap:.1} ms dropout");
-    assert!(c >= 0.95, "correlation {c:.4}");
+    assert!(
+        good >= 7,
+        "the call's audio during the flood: {windows:.3?}"
+    );
 
     // Still answering.
     let ok = format!("OPTIONS sip:netamp@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-after\r\nFrom: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:netamp@127.0.0.1>\r\nCall-ID: after-flood\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n");
