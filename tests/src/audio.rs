@@ -283,3 +283,23 @@ pub fn ffmpeg_reference_raw_ulaw(path: &Path) -> Vec<f32> {
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect()
 }
+
+/// Correlations of consecutive half-second windows of a 48 kHz `reference`, from
+/// `skip_s` seconds to its end, each aligned in `capture` on its own. Calls are checked
+/// this way rather than over one long stretch: an adaptive jitter buffer may move its
+/// target delay during a call (on a loaded machine), which shifts all that follows and
+/// is not an audio fault; continuity is checked separately.
+pub fn half_second_windows(reference: &[f32], capture: &[f32], skip_s: f64) -> Vec<f64> {
+    const WINDOW: usize = 24_000;
+    let start = (skip_s * 48_000.0) as usize;
+    (start..reference.len())
+        .step_by(WINDOW)
+        .filter(|s| s + WINDOW <= reference.len())
+        .map(|s| align(&reference[s..s + WINDOW], capture).correlation)
+        .collect()
+}
+
+/// How many of `windows` reach `threshold`.
+pub fn windows_at_least(windows: &[f64], threshold: f64) -> usize {
+    windows.iter().filter(|c| **c >= threshold).count()
+}

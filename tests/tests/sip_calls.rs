@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use netamp_dsp::g711;
-use netamp_tests::audio::{align, ffmpeg_reference, read_capture};
+use netamp_tests::audio::{ffmpeg_reference, half_second_windows, read_capture, windows_at_least};
 use netamp_tests::daemon::{Daemon, DaemonOptions};
 use netamp_tests::flows::admin;
 use netamp_tests::http::curl;
@@ -108,9 +108,23 @@ fn call_and_capture(d: &Daemon, scenario: &str) -> Vec<f32> {
     read_capture(&d.capture, 0)
 }
 
-fn correlation(reference: &[f32], capture: &[f32]) -> f64 {
-    let a = align(reference, capture);
-    a.correlation
+/// Checks a call's audio in half-second windows (see `half_second_windows`): three in
+/// four must reach `threshold` (and at least all but one), so a jitter-buffer target
+/// shift now and then (a window of its own, on a loaded machine) passes and a decoding
+/// fault or a stream of dropouts does not.
+fn assert_call_audio(label: &str, reference: &[f32], capture: &[f32], skip_s: f64, threshold: f64) {
+    let windows = half_second_windows(reference, capture, skip_s);
+    let good = windows_at_least(&windows, threshold);
+    let allowed_bad = (windows.len() / 4).max(1);
+    eprintln!(
+        "{label}: {good} of {} half-second windows ≥ {threshold}: {windows:.3?}",
+        windows.len()
+    );
+    assert!(windows.len() >= 4, "{label}: too short a reference");
+    assert!(
+        good + allowed_bad >= windows.len(),
+        "{label}: {windows:.3?}"
+    );
 }
 
 #[test]
@@ -133,9 +147,7 @@ fn sipp_pcma_call_plays_its_audio_and_reports_rtp_and_info_digits_once_in_order(
     let capture = call_and_capture(&d, &uac_scenario(PCMA_TE, &middle, 200));
     let sent = read_pcap(&g711a);
     let reference = reference_8k(d.dir.path(), &decode_g711(&sent, true));
-    let c = correlation(&reference, &capture);
-    eprintln!("SIPp g711a.pcap (PCMA): correlation {c:.4}");
-    assert!(c >= 0.95, "correlation {c:.4}");
+    assert_call_audio("SIPp g711a.pcap (PCMA)", &reference, &capture, 0.0, 0.95);
 
     let digits: Vec<(String, String)> = events(&d, "tnsaxis:Call/DTMF")
         .iter()
@@ -169,9 +181,7 @@ fn sipp_pcmu_and_opus_calls_play_their_audio() {
     write_pcap(&pcap, &packets);
     let capture = call_and_capture(&d, &uac_scenario(PCMU_TE, &play(&pcap, 4500), 200));
     let reference = reference_8k(d.dir.path(), &decode_g711(&packets, false));
-    let c = correlation(&reference, &capture);
-    eprintln!("SIPp PCMU: correlation {c:.4}");
-    assert!(c >= 0.95, "PCMU correlation {c:.4}");
+    assert_call_audio("SIPp PCMU", &reference, &capture, 0.0, 0.95);
 
     // Opus at 48 kHz, encoded here; the reference is its own decode.
     let voice48 = sip::voice(48_000, 4.0, true);
@@ -206,9 +216,7 @@ fn sipp_pcmu_and_opus_calls_play_their_audio() {
     write_pcap(&pcap, &packets);
     let before = read_capture(&d.capture, 0).len();
     let capture = call_and_capture(&d, &uac_scenario(OPUS, &play(&pcap, 4500), 200));
-    let c = correlation(&reference, &capture[before..]);
-    eprintln!("SIPp Opus: correlation {c:.4}");
-    assert!(c >= 0.95, "Opus correlation {c:.4}");
+    assert_call_audio("SIPp Opus", &reference, &capture[before..], 0.0, 0.95);
 }
 
 /// The longest run of near-silence between the first and last sound, ms.
@@ -254,9 +262,8 @@ fn jittered_reordered_lossy_rtp_stays_continuous() {
     eprintln!("SIPp jittered PCMU, 5 % loss: longest gap {gap:.1} ms");
     assert!(gap < 30.0, "a {gap:.1} ms dropout");
     let reference = reference_8k(d.dir.path(), &voice8);
-    let c = correlation(&reference[144_000..192_000], &capture);
-    eprintln!("  correlation over 3–4 s, once the buffer has settled: {c:.3}");
-    assert!(c >= 0.8, "correlation {c:.3}");
+    // From 1 s, once the buffer has learnt the jitter; 5 % of packets are concealed.
+    assert_call_audio("SIPp jittered PCMU", &reference, &capture, 1.0, 0.8);
 }
 
 #[test]
@@ -401,21 +408,14 @@ fn a_thousand_malformed_datagrams_and_truncated_tcp_messages_leave_the_call_alon
     let capture = read_capture(&d.capture, 0);
     let gap = longest_gap_ms(&capture);
     let reference = reference_8k(d.dir.path(), &voice8);
-    // Half-second windows from 1 s to 5 s: a loaded machine may make the jitter buffer
-    // move its target once (a shift, not a dropout), which one long window would count
-    // against the audio.
-    let windows: Vec<f64> = (0..8)
-        .map(|k| {
-            let start = 48_000 + k * 24_000;
-            correlation(&reference[start..start + 24_000], &capture)
-        })
-        .collect();
-    let good = windows.iter().filter(|c| **c >= 0.95).count();
-    eprintln!("  call audio during the flood: windows {windows:.3?}, longest gap {gap:.1} ms");
+    eprintln!("  call audio during the flood: longest gap {gap:.1} ms");
     assert!(gap < 10.0, "a {gap:.1} ms dropout");
-    assert!(
-        good >= 7,
-        "the call's audio during the flood: {windows:.3?}"
+    assert_call_audio(
+        "call audio during the flood",
+        &reference[..240_000],
+        &capture,
+        1.0,
+        0.95,
     );
 
     // Still answering.
@@ -704,15 +704,11 @@ fn sipp_g722_call_plays_ffmpegs_encoding() {
     let pcap = d.dir.path().join("g722.pcap");
     write_pcap(&pcap, &packets);
     let capture = call_and_capture(&d, &uac_scenario(G722, &play(&pcap, 4500), 200));
-    // Half-second windows, as in the flood test: a jitter-buffer target shift on a
-    // loaded machine is not a decoding error.
-    let windows: Vec<f64> = (0..6)
-        .map(|k| {
-            let start = 24_000 + k * 24_000;
-            correlation(&reference[start..start + 24_000], &capture)
-        })
-        .collect();
-    eprintln!("SIPp G.722 (ffmpeg-encoded): windows {windows:.4?}");
-    let good = windows.iter().filter(|c| **c >= 0.95).count();
-    assert!(good >= 5, "G.722 against ffmpeg's decode: {windows:.4?}");
+    assert_call_audio(
+        "SIPp G.722 (ffmpeg-encoded)",
+        &reference,
+        &capture,
+        0.5,
+        0.95,
+    );
 }
