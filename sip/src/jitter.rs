@@ -11,6 +11,11 @@
 //! recent jitter plus a small margin, clamped to `[min_delay, max_delay]`. So the delay
 //! follows the measured jitter instead of a fixed 100–200 ms.
 //!
+//! The packet time is learnt from the timestamps: once two consecutive packets in a row
+//! advance by the same number of units, that is the frame length (a 30 ms sender plays
+//! at 30 ms, not at the configured 20). Single odd steps (silence suppression) are not
+//! taken for a new packet time.
+//!
 //! Reordered packets are slotted by sequence number, duplicates and packets whose slot
 //! has already played are dropped and counted, a new SSRC or a timestamp jump of more
 //! than [`RESYNC`] starts over, and sequence numbers and timestamps wrap.
@@ -30,7 +35,8 @@ const MARGIN: Duration = Duration::from_millis(5);
 pub struct JitterConfig {
     /// RTP clock rate of the payload (8000 for G.711, 48000 for Opus…).
     pub clock_rate: u32,
-    /// RTP timestamp units per packet (160 for 20 ms of G.711).
+    /// RTP timestamp units per packet until the stream shows its own (160 for 20 ms of
+    /// G.711).
     pub frame_units: u32,
     /// Smallest target delay.
     pub min_delay: Duration,
@@ -126,6 +132,10 @@ pub struct JitterBuffer {
     target: Duration,
     started: bool,
     stats: JitterStats,
+    /// Timestamp units per packet, as the stream shows them.
+    frame_units: u32,
+    /// A different step seen once, waiting for a second sighting.
+    candidate_units: Option<u32>,
 }
 
 fn unwrap16(last: u64, v: u16) -> u64 {
@@ -164,6 +174,8 @@ impl JitterBuffer {
             target: config.min_delay,
             started: false,
             stats: JitterStats::default(),
+            frame_units: config.frame_units.max(1),
+            candidate_units: None,
         }
     }
 
@@ -175,6 +187,30 @@ impl JitterBuffer {
     /// Counters.
     pub fn stats(&self) -> JitterStats {
         self.stats
+    }
+
+    /// Timestamp units per packet: the configured value until the stream shows its own.
+    pub fn frame_units(&self) -> u32 {
+        self.frame_units
+    }
+
+    /// A step of `units` between consecutive sequence numbers.
+    fn learn_frame(&mut self, units: u64) {
+        let clock = u64::from(self.config.clock_rate);
+        // 2.5 ms (Opus's shortest frame) to 120 ms (its longest); beyond that the step is
+        // a silence-suppression gap, not a frame.
+        if !(clock / 400..=clock * 120 / 1000).contains(&units) {
+            return;
+        }
+        let units = units as u32;
+        if units == self.frame_units {
+            self.candidate_units = None;
+        } else if self.candidate_units == Some(units) {
+            self.frame_units = units;
+            self.candidate_units = None;
+        } else {
+            self.candidate_units = Some(units);
+        }
     }
 
     fn units_to_secs(&self, units: f64) -> f64 {
@@ -212,7 +248,7 @@ impl JitterBuffer {
         let seq = unwrap16(self.last_ext_seq, p.seq);
         let ts = unwrap32(self.last_ext_ts, p.timestamp);
         let jump = self.units_to_secs(ts.abs_diff(self.last_ext_ts) as f64);
-        let seq_jump = seq.abs_diff(self.last_ext_seq) * u64::from(self.config.frame_units);
+        let seq_jump = seq.abs_diff(self.last_ext_seq) * u64::from(self.frame_units);
         if jump > RESYNC.as_secs_f64() || self.units_to_secs(seq_jump as f64) > RESYNC.as_secs_f64()
         {
             self.stats.resyncs += 1;
@@ -220,6 +256,9 @@ impl JitterBuffer {
             let ts = unwrap32(self.last_ext_ts, p.timestamp);
             self.observe(ts, now);
             return self.store(p, Pushed::Resynced);
+        }
+        if seq == self.last_ext_seq + 1 && ts > self.last_ext_ts {
+            self.learn_frame(ts - self.last_ext_ts);
         }
         if seq > self.last_ext_seq {
             self.last_ext_seq = seq;
@@ -243,7 +282,7 @@ impl JitterBuffer {
         let ts = unwrap32(self.last_ext_ts, p.timestamp);
         let max_ahead = (self.config.max_delay.as_secs_f64() * 2.0 + 1.0)
             * f64::from(self.config.clock_rate)
-            / f64::from(self.config.frame_units.max(1));
+            / f64::from(self.frame_units);
         if self.started && seq > self.next_seq + max_ahead as u64 {
             self.stats.too_early += 1;
             return Pushed::TooEarly;
@@ -293,7 +332,14 @@ impl JitterBuffer {
 
     /// The frame due at `now`, if one is; call until it returns `None`.
     pub fn pop(&mut self, now: Instant) -> Option<Pop> {
-        let due = self.playout_at(self.next_ts)?;
+        // A frame that is here plays at its own timestamp; the packet time only times a
+        // missing one (so the first frames of a 30 ms sender, before the packet time is
+        // learnt, are not played early and then waited for).
+        let ts = match self.slots.get(&self.next_seq) {
+            Some(p) => unwrap32(self.next_ts, p.timestamp),
+            None => self.next_ts,
+        };
+        let due = self.playout_at(ts)?;
         if now < due {
             return None;
         }
@@ -307,8 +353,12 @@ impl JitterBuffer {
         let ts = self.next_ts;
         self.next_seq += 1;
         let frame = self.slots.remove(&seq);
-        let units = u64::from(self.config.frame_units);
-        self.next_ts = ts + units;
+        let units = u64::from(self.frame_units);
+        // The next frame is timed from this one's own timestamp when there is one.
+        self.next_ts = match &frame {
+            Some(p) => unwrap32(ts, p.timestamp) + units,
+            None => ts + units,
+        };
         match frame {
             Some(p) => Some(Pop::Frame(p)),
             None if self.slots.is_empty() && self.last_ext_seq < seq => {
@@ -406,6 +456,67 @@ mod tests {
         let mean = added.iter().sum::<f64>() / added.len() as f64;
         // 10 ms of path, 20 ms of buffer, up to 5 ms of polling.
         assert!((30.0..36.0).contains(&mean), "{mean}");
+    }
+
+    /// Plays 30 ms packets (240 units) sent every `ms_of(i)` ms, popping every 2 ms;
+    /// returns the pop times in ms and what played.
+    fn play_30ms(
+        n: u32,
+        sent_ms: impl Fn(u32) -> u64,
+        units: impl Fn(u32) -> u32,
+    ) -> (Vec<u64>, Vec<Option<u16>>, JitterBuffer) {
+        let t0 = Instant::now();
+        let mut jb = JitterBuffer::new(JitterConfig::default());
+        let mut times = Vec::new();
+        let mut played = Vec::new();
+        let mut next = 0;
+        for ms in (0..sent_ms(n - 1) + 300).step_by(2) {
+            let now = t0 + Duration::from_millis(ms);
+            while next < n && sent_ms(next) + 3 <= ms {
+                jb.push(pkt(next as u16, 1000 + units(next)), now);
+                next += 1;
+            }
+            while let Some(pop) = jb.pop(now) {
+                times.push(ms);
+                played.push(match pop {
+                    Pop::Frame(p) => Some(p.seq),
+                    Pop::Lost { .. } => None,
+                });
+            }
+        }
+        (times, played, jb)
+    }
+
+    #[test]
+    fn a_30_ms_sender_plays_at_30_ms() {
+        let (times, played, jb) = play_30ms(60, |i| 30 * u64::from(i), |i| 240 * i);
+        assert_eq!(jb.frame_units(), 240);
+        assert_eq!(played, (0..60).map(Some).collect::<Vec<_>>());
+        // After the two packets it takes to learn, frames come 30 ms apart (±2 ms of
+        // polling), not in 20 ms bursts with pauses.
+        let steps: Vec<u64> = times.windows(2).skip(3).map(|w| w[1] - w[0]).collect();
+        assert!(steps.iter().all(|s| (28..=32).contains(s)), "{steps:?}");
+    }
+
+    #[test]
+    fn a_single_silence_gap_does_not_change_the_packet_time() {
+        // 20 ms packets with one 100 ms silence-suppression jump in the timestamps.
+        let ts = |i: u32| if i < 20 { 160 * i } else { 160 * i + 800 };
+        let sent = |i: u32| {
+            if i < 20 {
+                20 * u64::from(i)
+            } else {
+                20 * u64::from(i) + 100
+            }
+        };
+        let (_, played, jb) = play_30ms(40, sent, ts);
+        assert_eq!(jb.frame_units(), 160);
+        assert_eq!(
+            played.iter().filter(|p| p.is_none()).count(),
+            0,
+            "{played:?}"
+        );
+        assert_eq!(played.len(), 40);
     }
 
     #[test]
