@@ -33,11 +33,52 @@ struct Plan {
     /// Packet i is lost.
     lost: fn(usize) -> bool,
     alaw: bool,
+    /// Seconds of audio sent.
+    secs: f32,
+    /// Packet length, ms.
+    packet_ms: u32,
+    /// The sender's clock against the test's (0.9985: 1,500 ppm slow).
+    sender_clock: f64,
 }
 
-/// Sends the sweep as 20 ms RTP packets per `plan`, renders the engine at real time, and
-/// returns (output at 48 kHz, reference at 48 kHz, engine underruns, concealed frames).
-fn run(plan: Plan) -> (Vec<f32>, Vec<f32>, u64, u64) {
+impl Default for Plan {
+    fn default() -> Self {
+        Self {
+            delay: |_| 1.0,
+            lost: |_| false,
+            alaw: false,
+            secs: 2.0,
+            packet_ms: 20,
+            sender_clock: 1.0,
+        }
+    }
+}
+
+/// What a run gave.
+struct Run {
+    /// Output at 48 kHz.
+    out: Vec<f32>,
+    /// The sent audio at 48 kHz.
+    reference: Vec<f32>,
+    /// Engine underruns: all of them, and those in the second half of the audio.
+    underruns: u64,
+    late_underruns: u64,
+    /// Frames concealed.
+    concealed: u64,
+    /// The receiver's clock-drift correction at the end, ppm.
+    drift_ppm: i64,
+    /// The ring's low water over the last second, and where it is held, ms.
+    ring_low_ms: f64,
+    ring_target_ms: f64,
+}
+
+/// Sends the sweep as RTP packets per `plan`, renders the engine at real time (the
+/// test's clock is the device's), and returns what came out.
+fn run(plan: Plan) -> Run {
+    // One at a time: each run renders in real time, and runs side by side on two cores
+    // disturb each other's timing more than any network here would.
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let (engine, mut renderer, _driver) =
         Engine::offline(EngineConfig::default(), DecodeLimits::default()).expect("engine");
     let rx = UdpSocket::bind("127.0.0.1:0").expect("bind");
@@ -60,7 +101,7 @@ fn run(plan: Plan) -> (Vec<f32>, Vec<f32>, u64, u64) {
         Box::new(|_| {}),
     )
     .expect("rx");
-    let pcm = sweep(2.0);
+    let pcm = sweep(plan.secs);
     let coded: Vec<u8> = pcm
         .iter()
         .map(|&s| {
@@ -90,8 +131,9 @@ fn run(plan: Plan) -> (Vec<f32>, Vec<f32>, u64, u64) {
     };
     reference.truncate(reference.len() - 4800);
     let t0 = Instant::now() + Duration::from_millis(50);
+    let units = 8 * plan.packet_ms as usize;
     let mut schedule: Vec<(Instant, Vec<u8>)> = coded
-        .chunks(160)
+        .chunks(units)
         .enumerate()
         .filter(|(i, _)| !(plan.lost)(*i))
         .map(|(i, payload)| {
@@ -99,14 +141,13 @@ fn run(plan: Plan) -> (Vec<f32>, Vec<f32>, u64, u64) {
                 marker: i == 0,
                 payload_type: if plan.alaw { 8 } else { 0 },
                 seq: 1000 + i as u16,
-                timestamp: 5000 + 160 * i as u32,
+                timestamp: 5000 + (units * i) as u32,
                 ssrc: 0xCAFE,
             };
             let mut p = Vec::new();
             rtp::write(&h, payload, &mut p);
-            let at = t0
-                + Duration::from_millis(20 * i as u64)
-                + Duration::from_secs_f64((plan.delay)(i) / 1000.0);
+            let sent = f64::from(plan.packet_ms) * i as f64 / plan.sender_clock;
+            let at = t0 + Duration::from_secs_f64((sent + (plan.delay)(i)) / 1000.0);
             (at, p)
         })
         .collect();
@@ -128,7 +169,17 @@ fn run(plan: Plan) -> (Vec<f32>, Vec<f32>, u64, u64) {
     let mut out = Vec::new();
     let mut block = vec![0f32; renderer.period()];
     let start = Instant::now();
-    for b in 0..(2.6 * 200.0) as u64 {
+    let blocks = ((plan.secs + 0.6) * 200.0) as u64;
+    // The second half of the audio: from half way until before the last packet plays.
+    let (half, end) = ((plan.secs * 100.0) as u64, (plan.secs * 200.0) as u64);
+    let (mut half_underruns, mut end_underruns) = (0, 0);
+    for b in 0..blocks {
+        if b == half {
+            half_underruns = engine.stats().underruns;
+        }
+        if b == end {
+            end_underruns = engine.stats().underruns;
+        }
         let due = start + Duration::from_millis(5 * b);
         let now = Instant::now();
         if due > now {
@@ -147,8 +198,24 @@ fn run(plan: Plan) -> (Vec<f32>, Vec<f32>, u64, u64) {
         .malformed
         .load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(malformed, 3, "junk datagrams counted and dropped");
+    let drift_ppm = receiver.stats().drift_ppm();
+    let ms = |a: &std::sync::atomic::AtomicU64| {
+        a.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1000.0
+    };
+    let ring_low_ms = ms(&receiver.stats().ring_low_us);
+    let ring_target_ms = ms(&receiver.stats().ring_target_us);
     drop(receiver);
-    (out, reference, engine.stats().underruns, concealed)
+    let underruns = engine.stats().underruns;
+    Run {
+        out,
+        reference,
+        underruns,
+        late_underruns: end_underruns - half_underruns,
+        concealed,
+        drift_ppm,
+        ring_low_ms,
+        ring_target_ms,
+    }
 }
 
 /// Best normalised correlation of `reference` (which starts `offset` samples into the
@@ -187,11 +254,13 @@ fn longest_gap_ms(x: &[f32]) -> f64 {
 
 #[test]
 fn clean_pcmu_plays_the_sent_audio() {
-    let (out, reference, underruns, concealed) = run(Plan {
-        delay: |_| 1.0,
-        lost: |_| false,
-        alaw: false,
-    });
+    let Run {
+        out,
+        reference,
+        underruns,
+        concealed,
+        ..
+    } = run(Plan::default());
     // A 1.5 s stretch of the middle, so the search stays short.
     let first = reference.iter().position(|s| s.abs() > 0.01).unwrap_or(0);
     let mid = &reference[9600..9600 + 24_000];
@@ -206,12 +275,18 @@ fn clean_pcmu_plays_the_sent_audio() {
 
 #[test]
 fn jitter_reordering_and_loss_stay_continuous() {
-    let (out, _, underruns, concealed) = run(Plan {
+    let Run {
+        out,
+        underruns,
+        concealed,
+        ..
+    } = run(Plan {
         // 20–50 ms of jitter with reordering (every third packet 30 ms later than its
         // neighbours), 5 % loss spread out.
         delay: |i| 20.0 + ((i * 7919) % 31) as f64 + if i % 3 == 1 { 30.0 } else { 0.0 },
         lost: |i| i % 20 == 7,
         alaw: true,
+        ..Plan::default()
     });
     let gap = longest_gap_ms(&out);
     eprintln!("jittered PCMA with 5 % loss: longest gap {gap:.1} ms, underruns {underruns}, concealed {concealed}");
@@ -221,4 +296,70 @@ fn jitter_reordering_and_loss_stay_continuous() {
     assert!(gap < 10.0, "a dropout of {gap:.1} ms");
     assert!(concealed >= 5, "losses concealed: {concealed}");
     assert!(underruns <= 10, "underruns {underruns}");
+}
+
+/// Runs a sender `ppm` off for 20 s and checks the receiver follows it.
+fn drifting_sender(ppm: f64) -> Run {
+    let r = run(Plan {
+        secs: 20.0,
+        sender_clock: 1.0 + ppm * 1e-6,
+        ..Plan::default()
+    });
+    let gap = longest_gap_ms(&r.out);
+    eprintln!(
+        "sender {ppm:+} ppm: learnt {:+} ppm, ring low water {:.1} ms (held at {:.1}), underruns {} ({} in the second half), longest gap {gap:.1} ms",
+        r.drift_ppm, r.ring_low_ms, r.ring_target_ms, r.underruns, r.late_underruns
+    );
+    // The clock difference learnt has the sender's sign and roughly its size (a loaded
+    // machine's scheduling moves the trough, and with it the estimate).
+    let learnt = r.drift_ppm as f64 / -ppm;
+    assert!(
+        (0.3..2.0).contains(&learnt),
+        "learnt {} ppm for a sender {ppm:+} ppm",
+        r.drift_ppm
+    );
+    assert!(gap < 5.0, "a {gap:.1} ms dropout");
+    r
+}
+
+#[test]
+fn a_slow_sender_clock_is_followed_without_dropouts() {
+    // Uncorrected, a sender 1,500 ppm slow empties the cushion within 10 s and the ring
+    // runs short every few seconds after.
+    let r = drifting_sender(-1500.0);
+    assert_eq!(r.late_underruns, 0, "the ring ran dry in the second half");
+}
+
+#[test]
+fn a_fast_sender_clock_is_followed_without_building_delay() {
+    // Uncorrected, a sender 1,500 ppm fast adds 30 ms of delay in 20 s.
+    let r = drifting_sender(1500.0);
+    let above = r.ring_low_ms - r.ring_target_ms;
+    assert!(
+        above < 10.0,
+        "{above:.1} ms more in the ring than held at the start"
+    );
+}
+
+#[test]
+fn thirty_ms_packets_play_at_their_own_pace() {
+    let r = run(Plan {
+        alaw: true,
+        packet_ms: 30,
+        secs: 6.0,
+        ..Plan::default()
+    });
+    let first = r.reference.iter().position(|s| s.abs() > 0.01).unwrap_or(0);
+    let mid = &r.reference[96_000..96_000 + 24_000];
+    let (_, c) = align(mid, 96_000 - first, &r.out);
+    eprintln!(
+        "30 ms PCMA: correlation {c:.4}, learnt {:+} ppm, ring low water {:.1} ms (held at {:.1}), underruns {} ({} late), concealed {}",
+        r.drift_ppm, r.ring_low_ms, r.ring_target_ms, r.underruns, r.late_underruns, r.concealed
+    );
+    assert!(c >= 0.95, "correlation {c:.4}");
+    assert_eq!(r.concealed, 0);
+    assert_eq!(r.late_underruns, 0);
+    // No drift to learn: what the integral holds stays small (when the stream settles
+    // below the 7.5 ms floor, raising it counts as a little drift for a while).
+    assert!(r.drift_ppm.abs() < 1000, "learnt {} ppm", r.drift_ppm);
 }
