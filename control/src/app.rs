@@ -56,6 +56,8 @@ pub struct App {
     pub http_stats: Arc<HttpStats>,
     /// SIP accounts added through `/vapix/call`.
     pub sip_accounts: crate::sip_service::AccountStore,
+    /// Call handling as `SetSIPConfiguration` left it.
+    pub sip_settings: crate::sip_settings::SettingsStore,
     /// The SIP user agent, once started (never when `[sip] enabled = false`).
     pub sip: std::sync::OnceLock<netamp_sip::SipUa>,
 }

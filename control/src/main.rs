@@ -19,6 +19,7 @@ mod player;
 mod recorder;
 mod rtsp;
 mod sip_service;
+mod sip_settings;
 mod sound_level;
 mod store;
 mod users;
@@ -238,6 +239,7 @@ async fn run(cli: Cli) -> Result<(), ControlError> {
         transmit: http::transmit::TransmitSlot::default(),
         sip: OnceLock::new(),
         sip_accounts: sip_service::AccountStore::load(&data_dir)?,
+        sip_settings: sip_settings::SettingsStore::load(&data_dir, &config.sip)?,
         config,
     });
     let _ = app_cell.set(app.clone());

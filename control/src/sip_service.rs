@@ -19,6 +19,7 @@ use crate::app::App;
 use crate::config::{SipAccountConfig, SipConfig};
 use crate::error::ControlError;
 use crate::events::Event;
+use crate::sip_settings::CallSettings;
 
 /// Stateful call-state topic.
 pub const TOPIC_STATE: &str = "tnsaxis:Call/State";
@@ -64,15 +65,8 @@ pub fn ua_config(c: &SipConfig) -> Result<UaConfig, ControlError> {
             "jitter_min_ms/jitter_max_ms: 5 ≤ min ≤ max ≤ 1000".into()
         ));
     }
-    if c.ring_timeout_s == 0 || c.ring_timeout_s > 600 {
-        return Err(bad("ring_timeout_s: 1..=600".into()));
-    }
-    if c.end_calls_after_min > 60 {
-        return Err(bad("end_calls_after_min: 0 (never) ..= 60".into()));
-    }
-    if c.max_calls == 0 || c.max_calls > 64 {
-        return Err(bad("max_calls: 1..=64".into()));
-    }
+    let settings = CallSettings::from_config(c);
+    settings.check().map_err(bad)?;
     let sequences = c
         .dtmf
         .iter()
@@ -111,13 +105,7 @@ pub fn ua_config(c: &SipConfig) -> Result<UaConfig, ControlError> {
             max_delay: Duration::from_millis(c.jitter_max_ms),
             ..JitterConfig::default()
         },
-        max_calls: c.max_calls,
-        allow_incoming: c.allow_incoming,
-        // With a pre-announcement the daemon answers when the clip has played.
-        auto_answer: c.auto_answer && c.pre_announcement_clip < 0,
-        ring_timeout: Duration::from_secs(c.ring_timeout_s),
-        max_duration: (c.end_calls_after_min > 0)
-            .then(|| Duration::from_secs(c.end_calls_after_min * 60)),
+        policy: settings.policy(c.pre_announcement_clip >= 0),
         sequences,
         user_agent: format!("netamp/{}", env!("CARGO_PKG_VERSION")),
     })
@@ -251,7 +239,12 @@ pub const P2P_ACCOUNT: &str = "sip_account_0";
 
 /// Starts the user agent and the task that publishes its events.
 pub async fn start(app: &Arc<App>) -> Result<SipUa, ControlError> {
-    let config = ua_config(&app.config.sip)?;
+    let mut config = ua_config(&app.config.sip)?;
+    // What `SetSIPConfiguration` saved wins over `[sip]`.
+    config.policy = app
+        .sip_settings
+        .get()
+        .policy(app.config.sip.pre_announcement_clip >= 0);
     let all: Vec<SipAccountConfig> = app
         .config
         .sip

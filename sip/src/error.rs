@@ -21,6 +21,9 @@ pub enum SipError {
     /// No call with this id.
     #[error("no call {0}")]
     NoSuchCall(String),
+    /// No registered account with this id.
+    #[error("no SIP account {0}")]
+    NoSuchAccount(String),
     /// The audio engine refused.
     #[error(transparent)]
     Engine(#[from] netamp_engine::EngineError),

@@ -16,4 +16,6 @@ pub mod session_timer;
 pub mod ua;
 
 pub use error::SipError;
-pub use ua::{CallInfo, CallState, DtmfMethod, SipEvent, SipUa, TapFactory, UaConfig};
+pub use ua::{
+    CallInfo, CallPolicy, CallState, DtmfMethod, ReceiveInfo, SipEvent, SipUa, TapFactory, UaConfig,
+};

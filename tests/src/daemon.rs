@@ -102,7 +102,9 @@ impl Daemon {
             .arg(format!("wav:{}", capture.display()))
             .env(
                 "RUST_LOG",
-                "warn,warp::server::run=off,rsipstack::dialog::dialog=error",
+                std::env::var("NETAMP_TEST_LOG").unwrap_or_else(|_| {
+                    "warn,warp::server::run=off,rsipstack::dialog::dialog=error".into()
+                }),
             )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());

@@ -289,3 +289,77 @@ pub fn registrar_scenario(user: &str, password: &str, expires: u32, registration
         ok = reply("200 OK", &format!("[last_Contact:];expires={expires}\nExpires: {expires}\n")),
     )
 }
+
+/// A SIPp PBX for one account: its first call is netamp's REGISTER (challenged, then
+/// granted `expires` s), its second netamp's INVITE, which it challenges with 401 and
+/// answers (PCMU) only when the retried INVITE carries valid digest credentials for
+/// `user`/`password` and a From of `user`; then it waits for netamp's BYE. Run it with
+/// two calls.
+pub fn pbx_scenario(user: &str, password: &str, expires: u32) -> String {
+    let reply = |status: &str, extra: &str| {
+        format!(
+            "SIP/2.0 {status}\n[last_Via:]\n[last_From:]\n[last_To:];tag=[pid]SIPpTag01[call_number]\n[last_Call-ID:]\n[last_CSeq:]\n{extra}Content-Length: 0\n\n"
+        )
+    };
+    let auth =
+        format!(r#"<verifyauth assign_to="authok" username="{user}" password="{password}"/>"#);
+    let sdp = "v=0\no=pbx 1 1 IN IP4 [local_ip]\ns=-\nc=IN IP4 [local_ip]\nt=0 0\nm=audio [media_port] RTP/AVP 0\na=rtpmap:0 PCMU/8000\n";
+    format!(
+        r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="pbx">
+<recv request="REGISTER" optional="true" next="register"><action>{auth}</action></recv>
+<recv request="INVITE"><action>{auth}</action></recv>
+<nop test="authok" next="answer"/>
+<send><![CDATA[
+{challenge_invite}]]></send>
+<recv request="ACK"/>
+<recv request="INVITE"><action>{auth}<ereg regexp="sip:{user}@" search_in="hdr" header="From:" check_it="true" assign_to="caller"/></action></recv>
+<nop test="authok" next="answer"/>
+<send><![CDATA[
+{forbidden}]]></send>
+<recv request="ACK" next="end"/>
+<label id="answer"/>
+<send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:pbx@[local_ip]:[local_port]>
+X-Caller: [$caller]
+Content-Type: application/sdp
+Content-Length: [len]
+
+{sdp}]]></send>
+<recv request="ACK"/>
+<recv request="BYE"/>
+<send><![CDATA[
+{ok}]]></send>
+<nop next="end"/>
+<label id="register"/>
+<nop test="authok" next="registered"/>
+<send><![CDATA[
+{challenge_register}]]></send>
+<recv request="REGISTER"><action>{auth}</action></recv>
+<label id="registered"/>
+<send><![CDATA[
+{granted}]]></send>
+<label id="end"/>
+</scenario>
+"#,
+        // 401, as Asterisk challenges an INVITE (SIPp 3.6's verifyauth did not accept
+        // netamp's answer to a 407 in `Proxy-Authorization`, so 407 is not tested here).
+        challenge_invite = reply(
+            "401 Unauthorized",
+            "WWW-Authenticate: Digest realm=\"netamp.test\", nonce=\"[pid]i[call_number]\", algorithm=MD5\n"
+        ),
+        challenge_register = reply(
+            "401 Unauthorized",
+            "WWW-Authenticate: Digest realm=\"netamp.test\", nonce=\"[pid]r[call_number]\", algorithm=MD5\n"
+        ),
+        forbidden = reply("403 Forbidden", ""),
+        ok = reply("200 OK", ""),
+        granted = reply("200 OK", &format!("[last_Contact:];expires={expires}\nExpires: {expires}\n")),
+    )
+}

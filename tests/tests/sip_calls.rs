@@ -537,6 +537,127 @@ fn registers_with_digest_refreshes_fails_over_fails_back_and_takes_a_call() {
 }
 
 #[test]
+fn calls_through_a_registered_account_go_via_its_registrar_with_digest() {
+    let _serial = serial();
+    use netamp_tests::flows::vapix_call;
+    use serde_json::json;
+    let port = sip::free_port();
+    let pbx = Sipp::server(&sip::pbx_scenario("alice", "s3cret", 60), port, 2);
+    std::thread::sleep(Duration::from_millis(300));
+    let d = Daemon::with(DaemonOptions {
+        config: format!(
+            "[sip]\n[[sip.accounts]]\nid = \"sip_account_1\"\nuser = \"alice\"\npassword = \"s3cret\"\nregistrar = \"127.0.0.1:{port}\"\nexpires = 60\n"
+        ),
+        ..Default::default()
+    });
+    wait_registered_at(&d, port, Duration::from_secs(5));
+    // An unknown account is refused and changes nothing.
+    let r = vapix_call(
+        &d,
+        "Call",
+        json!({"To": "1234", "SIPAccountId": "sip_account_9"}),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    // A bare number through the account: to 1234 at the registrar, From alice, with the
+    // challenge answered (the PBX refuses the call otherwise).
+    let r = vapix_call(
+        &d,
+        "Call",
+        json!({"To": "1234", "SIPAccountId": "sip_account_1"}),
+    );
+    let id = r.json()["CallId"].as_str().expect("CallId").to_string();
+    let t0 = std::time::Instant::now();
+    let status = loop {
+        let s = vapix_call(&d, "GetCallStatus", json!({"CallId": id})).json()["CallStatus"].clone();
+        if s["CallState"] == "Active" {
+            break s;
+        }
+        assert!(
+            s["CallState"] == "Calling" && t0.elapsed() < Duration::from_secs(5),
+            "the call through the account: {s}; {:?}",
+            events(&d, "tnsaxis:Call/StateChange")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    eprintln!("call through sip_account_1: {status}");
+    assert!(
+        status["RemoteURI"]
+            .as_str()
+            .is_some_and(|u| u.contains(&format!("1234@127.0.0.1:{port}"))),
+        "{status}"
+    );
+    assert_eq!(status["Direction"], "Outgoing");
+    let r = vapix_call(&d, "TerminateCall", json!({"CallId": id}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let (code, errors) = pbx.wait();
+    assert_eq!(code, 0, "the PBX: {errors}");
+}
+
+#[test]
+fn set_sip_configuration_changes_call_handling_at_once_keeps_it_and_refuses_bad_input() {
+    let _serial = serial();
+    use netamp_tests::flows::vapix_call;
+    use serde_json::json;
+    let mut d = Daemon::start();
+    let get = |d: &Daemon| {
+        vapix_call(d, "GetSIPConfiguration", json!({})).json()["SIPConfiguration"].clone()
+    };
+    let before = get(&d);
+    // Bad input: a fault, and nothing changes (all or nothing).
+    for bad in [
+        json!({"AllowIncomingCalls": false, "MaxCalls": 0}),
+        json!({"AllowIncomingCalls": false, "RingTimeout": 601}),
+        json!({"AllowIncomingCalls": false, "SIPPort": 5070}),
+        json!({"AllowIncomingCalls": false, "STUNEnabled": true}),
+        json!({"AllowIncomingCalls": "no"}),
+        json!({"AllowIncomingCalls": false, "Colour": "blue"}),
+    ] {
+        let r = vapix_call(&d, "SetSIPConfiguration", bad.clone());
+        assert_eq!(r.status, 400, "{bad}: {}", r.text());
+        assert_eq!(r.json()["FaultCode"], "ter:InvalidArgVal");
+    }
+    assert_eq!(get(&d), before, "refused settings changed nothing");
+    // What Get gave, sent back with one change (as clients do), wrapped or not.
+    let mut changed = before.clone();
+    changed["AllowIncomingCalls"] = json!(false);
+    let r = vapix_call(
+        &d,
+        "SetSIPConfiguration",
+        json!({"SIPConfiguration": changed}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let voice8 = sip::voice(8000, 1.0, false);
+    let pcap = d.dir.path().join("v.pcap");
+    write_pcap(&pcap, &pcmu_packets(&voice8, |i| Some(i as f64 * 0.02)));
+    let refused = Sipp::start(&uac_scenario(PCMU_TE, "", 480), &d.sip, 1, &[]);
+    let (code, errors) = refused.wait();
+    assert_eq!(code, 0, "incoming calls off: 480 expected: {errors}");
+    // Kept across a restart.
+    d.stop();
+    let data = d.data_dir.clone();
+    let d = Daemon::with(DaemonOptions {
+        data_dir: Some(data),
+        ..Default::default()
+    });
+    assert_eq!(get(&d)["AllowIncomingCalls"], false);
+    let r = vapix_call(
+        &d,
+        "SetSIPConfiguration",
+        json!({"AllowIncomingCalls": true, "MaxCalls": 2}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(get(&d)["MaxCalls"], 2);
+    let answered = Sipp::start(
+        &uac_scenario(PCMU_TE, &play(&pcap, 1200), 200),
+        &d.sip,
+        1,
+        &[],
+    );
+    let (code, errors) = answered.wait();
+    assert_eq!(code, 0, "incoming calls on again: {errors}");
+}
+
+#[test]
 fn a_pre_announcement_clip_plays_while_the_call_rings_and_the_call_is_answered_after_it() {
     let _serial = serial();
     use netamp_tests::audio::{make_clip, Format};

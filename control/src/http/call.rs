@@ -100,27 +100,8 @@ async fn run(app: &App, name: &str, args: &Map<String, Value>) -> Result<Value, 
             .ok_or_else(|| invalid("CallId is required"))
     };
     match name {
-        "GetSIPConfiguration" => Ok(json!({"SIPConfiguration": {
-            "SIPEnabled": sip.enabled,
-            "AllowIncomingCalls": sip.allow_incoming,
-            "ApplyUserAuthentication": false,
-            "AllowedUsers": [],
-            "ApplyAllowedURIs": false,
-            "AllowedURIs": [],
-            "SIPPort": ua.map(|u| u.local_addr().port()).unwrap_or(sip.listen.port()),
-            "SIPTLSPort": 5061,
-            "ICEEnabled": false,
-            "STUNEnabled": false,
-            "STUNServers": [],
-            "TURNEnabled": false,
-            "TURNServers": [],
-            "MaxCalls": sip.max_calls,
-            "AutoAnswer": sip.auto_answer,
-            "RingTimeout": sip.ring_timeout_s,
-            "EndCallsAfter": sip.end_calls_after_min,
-            "RTPPortStart": sip.rtp_port_start,
-            "RTPPortCount": sip.rtp_port_count,
-        }})),
+        "GetSIPConfiguration" => Ok(json!({ "SIPConfiguration": sip_configuration(app) })),
+        "SetSIPConfiguration" => set_configuration(app, args),
         "GetSIPAccounts" => {
             let stored = app.sip_accounts.list();
             let default_is_p2p = !sip.accounts.iter().chain(&stored).any(|a| a.default);
@@ -200,6 +181,9 @@ async fn run(app: &App, name: &str, args: &Map<String, Value>) -> Result<Value, 
                     "StartTime": c.started_ms,
                     "RTCPSent": c.rtcp.0,
                     "RTCPReceived": c.rtcp.1,
+                    "JitterBufferMs": c.receive.map(|r| r.target_delay_ms),
+                    "ConcealedFrames": c.receive.map(|r| r.concealed),
+                    "ClockDriftPpm": c.receive.map(|r| r.drift_ppm),
                 })
             };
             match args.get("CallId").and_then(Value::as_str) {
@@ -219,12 +203,13 @@ async fn run(app: &App, name: &str, args: &Map<String, Value>) -> Result<Value, 
                 .get("To")
                 .and_then(Value::as_str)
                 .ok_or_else(|| invalid("To is required"))?;
-            if let Some(acc) = args.get("SIPAccountId").and_then(Value::as_str) {
-                if acc != crate::sip_service::P2P_ACCOUNT {
-                    return Err(invalid(format!("no SIP account {acc}")));
-                }
-            }
-            let id = ua.call(to).await.map_err(|e| invalid(e.to_string()))?;
+            // A registered account's calls go through its registrar (or proxy) with its
+            // credentials; without one, or with the peer-to-peer account, straight to `To`.
+            let placed = match args.get("SIPAccountId").and_then(Value::as_str) {
+                Some(acc) if acc != crate::sip_service::P2P_ACCOUNT => ua.call_via(to, acc).await,
+                _ => ua.call(to).await,
+            };
+            let id = placed.map_err(|e| invalid(e.to_string()))?;
             Ok(json!({"CallId": id}))
         }
         "SetSIPAccount" => set_account(app, args).await,
@@ -282,6 +267,82 @@ async fn run(app: &App, name: &str, args: &Map<String, Value>) -> Result<Value, 
         }
         other => Err(not_supported(format!("axcall:{other} is not supported"))),
     }
+}
+
+/// What `GetSIPConfiguration` answers: `[sip]` with the call handling in force.
+fn sip_configuration(app: &App) -> Value {
+    let sip = &app.config.sip;
+    let now = app.sip_settings.get();
+    json!({
+        "SIPEnabled": sip.enabled,
+        "AllowIncomingCalls": now.allow_incoming,
+        "ApplyUserAuthentication": false,
+        "AllowedUsers": [],
+        "ApplyAllowedURIs": false,
+        "AllowedURIs": [],
+        "SIPPort": app.sip.get().map(|u| u.local_addr().port()).unwrap_or(sip.listen.port()),
+        "SIPTLSPort": 5061,
+        "ICEEnabled": false,
+        "STUNEnabled": false,
+        "STUNServers": [],
+        "TURNEnabled": false,
+        "TURNServers": [],
+        "MaxCalls": now.max_calls,
+        "AutoAnswer": now.auto_answer,
+        "RingTimeout": now.ring_timeout_s,
+        "EndCallsAfter": now.end_calls_after_min,
+        "RTPPortStart": sip.rtp_port_start,
+        "RTPPortCount": sip.rtp_port_count,
+    })
+}
+
+/// `SetSIPConfiguration`: the call handling changes at once and is kept; what is fixed at
+/// start (SIP on/off, ports) and what netamp does not do (user and URI filters, ICE,
+/// STUN, TURN) may be sent back as `GetSIPConfiguration` gave it, never changed. All or
+/// nothing: one bad field changes nothing.
+fn set_configuration(app: &App, args: &Map<String, Value>) -> Result<Value, Fault> {
+    let fields = match args.get("SIPConfiguration") {
+        Some(Value::Object(o)) => o,
+        Some(_) => return Err(invalid("SIPConfiguration is an object")),
+        None => args,
+    };
+    let current = sip_configuration(app);
+    let mut next = app.sip_settings.get();
+    for (key, value) in fields {
+        let flag = || {
+            value
+                .as_bool()
+                .ok_or_else(|| invalid(format!("{key}: true or false")))
+        };
+        let number = || {
+            value
+                .as_u64()
+                .ok_or_else(|| invalid(format!("{key}: a whole number")))
+        };
+        match key.as_str() {
+            "AllowIncomingCalls" => next.allow_incoming = flag()?,
+            "AutoAnswer" => next.auto_answer = flag()?,
+            "MaxCalls" => next.max_calls = usize::try_from(number()?).unwrap_or(usize::MAX),
+            "RingTimeout" => next.ring_timeout_s = number()?,
+            "EndCallsAfter" => next.end_calls_after_min = number()?,
+            fixed if current.get(fixed).is_some() => {
+                if current[fixed] != *value {
+                    return Err(invalid(format!(
+                        "{fixed} cannot be changed here (netamp.toml [sip], or not supported)"
+                    )));
+                }
+            }
+            unknown => return Err(invalid(format!("unknown setting {unknown}"))),
+        }
+    }
+    next.check().map_err(invalid)?;
+    app.sip_settings
+        .set(next)
+        .map_err(|e| invalid(e.to_string()))?;
+    if let Some(ua) = app.sip.get() {
+        ua.set_policy(next.policy(app.config.sip.pre_announcement_clip >= 0));
+    }
+    Ok(json!({}))
 }
 
 /// `SetSIPAccount`: stores the account and (re)starts its registration.

@@ -3,15 +3,13 @@
 use super::*;
 
 impl Inner {
-    pub(super) fn lock_accounts(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<String, (RegStatus, CancellationToken)>> {
+    pub(super) fn lock_accounts(&self) -> std::sync::MutexGuard<'_, HashMap<String, Account>> {
         self.accounts.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub(super) fn set_status(&self, id: &str, status: RegStatus) {
         if let Some(entry) = self.lock_accounts().get_mut(id) {
-            entry.0 = status;
+            entry.status = status;
         }
     }
 

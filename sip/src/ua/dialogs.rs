@@ -18,7 +18,7 @@ impl Inner {
                     if watched {
                         tokio::spawn(self.clone().watch_session(id.call_id.clone()));
                     }
-                    if let Some(limit) = self.config.max_duration {
+                    if let Some(limit) = self.policy().max_duration {
                         let me = self.clone();
                         let key = id.call_id.clone();
                         tokio::spawn(async move {

@@ -68,7 +68,7 @@ impl Inner {
             self.stats.refused.fetch_add(1, Ordering::Relaxed);
             code
         };
-        if !self.config.allow_incoming {
+        if !self.policy().allow_incoming {
             return tx
                 .reply(refuse(StatusCode::TemporarilyUnavailable))
                 .await
@@ -168,12 +168,13 @@ impl Inner {
             started_ms: now_ms(),
             reason: None,
             rtcp: (0, 0),
+            receive: None,
         };
         // The count and the insert under one lock: two INVITEs racing for the last slot
         // cannot both win.
         let busy = {
             let mut calls = self.lock_calls();
-            let busy = calls.len() >= self.config.max_calls;
+            let busy = calls.len() >= self.policy().max_calls;
             if !busy {
                 calls.insert(
                     key.clone(),
@@ -197,13 +198,13 @@ impl Inner {
         }
         let mut d = dialog.clone();
         let handle = tokio::spawn(async move { d.handle(&mut tx).await });
-        if self.config.auto_answer {
+        if self.policy().auto_answer {
             self.answer_key(&key)?;
         } else {
             dialog.ringing(None, None).map_err(stack)?;
             let _ = self.events.send(SipEvent::Call(info));
             let me = self.clone();
-            let ring = self.config.ring_timeout;
+            let ring = self.policy().ring_timeout;
             tokio::spawn(async move {
                 tokio::time::sleep(ring).await;
                 let still_ringing = me

@@ -132,7 +132,7 @@ impl Inner {
                 .ok()
             })
             .flatten();
-        Ok(Media { _rx: rx, tx, rtcp })
+        Ok(Media { rx, tx, rtcp })
     }
 }
 

@@ -67,16 +67,8 @@ pub struct UaConfig {
     pub ptime: u32,
     /// Jitter-buffer limits.
     pub jitter: JitterConfig,
-    /// Calls at once; more get 486.
-    pub max_calls: usize,
-    /// Whether incoming calls are taken at all (480 otherwise).
-    pub allow_incoming: bool,
-    /// Answer at once; otherwise ring until [`SipUa::answer`] or the ring timeout.
-    pub auto_answer: bool,
-    /// How long an unanswered call rings before 480.
-    pub ring_timeout: Duration,
-    /// Calls are ended (BYE) after this long; `None` = never.
-    pub max_duration: Option<Duration>,
+    /// How calls are taken; [`SipUa::set_policy`] changes it while running.
+    pub policy: CallPolicy,
     /// DTMF sequences reported when typed.
     pub sequences: Vec<Sequence>,
     /// The `User-Agent`/`Server` value.
@@ -99,13 +91,37 @@ impl Default for UaConfig {
             direction: Direction::SendRecv,
             ptime: 20,
             jitter: JitterConfig::default(),
+            policy: CallPolicy::default(),
+            sequences: Vec::new(),
+            user_agent: "netamp".into(),
+        }
+    }
+}
+
+/// How calls are taken: the settings that may change while calls run (each call keeps
+/// the limits it started with).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallPolicy {
+    /// Calls at once; more get 486.
+    pub max_calls: usize,
+    /// Whether incoming calls are taken at all (480 otherwise).
+    pub allow_incoming: bool,
+    /// Answer at once; otherwise ring until [`SipUa::answer`] or the ring timeout.
+    pub auto_answer: bool,
+    /// How long an unanswered call rings before 480.
+    pub ring_timeout: Duration,
+    /// Calls are ended (BYE) after this long; `None` = never.
+    pub max_duration: Option<Duration>,
+}
+
+impl Default for CallPolicy {
+    fn default() -> Self {
+        Self {
             max_calls: 1,
             allow_incoming: true,
             auto_answer: true,
             ring_timeout: Duration::from_secs(60),
             max_duration: None,
-            sequences: Vec::new(),
-            user_agent: "netamp".into(),
         }
     }
 }
@@ -158,6 +174,19 @@ pub struct CallInfo {
     pub reason: Option<String>,
     /// RTCP reports sent and received so far.
     pub rtcp: (u64, u64),
+    /// The receiving side, once media runs.
+    pub receive: Option<ReceiveInfo>,
+}
+
+/// How a call's incoming audio is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReceiveInfo {
+    /// Jitter-buffer target delay now, ms.
+    pub target_delay_ms: u64,
+    /// Frames concealed (lost or late).
+    pub concealed: u64,
+    /// Clock-drift correction now, ppm (positive: the sender's clock is slow).
+    pub drift_ppm: i64,
 }
 
 /// How a digit arrived.
@@ -226,7 +255,15 @@ struct Inner {
     next_port: Mutex<u16>,
     guard: Arc<GuardStats>,
     stats: UaStats,
-    accounts: Mutex<HashMap<String, (RegStatus, CancellationToken)>>,
+    accounts: Mutex<HashMap<String, Account>>,
+    policy: Mutex<CallPolicy>,
+}
+
+/// A registered account: its settings, where it stands, and the handle that stops it.
+struct Account {
+    config: AccountConfig,
+    status: RegStatus,
+    cancel: CancellationToken,
 }
 
 /// One call's state behind the lock.
@@ -258,7 +295,7 @@ impl Call {
 }
 
 struct Media {
-    _rx: RtpReceiver,
+    rx: RtpReceiver,
     tx: Option<RtpSender>,
     rtcp: Option<RtcpSession>,
 }
@@ -303,6 +340,7 @@ impl SipUa {
         };
         let inner = Arc::new(Inner {
             next_port: Mutex::new(config.rtp_ports.0),
+            policy: Mutex::new(config.policy),
             config,
             endpoint: endpoint.inner.clone(),
             dialogs,
@@ -346,9 +384,17 @@ impl SipUa {
                 c.values()
                     .map(|c| {
                         let mut info = c.info.clone();
+                        let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
                         if let Some(r) = c.media.as_ref().and_then(|m| m.rtcp.as_ref()) {
-                            let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
                             info.rtcp = (n(&r.stats().sent), n(&r.stats().received));
+                        }
+                        if let Some(m) = c.media.as_ref() {
+                            let s = m.rx.stats();
+                            info.receive = Some(ReceiveInfo {
+                                target_delay_ms: n(&s.target_delay_us) / 1000,
+                                concealed: n(&s.concealed),
+                                drift_ppm: s.drift_ppm(),
+                            });
                         }
                         info
                     })
@@ -365,7 +411,21 @@ impl SipUa {
     /// Calls a SIP address (`sip:user@host[:port][;transport=tcp]`); returns the call id
     /// at once while the INVITE goes on.
     pub async fn call(&self, to: &str) -> Result<String, SipError> {
-        self.inner.call(to).await
+        self.inner.call(to, None).await
+    }
+
+    /// Calls `to` through registered account `account`: From is the account's address,
+    /// the INVITE goes to its outbound proxy or registrar and answers digest challenges
+    /// with its credentials. A bare user or number in `to` is taken at the registrar's
+    /// domain.
+    pub async fn call_via(&self, to: &str, account: &str) -> Result<String, SipError> {
+        let config = self
+            .inner
+            .lock_accounts()
+            .get(account)
+            .map(|a| (a.config.clone(), a.status.clone()))
+            .ok_or_else(|| SipError::NoSuchAccount(account.into()))?;
+        self.inner.call(to, Some(config)).await
     }
 
     /// Ends a call (BYE, or 480 while it rings).
@@ -376,12 +436,16 @@ impl SipUa {
     /// Starts registering `account` (replacing one with the same id).
     pub fn add_account(&self, account: AccountConfig) {
         let cancel = self.inner.cancel.child_token();
-        let old = self
-            .inner
-            .lock_accounts()
-            .insert(account.id.clone(), (RegStatus::Registering, cancel.clone()));
-        if let Some((_, c)) = old {
-            c.cancel();
+        let old = self.inner.lock_accounts().insert(
+            account.id.clone(),
+            Account {
+                config: account.clone(),
+                status: RegStatus::Registering,
+                cancel: cancel.clone(),
+            },
+        );
+        if let Some(old) = old {
+            old.cancel.cancel();
         }
         tokio::spawn(self.inner.clone().register_loop(account, cancel));
     }
@@ -389,12 +453,22 @@ impl SipUa {
     /// Stops registering an account (it unregisters); false when there was none.
     pub fn remove_account(&self, id: &str) -> bool {
         match self.inner.lock_accounts().remove(id) {
-            Some((_, c)) => {
-                c.cancel();
+            Some(a) => {
+                a.cancel.cancel();
                 true
             }
             None => false,
         }
+    }
+
+    /// How calls are taken now.
+    pub fn policy(&self) -> CallPolicy {
+        self.inner.policy()
+    }
+
+    /// Changes how calls are taken from the next call on.
+    pub fn set_policy(&self, policy: CallPolicy) {
+        *self.inner.policy.lock().unwrap_or_else(|p| p.into_inner()) = policy;
     }
 
     /// Registration state of every registered account.
@@ -403,7 +477,7 @@ impl SipUa {
             .inner
             .lock_accounts()
             .iter()
-            .map(|(k, (s, _))| (k.clone(), s.clone()))
+            .map(|(k, a)| (k.clone(), a.status.clone()))
             .collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v
@@ -465,5 +539,9 @@ fn now_ms() -> u64 {
 impl Inner {
     fn lock_calls(&self) -> std::sync::MutexGuard<'_, HashMap<String, Call>> {
         self.calls.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn policy(&self) -> CallPolicy {
+        *self.policy.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

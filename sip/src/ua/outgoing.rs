@@ -3,9 +3,22 @@
 use super::*;
 
 impl Inner {
-    /// Calls `to`; returns the call's id at once, the call goes on in the background.
-    pub(super) async fn call(self: &Arc<Self>, to: &str) -> Result<String, SipError> {
-        let callee = rsipstack::sip::Uri::try_from(to)
+    /// Calls `to` (peer to peer, or through a registered account); returns the call's id
+    /// at once, the call goes on in the background.
+    pub(super) async fn call(
+        self: &Arc<Self>,
+        to: &str,
+        account: Option<(AccountConfig, RegStatus)>,
+    ) -> Result<String, SipError> {
+        let route = account
+            .as_ref()
+            .map(|(a, s)| AccountRoute::new(a, s))
+            .transpose()?;
+        let to = match &route {
+            Some(r) => r.callee(to),
+            None => to.to_string(),
+        };
+        let callee = rsipstack::sip::Uri::try_from(to.as_str())
             .map_err(|e| SipError::Malformed(format!("SIP address {to:?}: {e}")))?;
         let (socket, rtcp) = self.bind_rtp()?;
         let port = socket.local_addr()?.port();
@@ -18,10 +31,11 @@ impl Inner {
                 _ => None,
             })
             .unwrap_or(rsipstack::sip::Transport::Udp);
+        let user = route.as_ref().map_or("netamp", |r| r.user.as_str());
         let me = rsipstack::sip::Uri {
             scheme: Some(rsipstack::sip::Scheme::Sip),
             auth: Some(rsipstack::sip::Auth {
-                user: "netamp".into(),
+                user: user.into(),
                 password: None,
             }),
             host_with_port: SocketAddr::new(self.media_ip, self.local.port()).into(),
@@ -33,19 +47,21 @@ impl Inner {
             ..Default::default()
         };
         let option = rsipstack::dialog::invitation::InviteOption {
-            caller: me.clone(),
+            caller: route.as_ref().map_or_else(|| me.clone(), |r| r.aor.clone()),
             callee: callee.clone(),
             contact: me,
             content_type: Some("application/sdp".into()),
             offer: Some(offer.clone().into_bytes()),
+            destination: route.as_ref().and_then(|r| r.destination.clone()),
+            credential: route.map(|r| r.credential),
             ..Default::default()
         };
         let (dialog, pending) = {
             let mut calls = self.lock_calls();
-            if calls.len() >= self.config.max_calls {
+            if calls.len() >= self.policy().max_calls {
                 return Err(SipError::Limit(format!(
                     "{} call(s) already",
-                    self.config.max_calls
+                    self.policy().max_calls
                 )));
             }
             let (dialog, pending) = self
@@ -63,6 +79,7 @@ impl Inner {
                 started_ms: now_ms(),
                 reason: None,
                 rtcp: (0, 0),
+                receive: None,
             };
             calls.insert(
                 info.id.clone(),
@@ -139,5 +156,65 @@ impl Inner {
         call.info.state = CallState::Active;
         let _ = self.events.send(SipEvent::Call(call.info.clone()));
         Ok(())
+    }
+}
+
+/// How a call through a registered account is addressed and sent.
+struct AccountRoute {
+    /// The account's user.
+    user: String,
+    /// Its address of record (`sip:user@registrar-domain`): the From of its calls.
+    aor: rsipstack::sip::Uri,
+    /// The registrar's domain, for bare numbers.
+    domain: String,
+    /// Where the INVITE goes: the outbound proxy, else the registrar it is registered on.
+    destination: Option<rsipstack::transport::SipAddr>,
+    credential: rsipstack::dialog::authenticate::Credential,
+}
+
+impl AccountRoute {
+    fn new(account: &AccountConfig, status: &RegStatus) -> Result<Self, SipError> {
+        let server = match status {
+            RegStatus::Registered { server, .. } => server.as_str(),
+            _ => account.registrar.as_str(),
+        };
+        let registrar = super::accounts::registrar_uri(server).map_err(SipError::Malformed)?;
+        let aor = rsipstack::sip::Uri {
+            scheme: Some(rsipstack::sip::Scheme::Sip),
+            auth: Some(rsipstack::sip::Auth {
+                user: account.user.clone(),
+                password: None,
+            }),
+            host_with_port: registrar.host_with_port.clone(),
+            ..Default::default()
+        };
+        let destination = match account.outbound_proxy {
+            Some(proxy) => Some(proxy.into()),
+            None => rsipstack::transport::SipAddr::try_from(&registrar).ok(),
+        };
+        Ok(Self {
+            user: account.user.clone(),
+            aor,
+            domain: registrar.host_with_port.to_string(),
+            destination,
+            credential: rsipstack::dialog::authenticate::Credential {
+                username: account.user.clone(),
+                password: account.password.clone(),
+                realm: None,
+                auth_username: account.auth_user.clone(),
+            },
+        })
+    }
+
+    /// `to` as a URI: a bare user or number is taken at the registrar's domain.
+    fn callee(&self, to: &str) -> String {
+        let to = to.trim();
+        if to.starts_with("sip:") || to.starts_with("sips:") {
+            to.to_string()
+        } else if to.contains('@') {
+            format!("sip:{to}")
+        } else {
+            format!("sip:{to}@{}", self.domain)
+        }
     }
 }
