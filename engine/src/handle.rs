@@ -252,7 +252,6 @@ impl Engine {
         let (ev_tx, ev_rx) = rtrb::RingBuffer::new(config.max_sources * 8 + 256);
         let (gb_tx, gb_rx) = rtrb::RingBuffer::new(config.max_sources * 2 + 16);
         let (feed_tx, feed_rx) = mpsc::channel();
-        crate::stats::init_epoch();
         let stats = Arc::new(Stats::default());
         let live = Arc::new(AtomicUsize::new(0));
         let (ref_tx, ref_rx) = rtrb::RingBuffer::new(crate::SAMPLE_RATE as usize);
@@ -319,17 +318,6 @@ impl Engine {
     /// The live counters.
     pub fn stats(&self) -> StatsSnapshot {
         self.inner.stats.snapshot()
-    }
-
-    /// What the device has not yet taken of a ring holding `buffered` samples, counting
-    /// the part of the current render period already gone: a fill level that does not
-    /// jump by a period with the moment it is read.
-    pub fn level(&self, buffered: usize, now: Instant) -> usize {
-        let period = self.inner.config.period_frames;
-        let gone = self.inner.stats.since_last_block(now).map_or(0, |d| {
-            (d.as_secs_f64() * f64::from(crate::SAMPLE_RATE)) as usize
-        });
-        buffered.saturating_sub(gone.min(period))
     }
 
     /// The shared counters (device drivers count xruns here).

@@ -197,7 +197,6 @@ impl Renderer {
             .fetch_add(self.limiter.engaged_samples() - before, Relaxed);
         self.stats.frames_rendered.store(self.frames, Relaxed);
         self.stats.blocks.fetch_add(1, Relaxed);
-        self.stats.mark_block(now);
         self.stats.active_sources.store(active, Relaxed);
         let spent = t0.elapsed().as_nanos() as u64;
         self.stats.render_ns_total.fetch_add(spent, Relaxed);

@@ -1,17 +1,6 @@
 //! Counters the render thread publishes through atomics.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
-
-/// What block times are counted from: set when an engine is made, so the render thread
-/// only ever reads it.
-static EPOCH: OnceLock<Instant> = OnceLock::new();
-
-/// Sets [`EPOCH`] (off the render thread).
-pub(crate) fn init_epoch() {
-    EPOCH.get_or_init(Instant::now);
-}
 
 /// Live counters shared by the render thread (writer) and everyone else (readers).
 #[derive(Debug, Default)]
@@ -26,9 +15,6 @@ pub struct Stats {
     pub(crate) started_unix_ns: AtomicU64,
     pub(crate) limiter_engaged: AtomicU64,
     pub(crate) dropped_events: AtomicU64,
-    /// When the last block was rendered (the device's `now`), ns after [`EPOCH`] plus 1;
-    /// 0 before the first.
-    pub(crate) last_block_ns: AtomicU64,
 }
 
 /// A copy of the counters at one moment.
@@ -57,21 +43,6 @@ pub struct StatsSnapshot {
 }
 
 impl Stats {
-    /// Notes that a block was rendered at `now` (render thread: one atomic store).
-    pub(crate) fn mark_block(&self, now: Instant) {
-        if let Some(epoch) = EPOCH.get() {
-            let ns = now.saturating_duration_since(*epoch).as_nanos() as u64;
-            self.last_block_ns.store(ns + 1, Relaxed);
-        }
-    }
-
-    /// How long before `now` the last block was rendered; `None` before the first.
-    pub fn since_last_block(&self, now: Instant) -> Option<Duration> {
-        let ns = self.last_block_ns.load(Relaxed);
-        let at = *EPOCH.get()? + Duration::from_nanos(ns.checked_sub(1)?);
-        Some(now.saturating_duration_since(at))
-    }
-
     /// Reads every counter.
     pub fn snapshot(&self) -> StatsSnapshot {
         StatsSnapshot {

@@ -14,7 +14,6 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use netamp_engine::live::FillControl;
 use netamp_engine::resample::StreamResampler;
 use netamp_engine::{Engine, StreamOptions, StreamWriter};
 
@@ -56,14 +55,6 @@ pub type DtmfSink = Box<dyn FnMut(Digit) + Send>;
 pub const CALL_PRIORITY: u8 = 8;
 /// Silence ahead of the first frame, in 48 kHz samples (10 ms).
 const LEAD_IN: usize = 480;
-/// The clock-drift control holds the ring's low water where the call's second second
-/// found it (about the 10 ms lead-in less the wait for a frame), but never below 7.5 ms or above
-/// 20 ms.
-const FILL_BOUNDS: (usize, usize) = (360, 960);
-/// How often the drift control judges the fill.
-const FILL_WINDOW: Duration = Duration::from_secs(1);
-/// A pause in frames this long (hold, silence suppression) restarts behind a lead-in.
-const RESTART_AFTER: Duration = Duration::from_millis(100);
 
 /// Counters of one receiver.
 #[derive(Debug, Default)]
@@ -88,20 +79,6 @@ pub struct RtpInStats {
     pub max_seq: AtomicU64,
     /// Interarrival jitter (RFC 3550 A.8), RTP timestamp units.
     pub jitter: AtomicU64,
-    /// The sender's clock difference the drift control has learnt, parts per million (as
-    /// the two's-complement bits of an i64: negative when the sender is fast).
-    pub drift_ppm: AtomicU64,
-    /// The engine ring's low water over the last second, µs.
-    pub ring_low_us: AtomicU64,
-    /// Where the drift control holds it, µs.
-    pub ring_target_us: AtomicU64,
-}
-
-impl RtpInStats {
-    /// The clock-drift correction now, ppm (positive: the sender's clock is slow).
-    pub fn drift_ppm(&self) -> i64 {
-        self.drift_ppm.load(Ordering::Relaxed) as i64
-    }
 }
 
 impl RtpInStats {
@@ -230,8 +207,6 @@ struct Playout {
     resampler: StreamResampler,
     writer: Option<StreamWriter>,
     pcm: Vec<f32>,
-    fill: FillControl,
-    last_write: Instant,
 }
 
 /// The receiver's ends: socket in, peer address and digits out.
@@ -333,38 +308,17 @@ fn run(
         if !p.pcm.is_empty() {
             p.resampler.push(&p.pcm);
             if p.writer.is_none() {
-                // The resampler holds back its filter delay from the first frame; the
-                // lead-in makes up for it so the cushion is what LEAD_IN says.
-                let nominal = p.pcm.len() * 48_000 / pcm_rate(params.codec) as usize;
-                let held_back = nominal.saturating_sub(p.resampler.ready().len());
-                match open_stream(&engine, LEAD_IN + held_back) {
+                match open_stream(&engine) {
                     Ok(w) => p.writer = Some(w),
                     Err(e) => tracing::warn!("call audio: {e}"),
                 }
             }
+            let ready = p.resampler.ready();
+            let len = ready.len();
+            // The ring holds a second; a call that falls that far behind loses the rest.
             if let Some(w) = p.writer.as_mut() {
-                let buffered = w.buffered();
-                if buffered == 0 && now.duration_since(p.last_write) > RESTART_AFTER {
-                    // The sender paused and the ring ran dry: start again behind the
-                    // same cushion as at the start of the call.
-                    w.write(&[0.0; LEAD_IN]);
-                }
-                // The sender's clock is not the device's: hold the ring's fill.
-                if let Some(ratio) = p.fill.observe(engine.level(buffered, now), now) {
-                    p.resampler.set_drift(ratio);
-                    let ppm = (p.fill.drift() * 1e6).round() as i64;
-                    stats.drift_ppm.store(ppm as u64, Ordering::Relaxed);
-                    let us = |n: usize| n as u64 * 1000 / 48;
-                    if let (Some(low), Some(target)) = (p.fill.last_low(), p.fill.target()) {
-                        stats.ring_low_us.store(us(low), Ordering::Relaxed);
-                        stats.ring_target_us.store(us(target), Ordering::Relaxed);
-                    }
-                }
-                p.last_write = now;
-                // The ring holds a second; a call that falls that far behind loses the rest.
-                w.write(p.resampler.ready());
+                w.write(ready);
             }
-            let len = p.resampler.ready().len();
             p.resampler.consume(len);
         }
         let s = jb.stats();
@@ -379,23 +333,20 @@ fn run(
 }
 
 fn start_playout(codec: AudioCodec) -> Result<Playout, SipError> {
-    let now = Instant::now();
     Ok(Playout {
         decoder: Decoder::new(codec)?,
         resampler: StreamResampler::live(pcm_rate(codec))?,
         writer: None,
         pcm: Vec::with_capacity(4096),
-        fill: FillControl::new(FILL_BOUNDS.0, FILL_BOUNDS.1, FILL_WINDOW, now),
-        last_write: now,
     })
 }
 
-fn open_stream(engine: &Engine, lead_in: usize) -> Result<StreamWriter, SipError> {
+fn open_stream(engine: &Engine) -> Result<StreamWriter, SipError> {
     let mut writer = engine.add_stream(StreamOptions {
         gain: 1.0,
         priority: CALL_PRIORITY,
         capacity_ms: 1000,
     })?;
-    writer.write(&vec![0.0; lead_in]);
+    writer.write(&[0.0; LEAD_IN]);
     Ok(writer)
 }

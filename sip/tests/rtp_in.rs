@@ -37,8 +37,6 @@ struct Plan {
     secs: f32,
     /// Packet length, ms.
     packet_ms: u32,
-    /// The sender's clock against the test's (0.9985: 1,500 ppm slow).
-    sender_clock: f64,
 }
 
 impl Default for Plan {
@@ -49,7 +47,6 @@ impl Default for Plan {
             alaw: false,
             secs: 2.0,
             packet_ms: 20,
-            sender_clock: 1.0,
         }
     }
 }
@@ -65,11 +62,6 @@ struct Run {
     late_underruns: u64,
     /// Frames concealed.
     concealed: u64,
-    /// The receiver's clock-drift correction at the end, ppm.
-    drift_ppm: i64,
-    /// The ring's low water over the last second, and where it is held, ms.
-    ring_low_ms: f64,
-    ring_target_ms: f64,
 }
 
 /// Sends the sweep as RTP packets per `plan`, renders the engine at real time (the
@@ -146,7 +138,7 @@ fn run(plan: Plan) -> Run {
             };
             let mut p = Vec::new();
             rtp::write(&h, payload, &mut p);
-            let sent = f64::from(plan.packet_ms) * i as f64 / plan.sender_clock;
+            let sent = f64::from(plan.packet_ms) * i as f64;
             let at = t0 + Duration::from_secs_f64((sent + (plan.delay)(i)) / 1000.0);
             (at, p)
         })
@@ -198,12 +190,6 @@ fn run(plan: Plan) -> Run {
         .malformed
         .load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(malformed, 3, "junk datagrams counted and dropped");
-    let drift_ppm = receiver.stats().drift_ppm();
-    let ms = |a: &std::sync::atomic::AtomicU64| {
-        a.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1000.0
-    };
-    let ring_low_ms = ms(&receiver.stats().ring_low_us);
-    let ring_target_ms = ms(&receiver.stats().ring_target_us);
     drop(receiver);
     let underruns = engine.stats().underruns;
     Run {
@@ -212,9 +198,6 @@ fn run(plan: Plan) -> Run {
         underruns,
         late_underruns: end_underruns - half_underruns,
         concealed,
-        drift_ppm,
-        ring_low_ms,
-        ring_target_ms,
     }
 }
 
@@ -298,49 +281,6 @@ fn jitter_reordering_and_loss_stay_continuous() {
     assert!(underruns <= 10, "underruns {underruns}");
 }
 
-/// Runs a sender `ppm` off for 20 s and checks the receiver follows it.
-fn drifting_sender(ppm: f64) -> Run {
-    let r = run(Plan {
-        secs: 20.0,
-        sender_clock: 1.0 + ppm * 1e-6,
-        ..Plan::default()
-    });
-    let gap = longest_gap_ms(&r.out);
-    eprintln!(
-        "sender {ppm:+} ppm: learnt {:+} ppm, ring low water {:.1} ms (held at {:.1}), underruns {} ({} in the second half), longest gap {gap:.1} ms",
-        r.drift_ppm, r.ring_low_ms, r.ring_target_ms, r.underruns, r.late_underruns
-    );
-    // The clock difference learnt has the sender's sign and roughly its size (a loaded
-    // machine's scheduling moves the trough, and with it the estimate).
-    let learnt = r.drift_ppm as f64 / -ppm;
-    assert!(
-        (0.3..2.0).contains(&learnt),
-        "learnt {} ppm for a sender {ppm:+} ppm",
-        r.drift_ppm
-    );
-    assert!(gap < 5.0, "a {gap:.1} ms dropout");
-    r
-}
-
-#[test]
-fn a_slow_sender_clock_is_followed_without_dropouts() {
-    // Uncorrected, a sender 1,500 ppm slow empties the cushion within 10 s and the ring
-    // runs short every few seconds after.
-    let r = drifting_sender(-1500.0);
-    assert_eq!(r.late_underruns, 0, "the ring ran dry in the second half");
-}
-
-#[test]
-fn a_fast_sender_clock_is_followed_without_building_delay() {
-    // Uncorrected, a sender 1,500 ppm fast adds 30 ms of delay in 20 s.
-    let r = drifting_sender(1500.0);
-    let above = r.ring_low_ms - r.ring_target_ms;
-    assert!(
-        above < 10.0,
-        "{above:.1} ms more in the ring than held at the start"
-    );
-}
-
 #[test]
 fn thirty_ms_packets_play_at_their_own_pace() {
     let r = run(Plan {
@@ -350,16 +290,14 @@ fn thirty_ms_packets_play_at_their_own_pace() {
         ..Plan::default()
     });
     let first = r.reference.iter().position(|s| s.abs() > 0.01).unwrap_or(0);
-    let mid = &r.reference[96_000..96_000 + 24_000];
-    let (_, c) = align(mid, 96_000 - first, &r.out);
+    let mid = &r.reference[48_000..48_000 + 24_000];
+    let (_, c) = align(mid, 48_000 - first, &r.out);
     eprintln!(
-        "30 ms PCMA: correlation {c:.4}, learnt {:+} ppm, ring low water {:.1} ms (held at {:.1}), underruns {} ({} late), concealed {}",
-        r.drift_ppm, r.ring_low_ms, r.ring_target_ms, r.underruns, r.late_underruns, r.concealed
+        "30 ms PCMA: correlation {c:.4}, underruns {} ({} late), concealed {}",
+        r.underruns, r.late_underruns, r.concealed
     );
     assert!(c >= 0.95, "correlation {c:.4}");
     assert_eq!(r.concealed, 0);
-    assert_eq!(r.late_underruns, 0);
-    // No drift to learn: what the integral holds stays small (when the stream settles
-    // below the 7.5 ms floor, raising it counts as a little drift for a while).
-    assert!(r.drift_ppm.abs() < 1000, "learnt {} ppm", r.drift_ppm);
+    // Played at 20 ms and waited for, the frames ran the ring dry every 60 ms.
+    assert!(r.late_underruns <= 1, "{} underruns", r.late_underruns);
 }

@@ -6,7 +6,6 @@
 //! clock.
 
 mod encode;
-mod fill;
 mod ogg;
 
 use netamp_dsp::g711;
@@ -15,7 +14,6 @@ use netamp_dsp::g726::{G726Decoder, Packing};
 use crate::resample::StreamResampler;
 use crate::EngineError;
 pub use encode::{LiveEncoder, OutCodec};
-pub use fill::{FillControl, MAX_CORRECTION};
 pub use ogg::{last_granule, OggPackets, OggWriter};
 
 /// Largest header (WAV chunks before `data`, AU offset) read before audio starts.

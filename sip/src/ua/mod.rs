@@ -185,8 +185,6 @@ pub struct ReceiveInfo {
     pub target_delay_ms: u64,
     /// Frames concealed (lost or late).
     pub concealed: u64,
-    /// Clock-drift correction now, ppm (positive: the sender's clock is slow).
-    pub drift_ppm: i64,
 }
 
 /// How a digit arrived.
@@ -388,12 +386,13 @@ impl SipUa {
                         if let Some(r) = c.media.as_ref().and_then(|m| m.rtcp.as_ref()) {
                             info.rtcp = (n(&r.stats().sent), n(&r.stats().received));
                         }
-                        if let Some(m) = c.media.as_ref() {
+                        // Figures once the caller's audio has come.
+                        let heard = c.media.as_ref().filter(|m| n(&m.rx.stats().received) > 0);
+                        if let Some(m) = heard {
                             let s = m.rx.stats();
                             info.receive = Some(ReceiveInfo {
                                 target_delay_ms: n(&s.target_delay_us) / 1000,
                                 concealed: n(&s.concealed),
-                                drift_ppm: s.drift_ppm(),
                             });
                         }
                         info
