@@ -33,7 +33,7 @@ const SOURCE: &str = "NetworkSpeaker";
 const TAP_MS: usize = 500;
 
 /// The user agent's settings from `[sip]`, checked.
-pub fn ua_config(c: &SipConfig) -> Result<UaConfig, ControlError> {
+pub fn ua_config(c: &SipConfig, settings: CallSettings) -> Result<UaConfig, ControlError> {
     let bad = |m: String| ControlError::Config(format!("[sip] {m}"));
     let codecs = c
         .codecs
@@ -65,8 +65,7 @@ pub fn ua_config(c: &SipConfig) -> Result<UaConfig, ControlError> {
             "jitter_min_ms/jitter_max_ms: 5 ≤ min ≤ max ≤ 1000".into()
         ));
     }
-    let settings = CallSettings::from_config(c);
-    settings.check().map_err(bad)?;
+    CallSettings::from_config(c).check().map_err(bad)?;
     let sequences = c
         .dtmf
         .iter()
@@ -105,7 +104,7 @@ pub fn ua_config(c: &SipConfig) -> Result<UaConfig, ControlError> {
             max_delay: Duration::from_millis(c.jitter_max_ms),
             ..JitterConfig::default()
         },
-        policy: settings.policy(c.pre_announcement_clip >= 0),
+        policy: settings.policy(c),
         sequences,
         user_agent: format!("netamp/{}", env!("CARGO_PKG_VERSION")),
     })
@@ -239,12 +238,8 @@ pub const P2P_ACCOUNT: &str = "sip_account_0";
 
 /// Starts the user agent and the task that publishes its events.
 pub async fn start(app: &Arc<App>) -> Result<SipUa, ControlError> {
-    let mut config = ua_config(&app.config.sip)?;
     // What `SetSIPConfiguration` saved wins over `[sip]`.
-    config.policy = app
-        .sip_settings
-        .get()
-        .policy(app.config.sip.pre_announcement_clip >= 0);
+    let config = ua_config(&app.config.sip, app.sip_settings.get())?;
     let all: Vec<SipAccountConfig> = app
         .config
         .sip

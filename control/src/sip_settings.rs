@@ -63,13 +63,13 @@ impl CallSettings {
         Ok(())
     }
 
-    /// The user agent's policy; with a pre-announcement clip the daemon answers when
-    /// the clip has played, so the agent itself never auto-answers.
-    pub fn policy(&self, pre_announcement: bool) -> CallPolicy {
+    /// The user agent's policy; with a pre-announcement clip (`config`'s) the daemon
+    /// answers when the clip has played, so the agent itself never auto-answers.
+    pub fn policy(&self, config: &SipConfig) -> CallPolicy {
         CallPolicy {
             max_calls: self.max_calls,
             allow_incoming: self.allow_incoming,
-            auto_answer: self.auto_answer && !pre_announcement,
+            auto_answer: self.auto_answer && config.pre_announcement_clip < 0,
             ring_timeout: Duration::from_secs(self.ring_timeout_s),
             max_duration: (self.end_calls_after_min > 0)
                 .then(|| Duration::from_secs(self.end_calls_after_min * 60)),
@@ -164,8 +164,13 @@ mod tests {
 
     #[test]
     fn a_pre_announcement_means_the_daemon_answers() {
-        let s = CallSettings::from_config(&SipConfig::default());
-        assert!(s.policy(false).auto_answer);
-        assert!(!s.policy(true).auto_answer);
+        let plain = SipConfig::default();
+        let s = CallSettings::from_config(&plain);
+        assert!(s.policy(&plain).auto_answer);
+        let announced = SipConfig {
+            pre_announcement_clip: 0,
+            ..SipConfig::default()
+        };
+        assert!(!s.policy(&announced).auto_answer);
     }
 }

@@ -339,7 +339,7 @@ fn set_configuration(app: &App, args: &Map<String, Value>) -> Result<Value, Faul
         .set(next)
         .map_err(|e| invalid(e.to_string()))?;
     if let Some(ua) = app.sip.get() {
-        ua.set_policy(next.policy(app.config.sip.pre_announcement_clip >= 0));
+        ua.set_policy(next.policy(&app.config.sip));
     }
     Ok(json!({}))
 }

@@ -68,7 +68,10 @@ impl Inner {
             self.stats.refused.fetch_add(1, Ordering::Relaxed);
             code
         };
-        if !self.policy().allow_incoming {
+        // One reading of the policy for the whole INVITE: a SetSIPConfiguration in the
+        // middle does not mix two.
+        let policy = self.policy();
+        if !policy.allow_incoming {
             return tx
                 .reply(refuse(StatusCode::TemporarilyUnavailable))
                 .await
@@ -174,7 +177,7 @@ impl Inner {
         // cannot both win.
         let busy = {
             let mut calls = self.lock_calls();
-            let busy = calls.len() >= self.policy().max_calls;
+            let busy = calls.len() >= policy.max_calls;
             if !busy {
                 calls.insert(
                     key.clone(),
@@ -198,13 +201,13 @@ impl Inner {
         }
         let mut d = dialog.clone();
         let handle = tokio::spawn(async move { d.handle(&mut tx).await });
-        if self.policy().auto_answer {
+        if policy.auto_answer {
             self.answer_key(&key)?;
         } else {
             dialog.ringing(None, None).map_err(stack)?;
             let _ = self.events.send(SipEvent::Call(info));
             let me = self.clone();
-            let ring = self.policy().ring_timeout;
+            let ring = policy.ring_timeout;
             tokio::spawn(async move {
                 tokio::time::sleep(ring).await;
                 let still_ringing = me

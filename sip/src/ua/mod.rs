@@ -460,11 +460,6 @@ impl SipUa {
         }
     }
 
-    /// How calls are taken now.
-    pub fn policy(&self) -> CallPolicy {
-        self.inner.policy()
-    }
-
     /// Changes how calls are taken from the next call on.
     pub fn set_policy(&self, policy: CallPolicy) {
         *self.inner.policy.lock().unwrap_or_else(|p| p.into_inner()) = policy;
