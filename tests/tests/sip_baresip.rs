@@ -27,8 +27,22 @@ struct Baresip {
 }
 
 impl Baresip {
+    /// Starts baresip on fresh ports. A port picked free can be taken by another test
+    /// before baresip binds it (baresip then exits), so a start that does not come up
+    /// is retried on other ports; the last attempt's output is in the panic.
     fn start(mic: &Path) -> Baresip {
         require_tool("baresip");
+        let mut last = String::new();
+        for _ in 0..3 {
+            match Baresip::try_start(mic) {
+                Ok(b) => return b,
+                Err(e) => last = e,
+            }
+        }
+        panic!("baresip did not come up three times; the last: {last}")
+    }
+
+    fn try_start(mic: &Path) -> Result<Baresip, String> {
         let dir = tempfile::tempdir().expect("tempdir");
         let (sip_port, ctrl_port) = (free_port(), free_port());
         let config = format!(
@@ -42,30 +56,42 @@ impl Baresip {
             "<sip:baresip@127.0.0.1>;regint=0;answermode=auto\n",
         )
         .expect("accounts");
-        let child = Command::new("baresip")
+        let log = dir.path().join("baresip.log");
+        let out = std::fs::File::create(&log).expect("log");
+        let err = out.try_clone().expect("log");
+        let mut child = Command::new("baresip")
             .arg("-f")
             .arg(dir.path())
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(out)
+            .stderr(err)
             .spawn()
             .expect("start baresip");
         let t0 = Instant::now();
+        let failed = |child: &mut Child, why: String| {
+            let _ = child.kill();
+            let _ = child.wait();
+            let output = std::fs::read_to_string(&log).unwrap_or_default();
+            Err(format!("{why}; its output:\n{output}"))
+        };
         let ctrl = loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return failed(&mut child, format!("baresip exited ({status})"));
+            }
             match TcpStream::connect(("127.0.0.1", ctrl_port)) {
                 Ok(s) => break s,
-                Err(_) if t0.elapsed() < Duration::from_secs(10) => {
+                Err(_) if t0.elapsed() < Duration::from_secs(20) => {
                     std::thread::sleep(Duration::from_millis(100))
                 }
-                Err(e) => panic!("baresip's control port: {e}"),
+                Err(e) => return failed(&mut child, format!("its control port: {e}")),
             }
         };
-        Baresip {
+        Ok(Baresip {
             child,
             dir,
             ctrl,
             sip: format!("127.0.0.1:{sip_port}"),
-        }
+        })
     }
 
     /// A command over ctrl_tcp (a netstring of JSON).
