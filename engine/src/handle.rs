@@ -145,6 +145,12 @@ impl StreamWriter {
         self.producer.buffer().capacity() - self.producer.slots()
     }
 
+    /// Frames the renderer wanted from this stream while its ring was dry, since it
+    /// started playing.
+    pub fn starved_frames(&self) -> u64 {
+        self.shared.starved_frames.load(Ordering::Relaxed)
+    }
+
     /// True once the source was stopped or removed.
     pub fn is_closed(&self) -> bool {
         self.shared.stopped.load(Ordering::Relaxed) || self.producer.is_abandoned()
@@ -318,6 +324,12 @@ impl Engine {
     /// The live counters.
     pub fn stats(&self) -> StatsSnapshot {
         self.inner.stats.snapshot()
+    }
+
+    /// Where the output device is at `now`, in frames since it started; smooth between
+    /// render calls (see [`Stats::device_position`]).
+    pub fn device_position(&self, now: Instant) -> f64 {
+        self.inner.stats.device_position(now, crate::SAMPLE_RATE)
     }
 
     /// The shared counters (device drivers count xruns here).

@@ -100,9 +100,11 @@ impl Renderer {
     /// `out` longer than one period is rendered in several blocks; a shorter one renders a
     /// partial block.
     pub fn render(&mut self, out: &mut [f32], now: Instant) {
+        let first = self.frames;
         for chunk in out.chunks_mut(self.period) {
             self.render_block(chunk, now);
         }
+        self.stats.set_clock(first, out.len(), now);
     }
 
     fn render_block(&mut self, out: &mut [f32], now: Instant) {
@@ -316,6 +318,9 @@ fn mix_slot(slot: &mut Slot, scratch: &mut [f32], mix: &mut [f32]) -> SlotOutcom
         // The source ended: its last sample is where it ends.
         scratch[got..].fill(0.0);
     } else if short {
+        slot.shared
+            .starved_frames
+            .fetch_add((n - got) as u64, Relaxed);
         // Starved mid-stream: fade the last value out instead of stepping to zero.
         let mut last = if got > 0 { scratch[got - 1] } else { slot.last };
         for (i, s) in scratch[got..].iter_mut().enumerate() {

@@ -1,6 +1,6 @@
 //! What the render thread knows about one source.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use netamp_dsp::ramp::GainRamp;
@@ -22,6 +22,9 @@ pub(crate) struct SourceShared {
     pub finished: AtomicBool,
     /// The source was told to stop; the producer may stop producing.
     pub stopped: AtomicBool,
+    /// Frames the renderer wanted while the ring was dry (a live stream's producer
+    /// rebuilds its cushion when this grows).
+    pub starved_frames: AtomicU64,
 }
 
 impl SourceShared {

@@ -346,3 +346,22 @@ fn au_file_at_16k_plays_resampled() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn a_dry_stream_counts_the_frames_it_was_short() {
+    let (engine, mut r, _d) =
+        Engine::offline(EngineConfig::default(), DecodeLimits::default()).unwrap();
+    let mut w = engine.add_stream(StreamOptions::default()).unwrap();
+    // Waiting for its first samples is not starving.
+    render_n(&mut r, 3);
+    assert_eq!(w.starved_frames(), 0);
+    w.write(&sine(440.0, 0.5, P + 100));
+    render_n(&mut r, 1);
+    assert_eq!(w.starved_frames(), 0);
+    // 100 frames left for a whole block, then two dry blocks.
+    render_n(&mut r, 3);
+    assert_eq!(w.starved_frames(), (3 * P - 100) as u64);
+    w.write(&sine(440.0, 0.5, P));
+    render_n(&mut r, 1);
+    assert_eq!(w.starved_frames(), (3 * P - 100) as u64);
+}
