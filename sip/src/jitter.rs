@@ -189,6 +189,13 @@ impl JitterBuffer {
         self.stats
     }
 
+    /// The extended RTP timestamp of the newest packet (highest sequence number) so far.
+    /// It advances with the sender's clock (across silence too, as its timestamps do) and
+    /// starts anywhere after a resync.
+    pub fn newest_timestamp(&self) -> u64 {
+        self.last_ext_ts
+    }
+
     /// Timestamp units per packet: the configured value until the stream shows its own.
     pub fn frame_units(&self) -> u32 {
         self.frame_units

@@ -1,11 +1,13 @@
 //! netamp's SIP side: the user agent (rsipstack behind netamp's own API), SDP, RTP in
 //! through an adaptive jitter buffer, RTP out from the capture chain, and DTMF.
 
+pub mod drift;
 pub mod dtmf;
 mod error;
 pub mod guard;
 pub mod jitter;
 pub mod media;
+pub mod playout;
 pub mod register;
 pub mod rtcp;
 pub mod rtp;

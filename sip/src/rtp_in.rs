@@ -1,25 +1,23 @@
-//! The receiving half of a call leg: a UDP socket's RTP through the jitter buffer and the
-//! payload decoder into an engine stream (priority 8, ducks clips and live HTTP audio).
+//! The receiving half of a call leg: a UDP socket's RTP into [`CallPlayout`] (jitter
+//! buffer, decoder, an engine stream at priority 8).
 //!
 //! A thread of its own reads the socket with a short timeout, so playout is polled at
 //! least every 2 ms whether packets come or not. Malformed datagrams and unknown payload
-//! types are counted and dropped; they never reach the buffer. The stream starts behind
-//! 10 ms of silence so the renderer's 5 ms blocks never catch up with a frame that is
-//! being written. Telephone-events (RFC 4733) go to the DTMF receiver instead of the
-//! buffer, and the source address of the last good packet is latched for symmetric RTP.
+//! types are counted and dropped; they never reach the buffer. Telephone-events (RFC 4733)
+//! go to the DTMF receiver instead of the buffer, and the source address of the last good
+//! packet is latched for symmetric RTP.
 
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use netamp_engine::resample::StreamResampler;
-use netamp_engine::{Engine, StreamOptions, StreamWriter};
+use netamp_engine::Engine;
 
 use crate::dtmf::{Digit, EventReceiver};
-use crate::jitter::{JitterBuffer, JitterConfig, JitterStats, Packet, Pop};
-use crate::media::{pcm_rate, Decoder};
+use crate::jitter::JitterConfig;
+use crate::playout::CallPlayout;
 use crate::sdp::AudioCodec;
 use crate::{rtp, SipError};
 
@@ -51,11 +49,6 @@ impl RtpInParams {
 /// Called with each DTMF digit the peer sends in RTP.
 pub type DtmfSink = Box<dyn FnMut(Digit) + Send>;
 
-/// Priority of a call's audio (ARCHITECTURE.md §2).
-pub const CALL_PRIORITY: u8 = 8;
-/// Silence ahead of the first frame, in 48 kHz samples (10 ms).
-const LEAD_IN: usize = 480;
-
 /// Counters of one receiver.
 #[derive(Debug, Default)]
 pub struct RtpInStats {
@@ -69,6 +62,8 @@ pub struct RtpInStats {
     pub concealed: AtomicU64,
     /// Jitter-buffer target delay now, µs.
     pub target_delay_us: AtomicU64,
+    /// The sender's clock drift the playout cancels, ppm (0 until measured).
+    pub drift_ppm: AtomicI64,
     /// Audio packets received (for RTCP).
     pub received: AtomicU64,
     /// SSRC of the audio.
@@ -165,14 +160,14 @@ impl RtpReceiver {
     ) -> Result<Self, SipError> {
         socket.set_read_timeout(Some(Duration::from_millis(2)))?;
         // Fail here, not on the thread, when the codec cannot be decoded.
-        Decoder::new(params.codec)?;
+        let playout = CallPlayout::new(engine, &params)?;
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(RtpInStats::default());
         let (t_stop, t_stats) = (stop.clone(), stats.clone());
         let io = Io { socket, peer, dtmf };
         let thread = std::thread::Builder::new()
             .name("netamp-rtp-in".into())
-            .spawn(move || run(io, engine, params, t_stop, t_stats))?;
+            .spawn(move || run(io, playout, params, t_stop, t_stats))?;
         Ok(Self {
             stop,
             stats,
@@ -200,15 +195,6 @@ impl Drop for RtpReceiver {
     }
 }
 
-/// The playout side: decoder and resampler made at the first packet, the engine stream
-/// at the first decoded audio (so the stream never waits, empty, for the jitter buffer).
-struct Playout {
-    decoder: Decoder,
-    resampler: StreamResampler,
-    writer: Option<StreamWriter>,
-    pcm: Vec<f32>,
-}
-
 /// The receiver's ends: socket in, peer address and digits out.
 struct Io {
     socket: UdpSocket,
@@ -218,23 +204,14 @@ struct Io {
 
 fn run(
     mut io: Io,
-    engine: Engine,
+    mut playout: CallPlayout,
     params: RtpInParams,
     stop: Arc<AtomicBool>,
     stats: Arc<RtpInStats>,
 ) {
     let clock = params.codec.clock_rate();
-    let config = JitterConfig {
-        clock_rate: clock,
-        frame_units: clock / 50,
-        ..params.jitter
-    };
-    let pcm_per_unit = f64::from(pcm_rate(params.codec)) / f64::from(clock);
-    let mut jb = JitterBuffer::new(config);
     let mut events = EventReceiver::new();
     let mut buf = vec![0u8; rtp::MAX_PACKET + 1];
-    let mut playout: Option<Playout> = None;
-    let mut last_jb = JitterStats::default();
     let mut last_from: Option<SocketAddr> = None;
     let mut reception = Reception::default();
     let t0 = Instant::now();
@@ -256,24 +233,7 @@ fn run(
                             }
                         } else if h.payload_type == params.payload_type {
                             reception.packet(&stats, &h, clock, t0.elapsed());
-                            if playout.is_none() {
-                                match start_playout(params.codec) {
-                                    Ok(p) => playout = Some(p),
-                                    Err(e) => {
-                                        tracing::warn!("call audio: {e}");
-                                        continue;
-                                    }
-                                }
-                            }
-                            jb.push(
-                                Packet {
-                                    seq: h.seq,
-                                    timestamp: h.timestamp,
-                                    ssrc: h.ssrc,
-                                    payload: payload.to_vec(),
-                                },
-                                Instant::now(),
-                            );
+                            playout.push(&h, payload, Instant::now());
                         } else {
                             stats.unknown_payload.fetch_add(1, Ordering::Relaxed);
                         }
@@ -294,59 +254,6 @@ fn run(
                 std::thread::sleep(Duration::from_millis(2));
             }
         }
-        let Some(p) = playout.as_mut() else { continue };
-        p.pcm.clear();
-        let now = Instant::now();
-        // Frames are as long as the sender makes them (the buffer learns it).
-        let frame_pcm = (f64::from(jb.frame_units()) * pcm_per_unit) as usize;
-        while let Some(pop) = jb.pop(now) {
-            match pop {
-                Pop::Frame(f) => p.decoder.decode(&f.payload, frame_pcm, &mut p.pcm),
-                Pop::Lost { .. } => p.decoder.conceal(frame_pcm, &mut p.pcm),
-            }
-        }
-        if !p.pcm.is_empty() {
-            p.resampler.push(&p.pcm);
-            if p.writer.is_none() {
-                match open_stream(&engine) {
-                    Ok(w) => p.writer = Some(w),
-                    Err(e) => tracing::warn!("call audio: {e}"),
-                }
-            }
-            let ready = p.resampler.ready();
-            let len = ready.len();
-            // The ring holds a second; a call that falls that far behind loses the rest.
-            if let Some(w) = p.writer.as_mut() {
-                w.write(ready);
-            }
-            p.resampler.consume(len);
-        }
-        let s = jb.stats();
-        if s != last_jb {
-            stats.concealed.store(s.lost, Ordering::Relaxed);
-            last_jb = s;
-        }
-        stats
-            .target_delay_us
-            .store(jb.target_delay().as_micros() as u64, Ordering::Relaxed);
+        playout.poll(Instant::now(), &stats);
     }
-}
-
-fn start_playout(codec: AudioCodec) -> Result<Playout, SipError> {
-    Ok(Playout {
-        decoder: Decoder::new(codec)?,
-        resampler: StreamResampler::live(pcm_rate(codec))?,
-        writer: None,
-        pcm: Vec::with_capacity(4096),
-    })
-}
-
-fn open_stream(engine: &Engine) -> Result<StreamWriter, SipError> {
-    let mut writer = engine.add_stream(StreamOptions {
-        gain: 1.0,
-        priority: CALL_PRIORITY,
-        capacity_ms: 1000,
-    })?;
-    writer.write(&[0.0; LEAD_IN]);
-    Ok(writer)
 }

@@ -37,6 +37,8 @@ struct Plan {
     secs: f32,
     /// Packet length, ms.
     packet_ms: u32,
+    /// The sender's clock against the test's, ppm (+: fast).
+    ppm: f64,
 }
 
 impl Default for Plan {
@@ -47,6 +49,7 @@ impl Default for Plan {
             alaw: false,
             secs: 2.0,
             packet_ms: 20,
+            ppm: 0.0,
         }
     }
 }
@@ -62,6 +65,8 @@ struct Run {
     late_underruns: u64,
     /// Frames concealed.
     concealed: u64,
+    /// The drift the receiver cancelled at the end, ppm.
+    drift_ppm: i64,
 }
 
 /// Sends the sweep as RTP packets per `plan`, renders the engine at real time (the
@@ -138,7 +143,7 @@ fn run(plan: Plan) -> Run {
             };
             let mut p = Vec::new();
             rtp::write(&h, payload, &mut p);
-            let sent = f64::from(plan.packet_ms) * i as f64;
+            let sent = f64::from(plan.packet_ms) * i as f64 / (1.0 + plan.ppm / 1e6);
             let at = t0 + Duration::from_secs_f64((sent + (plan.delay)(i)) / 1000.0);
             (at, p)
         })
@@ -190,6 +195,10 @@ fn run(plan: Plan) -> Run {
         .malformed
         .load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(malformed, 3, "junk datagrams counted and dropped");
+    let drift_ppm = receiver
+        .stats()
+        .drift_ppm
+        .load(std::sync::atomic::Ordering::Relaxed);
     drop(receiver);
     let underruns = engine.stats().underruns;
     Run {
@@ -198,6 +207,7 @@ fn run(plan: Plan) -> Run {
         underruns,
         late_underruns: end_underruns - half_underruns,
         concealed,
+        drift_ppm,
     }
 }
 
@@ -300,4 +310,24 @@ fn thirty_ms_packets_play_at_their_own_pace() {
     assert_eq!(r.concealed, 0);
     // Played at 20 ms and waited for, the frames ran the ring dry every 60 ms.
     assert!(r.late_underruns <= 1, "{} underruns", r.late_underruns);
+}
+
+#[test]
+fn a_drifting_sender_is_measured_over_real_sockets() {
+    // The logic is tested in simulated time (tests/playout.rs); this is the wiring: the
+    // receive thread's arrival readings against a device rendered in real time.
+    let r = run(Plan {
+        secs: 10.0,
+        ppm: -1500.0,
+        ..Plan::default()
+    });
+    eprintln!(
+        "-1500 ppm sender: cancelled {} ppm, underruns {} ({} late)",
+        r.drift_ppm, r.underruns, r.late_underruns
+    );
+    assert!(
+        (r.drift_ppm + 1500).abs() < 300,
+        "cancelled {} ppm",
+        r.drift_ppm
+    );
 }

@@ -183,6 +183,7 @@ async fn run(app: &App, name: &str, args: &Map<String, Value>) -> Result<Value, 
                     "RTCPReceived": c.rtcp.1,
                     "JitterBufferMs": c.receive.map(|r| r.target_delay_ms),
                     "ConcealedFrames": c.receive.map(|r| r.concealed),
+                    "ClockDriftPpm": c.receive.map(|r| r.drift_ppm),
                 })
             };
             match args.get("CallId").and_then(Value::as_str) {

@@ -185,6 +185,8 @@ pub struct ReceiveInfo {
     pub target_delay_ms: u64,
     /// Frames concealed (lost or late).
     pub concealed: u64,
+    /// The caller's clock drift the playout cancels, ppm (0 until measured or when none).
+    pub drift_ppm: i64,
 }
 
 /// How a digit arrived.
@@ -393,6 +395,7 @@ impl SipUa {
                             info.receive = Some(ReceiveInfo {
                                 target_delay_ms: n(&s.target_delay_us) / 1000,
                                 concealed: n(&s.concealed),
+                                drift_ppm: s.drift_ppm.load(Ordering::Relaxed),
                             });
                         }
                         info
