@@ -131,24 +131,50 @@ pub fn write_pcap(path: &Path, packets: &[TimedRtp]) {
     std::fs::write(path, d).expect("write pcap");
 }
 
+/// The next port to try for a peer's socket. Peers' ports come from below the kernel's
+/// ephemeral range (32768 up), so no `bind(0)` elsewhere (a daemon's sockets, another
+/// test's) is handed a port picked here before the peer binds it — the race that made
+/// SIPp and baresip exit with "Address already in use"; the counter keeps the tests of
+/// one process from picking the same port twice.
+fn next_port(step: u16) -> u16 {
+    static NEXT: std::sync::Mutex<u16> = std::sync::Mutex::new(0);
+    let mut next = NEXT.lock().unwrap_or_else(|p| p.into_inner());
+    if *next == 0 || *next > 32_000 {
+        // Processes started side by side begin apart.
+        *next = 20_000 + (std::process::id() % 20) as u16 * 600;
+    }
+    let p = *next;
+    *next += step;
+    p
+}
+
+fn free(port: u16) -> bool {
+    UdpSocket::bind(("127.0.0.1", port)).is_ok()
+        && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
 /// A free even UDP port with the next one free too (SIPp's media and RTCP).
 pub fn free_media_port() -> u16 {
-    for _ in 0..200 {
-        let s = UdpSocket::bind("127.0.0.1:0").expect("bind");
-        let p = s.local_addr().expect("addr").port();
-        if p.is_multiple_of(2) && p < 65000 && UdpSocket::bind(("127.0.0.1", p + 1)).is_ok() {
+    for _ in 0..1000 {
+        let n = next_port(3);
+        let p = n + (n & 1);
+        if free(p) && free(p + 1) {
             return p;
         }
     }
     panic!("no free media port pair");
 }
 
-/// A free UDP port.
+/// A port free for UDP and TCP, with the next one left alone (baresip listens for TLS
+/// on its SIP port + 1).
 pub fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .expect("bind")
-        .port()
+    for _ in 0..1000 {
+        let p = next_port(2);
+        if free(p) && free(p + 1) {
+            return p;
+        }
+    }
+    panic!("no free port");
 }
 
 /// The headers every in-dialog request of a SIPp UAC scenario carries.
