@@ -337,8 +337,8 @@ impl JitterBuffer {
         Some(epoch + Duration::from_secs_f64(at.max(0.0)))
     }
 
-    /// The frame due at `now`, if one is; call until it returns `None`.
-    pub fn pop(&mut self, now: Instant) -> Option<Pop> {
+    /// When the next frame is due (`None` before the first packet).
+    pub fn next_due(&self) -> Option<Instant> {
         // A frame that is here plays at its own timestamp; the packet time only times a
         // missing one (so the first frames of a 30 ms sender, before the packet time is
         // learnt, are not played early and then waited for).
@@ -346,7 +346,12 @@ impl JitterBuffer {
             Some(p) => unwrap32(self.next_ts, p.timestamp),
             None => self.next_ts,
         };
-        let due = self.playout_at(ts)?;
+        self.playout_at(ts)
+    }
+
+    /// The frame due at `now`, if one is; call until it returns `None`.
+    pub fn pop(&mut self, now: Instant) -> Option<Pop> {
+        let due = self.next_due()?;
         if now < due {
             return None;
         }

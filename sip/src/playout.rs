@@ -6,21 +6,30 @@
 //! Two things keep that stream from running dry or piling up:
 //!
 //! - **Cushion.** The stream starts behind [`LEAD_IN`] of silence so the renderer's 5 ms
-//!   blocks never catch up with a frame being written. When the ring runs dry anyway (the
-//!   jitter buffer moved its delay up, the thread was late, a slow sender), the cushion
-//!   is rebuilt with silence before the next frame instead of playing every frame from an
-//!   empty ring, which would click at every packet.
+//!   blocks never catch up with a frame being written. When the ring runs dry anyway,
+//!   the frames due are compared with where the schedule puts them:
+//!   - *Behind* it (the jitter buffer moved its delay up, a slow sender): the whole
+//!     cushion is rebuilt in front of the next frame at once, with the codec's
+//!     concealment after a short dry spell (so the rebuild is not a second gap) and
+//!     silence after a long one.
+//!   - *Ahead* of it (this thread woke late and writes frames that were due while the
+//!     device played silence): as much of the oldest audio as the device played
+//!     silence instead of is dropped. Kept, every late wake-up would add to the call's
+//!     delay for good.
+//!
+//!   The part of a dry spell that this thread's own lateness caused also grows the
+//!   cushion by that much, up to [`MAX_CUSHION`]: a machine that wakes it that late once
+//!   will again.
 //! - **Clock drift** (ARCHITECTURE.md §2). The jitter buffer plays at the sender's pace;
 //!   the device plays at its own. [`DriftEstimator`] measures the difference from the
 //!   packets' timestamps against the device's position as they arrive, and once it is
-//!   trusted the live
-//!   resampler's ratio is set to cancel it (a feed-forward correction: the ring's level
+//!   trusted the live resampler's ratio is set to cancel it (a feed-forward correction: the ring's level
 //!   moves by milliseconds with thread scheduling, too much to steer by).
 
 use netamp_engine::resample::StreamResampler;
 use netamp_engine::{Engine, StreamOptions, StreamWriter, SAMPLE_RATE};
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::drift::DriftEstimator;
 use crate::jitter::{JitterBuffer, JitterConfig, JitterStats, Packet, Pop};
@@ -35,10 +44,16 @@ pub const CALL_PRIORITY: u8 = 8;
 /// The stream's cushion, 48 kHz samples (10 ms): silence ahead of the first frame, and
 /// what is rebuilt after the ring ran dry.
 pub const LEAD_IN: usize = 480;
+/// How late (48 kHz frames) the receive thread may poll without that counting as
+/// lateness: it polls every 2 ms.
+const POLL_SLACK: usize = 120;
+/// The most the cushion grows to on a machine that wakes the receive thread late.
+pub const MAX_CUSHION: usize = 1440;
 /// The longest frame (Opus's 120 ms) at 48 kHz.
 const MAX_FRAME: usize = 5760;
-/// The most silence one refill adds (half a render block).
-const REFILL_STEP: usize = 120;
+/// A dry spell longer than this (48 kHz frames) is refilled with silence: concealment
+/// would repeat audio that is too old by then.
+const CONCEAL_DRY: u64 = 4800;
 /// How often the resampler's ratio is re-read from the estimate (device frames).
 const DRIFT_EVERY: u64 = SAMPLE_RATE as u64;
 /// A new estimate closer than this to the one in force is not applied.
@@ -71,9 +86,12 @@ pub struct CallPlayout {
     /// The stream's starved frames at the last write.
     starved: u64,
     last_jb: JitterStats,
+    /// The cushion now: [`LEAD_IN`], grown after this thread came late.
+    cushion: usize,
     /// The previous poll (how long this thread was away).
     last_poll: Option<Instant>,
-    zeros: Vec<f32>,
+    /// Frames due at this poll (kept to reuse its allocation).
+    pops: Vec<Pop>,
 }
 
 impl CallPlayout {
@@ -100,8 +118,9 @@ impl CallPlayout {
             resyncs: 0,
             starved: 0,
             last_jb: JitterStats::default(),
+            cushion: LEAD_IN,
             last_poll: None,
-            zeros: vec![0.0; LEAD_IN + MAX_FRAME],
+            pops: Vec::with_capacity(16),
         })
     }
 
@@ -148,11 +167,7 @@ impl CallPlayout {
 
     /// Plays what is due at `now`; updates `stats`.
     pub fn poll(&mut self, now: Instant, stats: &RtpInStats) {
-        let away = self
-            .last_poll
-            .map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
-        self.last_poll = Some(now);
-        self.play(now, away);
+        self.play(now);
         let s = self.jb.stats();
         if s != self.last_jb {
             stats.concealed.store(s.lost, Ordering::Relaxed);
@@ -179,12 +194,69 @@ impl CallPlayout {
         self.applied
     }
 
-    fn play(&mut self, now: Instant, away: Duration) {
+    fn play(&mut self, now: Instant) {
+        let away = self.last_poll.map_or(0, |t| frames_between(t, now));
+        self.last_poll = Some(now);
         let Some(o) = self.out.as_mut() else { return };
+        // This thread's lateness: how long ago the first frame played now was due, but
+        // no longer than the thread was away (a packet that came late was not ours to
+        // play earlier).
+        let late = self
+            .jb
+            .next_due()
+            .map_or(0, |due| frames_between(due, now))
+            .min(away);
+        self.pops.clear();
+        while let Some(pop) = self.jb.pop(now) {
+            self.pops.push(pop);
+        }
+        if self.pops.is_empty() {
+            return;
+        }
         o.pcm.clear();
         // Frames are as long as the sender makes them (the buffer learns it).
         let frame_pcm = (f64::from(self.jb.frame_units()) * self.pcm_per_unit) as usize;
-        while let Some(pop) = self.jb.pop(now) {
+        let frame48 = frame_pcm * SAMPLE_RATE as usize / pcm_rate(self.codec) as usize;
+        let mut discard = 0;
+        let dry = o
+            .writer
+            .as_ref()
+            .map(|w| (w.starved_frames(), w.buffered()))
+            .filter(|(starved, _)| *starved != self.starved);
+        if let Some((starved, buffered)) = dry {
+            // The ring ran dry: the device played `silence` frames that were in no
+            // schedule.
+            let silence = (starved - self.starved) as usize;
+            self.starved = starved;
+            let level = buffered + o.resampler.ready().len() + self.pops.len() * frame48;
+            // As much of the silence as this thread was late beyond its polling slack is
+            // its own doing: this machine wakes it that late, and the cushion grows by
+            // that much (up to MAX_CUSHION) so the next time does not run the ring dry.
+            let own = silence.min(late.saturating_sub(POLL_SLACK));
+            self.cushion += own.min(MAX_CUSHION.saturating_sub(self.cushion));
+            // On schedule, the ring would now hold the cushion and the frames due, less
+            // what the device played since the first of them was due.
+            let scheduled = (self.cushion + self.pops.len() * frame48).saturating_sub(late);
+            let mut fill = 0;
+            if level > scheduled {
+                // The frames written now were due while the ring was dry: as much of the
+                // oldest as the device played silence instead of is dropped, which puts
+                // the audio back on its schedule. Kept, every late wake-up would add to
+                // the call's delay for good.
+                discard = (level - scheduled).min(silence);
+            } else if level < scheduled {
+                // The audio is behind its schedule (a longer jitter delay, a slow sender)
+                // or the cushion just grew: it is rebuilt in front of the audio.
+                fill = fill_len(scheduled - level, self.codec);
+                if silence as u64 <= CONCEAL_DRY {
+                    o.decoder.conceal(fill, &mut o.pcm);
+                } else {
+                    o.pcm.resize(fill, 0.0);
+                }
+            }
+            tracing::debug!(silence, late, level, fill, discard, "call audio ran dry");
+        }
+        for pop in self.pops.drain(..) {
             match pop {
                 Pop::Frame(f) => o.decoder.decode(&f.payload, frame_pcm, &mut o.pcm),
                 Pop::Lost { .. } => o.decoder.conceal(frame_pcm, &mut o.pcm),
@@ -211,26 +283,25 @@ impl CallPlayout {
                 }
             }
         }
+        o.resampler.consume(discard);
         let ready = o.resampler.ready();
-        let starved = w.starved_frames();
-        if starved != self.starved {
-            self.starved = starved;
-            // The ring ran dry. If this thread was away, the frames it writes now are the
-            // ones it owed and the cushion comes back with them; otherwise the audio is
-            // behind the device (a slow sender, a longer jitter delay) and the cushion is
-            // rebuilt with silence, half a block at a time so no dip grows by more than that.
-            let frame48 = frame_pcm * SAMPLE_RATE as usize / pcm_rate(self.codec) as usize;
-            let want = LEAD_IN + frame48.min(MAX_FRAME);
-            let owed = (away.as_secs_f64() * f64::from(SAMPLE_RATE)) as usize;
-            let have = w.buffered() + ready.len() + owed;
-            let refill = want.saturating_sub(have).min(REFILL_STEP);
-            w.write(&self.zeros[..refill]);
-        }
         // The ring holds a second; a call that falls that far behind loses the rest.
         let len = ready.len();
         w.write(ready);
         o.resampler.consume(len);
     }
+}
+
+/// 48 kHz frames from `from` to `to` (0 if `to` is earlier).
+fn frames_between(from: Instant, to: Instant) -> usize {
+    (to.saturating_duration_since(from).as_secs_f64() * f64::from(SAMPLE_RATE)) as usize
+}
+
+/// Samples at the codec's PCM rate that cover `short` 48 kHz frames, in whole 2.5 ms
+/// steps (the unit Opus conceals in).
+fn fill_len(short: usize, codec: AudioCodec) -> usize {
+    let step = pcm_rate(codec) as usize / 400;
+    short.div_ceil(SAMPLE_RATE as usize / 400) * step
 }
 
 fn open_stream(engine: &Engine) -> Result<StreamWriter, SipError> {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use netamp_engine::decode::DecodeLimits;
 use netamp_engine::dsp::g711;
 use netamp_engine::{Engine, EngineConfig};
-use netamp_sip::playout::CallPlayout;
+use netamp_sip::playout::{CallPlayout, LEAD_IN, MAX_CUSHION};
 use netamp_sip::rtp::RtpHeader;
 use netamp_sip::rtp_in::{RtpInParams, RtpInStats};
 
@@ -27,6 +27,9 @@ struct Sender {
     jitter: fn(usize) -> f64,
     /// Packets in this range (by index) are not sent (silence suppression).
     silent: std::ops::Range<usize>,
+    /// The receive thread does not run in these spans (seconds): packets wait in the
+    /// socket and nothing is written while the device plays on.
+    stalls: &'static [std::ops::Range<f64>],
 }
 
 impl Default for Sender {
@@ -36,6 +39,7 @@ impl Default for Sender {
             secs: 60.0,
             jitter: |_| 0.0,
             silent: 0..0,
+            stalls: &[],
         }
     }
 }
@@ -97,9 +101,10 @@ fn simulate(s: Sender) -> Played {
     let (mut next, mut blocks) = (0, 0u64);
     let end = s.secs + 0.5;
     let steps = (end / STEP) as u64;
+    let stalled = |t: f64| s.stalls.iter().any(|r| r.contains(&t));
     for step in 0..steps {
         let t = step as f64 * STEP;
-        while next < arrivals.len() && arrivals[next].0 <= t {
+        while !stalled(t) && next < arrivals.len() && arrivals[next].0 <= t {
             let i = arrivals[next].1;
             let h = RtpHeader {
                 marker: i == 0,
@@ -111,7 +116,9 @@ fn simulate(s: Sender) -> Played {
             playout.push(&h, &coded[i * 160..(i + 1) * 160], at(t));
             next += 1;
         }
-        playout.poll(at(t), &stats);
+        if !stalled(t) {
+            playout.poll(at(t), &stats);
+        }
         while blocks as f64 * BLOCK <= t {
             renderer.render(&mut block, at(t));
             played.out.extend_from_slice(&block);
@@ -134,6 +141,17 @@ fn level_range(p: &Played, from: usize, to: usize) -> (f64, f64) {
         ms(span.iter().copied().min().unwrap_or(0)),
         ms(span.iter().copied().max().unwrap_or(0)),
     )
+}
+
+/// The longest run of near-silence in the output between two whole seconds, ms.
+fn longest_gap_ms(p: &Played, from: usize, to: usize) -> f64 {
+    let span = &p.out[from * 48_000..to * 48_000];
+    let (mut run, mut longest) = (0usize, 0usize);
+    for s in span {
+        run = if s.abs() < 0.01 { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    longest as f64 / 48.0
 }
 
 fn underruns_between(p: &Played, from: usize, to: usize) -> u64 {
@@ -208,6 +226,7 @@ fn drift_is_followed_through_jitter_and_a_silent_stretch() {
         jitter: |i| ((i * 7919) % 23) as f64,
         // A second and a half of silence suppression at 20 s.
         silent: 1000..1075,
+        ..Sender::default()
     });
     let learnt = p.drift[49] * 1e6;
     let late = underruns_between(&p, 25, 50);
@@ -232,11 +251,57 @@ fn a_ring_that_ran_dry_gets_its_cushion_back() {
     });
     let (low, high) = level_range(&p, 15, 19);
     let later = underruns_between(&p, 15, 19);
+    let gap = longest_gap_ms(&p, 9, 19);
     eprintln!(
-        "a 45 ms delay step: underruns {} ({later} from 15 s), ring {low:.1}–{high:.1} ms from 15 s",
+        "a 45 ms delay step: underruns {} ({later} from 15 s), ring {low:.1}–{high:.1} ms from 15 s, longest gap {gap:.1} ms",
         p.underruns[19]
     );
     assert!(p.underruns[11] >= 1, "the step did not run the ring dry");
     assert_eq!(later, 0);
-    assert!(low >= 2.5, "the ring runs {low:.1} ms from dry");
+    // The whole 10 ms cushion is back at once (rebuilt 2.5 ms at a time, the ring ran
+    // 2.5 ms from dry until the next dry spell).
+    assert!(low >= 7.5, "the ring runs {low:.1} ms from dry");
+    // The rebuild is concealment, not a second gap after the dry spell (rebuilt with
+    // silence, the gap was 10.0 ms; with concealment it is the dry spell alone, 4.8).
+    assert!(gap < 8.0, "a gap of {gap:.1} ms");
+}
+
+#[test]
+fn a_late_receive_thread_grows_the_cushion_but_does_not_pile_up_delay() {
+    // The receive thread sleeps 80 ms at 10 s and 20 ms at 14 s (a loaded machine): the
+    // device plays on, and the frames due meanwhile are written late. Kept whole, they
+    // would add the time the ring was dry to the call's delay for the rest of the call
+    // (the ring's highest level went from 20.7 to 90.0 ms).
+    let p = simulate(Sender {
+        secs: 20.0,
+        stalls: &[10.0..10.08, 14.0..14.02],
+        ..Sender::default()
+    });
+    let (_, before) = level_range(&p, 5, 10);
+    let (_, after) = level_range(&p, 11, 14);
+    let (_, again) = level_range(&p, 15, 19);
+    eprintln!(
+        "stalls of 80 and 20 ms: underruns {:?}, highest ring {before:.1} ms before, {after:.1} after one, {again:.1} after two",
+        &p.underruns[8..16]
+    );
+    assert!(
+        p.underruns[10] > p.underruns[9],
+        "the stall did not run the ring dry"
+    );
+    // The cushion grew by its limit at most, once.
+    let grown = (MAX_CUSHION - LEAD_IN) as f64 / 48.0;
+    assert!(
+        after <= before + grown + 1.0,
+        "the delay grew from {before:.1} to {after:.1} ms"
+    );
+    assert!(
+        again <= after + 1.0,
+        "the delay grew again, to {again:.1} ms"
+    );
+    // With the cushion it grew, a 20 ms stall no longer runs the ring dry (with the
+    // first cushion it did).
+    assert_eq!(
+        p.underruns[14], p.underruns[13],
+        "the second stall ran the ring dry"
+    );
 }

@@ -27,6 +27,7 @@ fn sweep(secs: f32) -> Vec<i16> {
         .collect()
 }
 
+#[derive(Clone, Copy)]
 struct Plan {
     /// Extra network delay of packet i, ms.
     delay: fn(usize) -> f64,
@@ -67,11 +68,35 @@ struct Run {
     concealed: u64,
     /// The drift the receiver cancelled at the end, ppm.
     drift_ppm: i64,
+    /// How late the test's own threads (renderer, sender) woke at worst, ms.
+    stall_ms: f64,
+}
+
+/// A wake-up this late (ms) means the machine, not the code under test, stalled: every
+/// thread of the run was off the CPU for that long.
+const STALL_MS: f64 = 8.0;
+
+/// [`run_once`], again (three runs at most) while the machine stalls during it: these
+/// runs are real time, and a shared machine sometimes takes the CPU away for tens of
+/// milliseconds. The simulated-time tests (`tests/playout.rs`) hold the exact figures.
+fn run(plan: Plan) -> Run {
+    let mut r = run_once(plan);
+    for _ in 0..2 {
+        if r.stall_ms < STALL_MS {
+            break;
+        }
+        eprintln!(
+            "the machine stalled {:.1} ms during the run: again",
+            r.stall_ms
+        );
+        r = run_once(plan);
+    }
+    r
 }
 
 /// Sends the sweep as RTP packets per `plan`, renders the engine at real time (the
 /// test's clock is the device's), and returns what came out.
-fn run(plan: Plan) -> Run {
+fn run_once(plan: Plan) -> Run {
     // One at a time: each run renders in real time, and runs side by side on two cores
     // disturb each other's timing more than any network here would.
     static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -155,13 +180,16 @@ fn run(plan: Plan) -> Run {
         for junk in [&b"hello"[..], &[0x80; 5][..], &[0xFF; 300][..]] {
             let _ = tx.send_to(junk, addr);
         }
+        let mut stall = Duration::ZERO;
         for (at, p) in schedule {
             let now = Instant::now();
             if at > now {
                 std::thread::sleep(at - now);
             }
+            stall = stall.max(Instant::now().saturating_duration_since(at));
             tx.send_to(&p, addr).expect("send");
         }
+        stall
     });
     let mut out = Vec::new();
     let mut block = vec![0f32; renderer.period()];
@@ -170,6 +198,7 @@ fn run(plan: Plan) -> Run {
     // The second half of the audio: from half way until before the last packet plays.
     let (half, end) = ((plan.secs * 100.0) as u64, (plan.secs * 200.0) as u64);
     let (mut half_underruns, mut end_underruns) = (0, 0);
+    let mut stall = Duration::ZERO;
     for b in 0..blocks {
         if b == half {
             half_underruns = engine.stats().underruns;
@@ -182,10 +211,11 @@ fn run(plan: Plan) -> Run {
         if due > now {
             std::thread::sleep(due - now);
         }
+        stall = stall.max(Instant::now().saturating_duration_since(due));
         renderer.render(&mut block, due);
         out.extend_from_slice(&block);
     }
-    sender.join().expect("sender");
+    let stall = stall.max(sender.join().expect("sender"));
     let concealed = receiver
         .stats()
         .concealed
@@ -208,6 +238,7 @@ fn run(plan: Plan) -> Run {
         late_underruns: end_underruns - half_underruns,
         concealed,
         drift_ppm,
+        stall_ms: stall.as_secs_f64() * 1e3,
     }
 }
 
