@@ -17,9 +17,10 @@
 //!     silence instead of is dropped. Kept, every late wake-up would add to the call's
 //!     delay for good.
 //!
-//!   The part of a dry spell that this thread's own lateness caused also grows the
-//!   cushion by that much, up to [`MAX_CUSHION`]: a machine that wakes it that late once
-//!   will again.
+//!   When this thread's own lateness runs the ring dry a second time within
+//!   [`GROW_WITHIN`], the cushion grows by what that dry spell lacked, up to
+//!   [`MAX_CUSHION`]: this machine wakes the thread that late, and will again. Once is
+//!   not enough to pay delay for the rest of the call.
 //! - **Clock drift** (ARCHITECTURE.md §2). The jitter buffer plays at the sender's pace;
 //!   the device plays at its own. [`DriftEstimator`] measures the difference from the
 //!   packets' timestamps against the device's position as they arrive, and once it is
@@ -47,6 +48,9 @@ pub const LEAD_IN: usize = 480;
 /// How late (48 kHz frames) the receive thread may poll without that counting as
 /// lateness: it polls every 2 ms.
 const POLL_SLACK: usize = 120;
+/// Two dry spells of this thread's own making this close (device frames, 30 s) grow
+/// the cushion.
+pub const GROW_WITHIN: u64 = 30 * SAMPLE_RATE as u64;
 /// The most the cushion grows to on a machine that wakes the receive thread late.
 pub const MAX_CUSHION: usize = 1440;
 /// The longest frame (Opus's 120 ms) at 48 kHz.
@@ -88,6 +92,8 @@ pub struct CallPlayout {
     last_jb: JitterStats,
     /// The cushion now: [`LEAD_IN`], grown after this thread came late.
     cushion: usize,
+    /// Device frame of the last dry spell this thread's lateness caused.
+    last_own_dry: Option<u64>,
     /// The previous poll (how long this thread was away).
     last_poll: Option<Instant>,
     /// Frames due at this poll (kept to reuse its allocation).
@@ -119,6 +125,7 @@ impl CallPlayout {
             starved: 0,
             last_jb: JitterStats::default(),
             cushion: LEAD_IN,
+            last_own_dry: None,
             last_poll: None,
             pops: Vec::with_capacity(16),
         })
@@ -230,10 +237,18 @@ impl CallPlayout {
             self.starved = starved;
             let level = buffered + o.resampler.ready().len() + self.pops.len() * frame48;
             // As much of the silence as this thread was late beyond its polling slack is
-            // its own doing: this machine wakes it that late, and the cushion grows by
-            // that much (up to MAX_CUSHION) so the next time does not run the ring dry.
+            // its own doing; the second time in a while, the cushion grows by it.
             let own = silence.min(late.saturating_sub(POLL_SLACK));
-            self.cushion += own.min(MAX_CUSHION.saturating_sub(self.cushion));
+            if own > 0 {
+                let device = self.engine.stats().frames_rendered;
+                if self
+                    .last_own_dry
+                    .is_some_and(|at| device.saturating_sub(at) < GROW_WITHIN)
+                {
+                    self.cushion += own.min(MAX_CUSHION.saturating_sub(self.cushion));
+                }
+                self.last_own_dry = Some(device);
+            }
             // On schedule, the ring would now hold the cushion and the frames due, less
             // what the device played since the first of them was due.
             let scheduled = (self.cushion + self.pops.len() * frame48).saturating_sub(late);
