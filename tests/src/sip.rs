@@ -153,12 +153,13 @@ fn free(port: u16) -> bool {
         && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
 }
 
-/// A free even UDP port with the next one free too (SIPp's media and RTCP).
+/// A free even UDP port with the next three free too (SIPp binds audio RTP and RTCP
+/// there, and video RTP and RTCP above them).
 pub fn free_media_port() -> u16 {
     for _ in 0..1000 {
-        let n = next_port(3);
+        let n = next_port(5);
         let p = n + (n & 1);
-        if free(p) && free(p + 1) {
+        if (p..p + 4).all(free) {
             return p;
         }
     }
