@@ -184,6 +184,38 @@ pub struct SipAccountConfig {
     /// The default account (at most one; the peer-to-peer account otherwise).
     #[serde(default)]
     pub default: bool,
+    /// Whether calls to this account are answered at once; unset: as `[sip]`
+    /// `auto_answer` (and `SetSIPConfiguration`) say.
+    #[serde(default)]
+    pub auto_answer: Option<bool>,
+    /// Clip played while a call to this account rings, answered when it ends (-1: none);
+    /// unset: `[sip]` `pre_announcement_clip`.
+    #[serde(default)]
+    pub pre_announcement_clip: Option<i64>,
+}
+
+impl SipAccountConfig {
+    /// The clip played while a call to this account rings (-1: none).
+    pub fn pre_announcement(&self, sip: &SipConfig) -> i64 {
+        self.pre_announcement_clip
+            .unwrap_or(sip.pre_announcement_clip)
+    }
+
+    /// Whether the user agent answers this account's calls itself (`None`: as the call
+    /// settings say). Never when a pre-announcement plays first: the daemon answers
+    /// after it.
+    pub fn answers_at_once(&self, sip: &SipConfig) -> Option<bool> {
+        if self.pre_announcement(sip) >= 0 {
+            return Some(false);
+        }
+        match self.auto_answer {
+            Some(a) => Some(a),
+            // Its own "no pre-announcement" over `[sip]`'s: the call settings' answer
+            // would be "ring" because of that clip, so `[sip]`'s auto_answer decides.
+            None if sip.pre_announcement_clip >= 0 => Some(sip.auto_answer),
+            None => None,
+        }
+    }
 }
 
 fn default_expires() -> u32 {
@@ -367,5 +399,48 @@ impl Config {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ControlError::Config(format!("{}: {e}", path.display())))?;
         toml::from_str(&text).map_err(|e| ControlError::Config(format!("{}: {e}", path.display())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_account_answers_its_own_way_or_as_sip_says() {
+        let account = |auto: Option<bool>, clip: Option<i64>| -> SipAccountConfig {
+            let text = format!(
+                "id = \"sip_account_1\"\nuser = \"alice\"\nregistrar = \"pbx\"\n{}{}",
+                auto.map_or(String::new(), |a| format!("auto_answer = {a}\n")),
+                clip.map_or(String::new(), |c| format!("pre_announcement_clip = {c}\n")),
+            );
+            toml::from_str(&text).expect("account")
+        };
+        let plain = SipConfig::default();
+        let chimed = SipConfig {
+            pre_announcement_clip: 3,
+            ..SipConfig::default()
+        };
+        // Nothing of its own: the live call settings decide (None), or `[sip]`'s chime.
+        assert_eq!(account(None, None).answers_at_once(&plain), None);
+        assert_eq!(account(None, None).answers_at_once(&chimed), Some(false));
+        assert_eq!(account(None, None).pre_announcement(&chimed), 3);
+        // Its own answer, unless a chime plays first (the daemon answers after it).
+        assert_eq!(
+            account(Some(false), None).answers_at_once(&plain),
+            Some(false)
+        );
+        assert_eq!(
+            account(Some(true), Some(0)).answers_at_once(&plain),
+            Some(false)
+        );
+        assert_eq!(
+            account(Some(true), None).answers_at_once(&chimed),
+            Some(false)
+        );
+        // Its own "no chime" over `[sip]`'s: `[sip]`'s auto_answer, not the ringing
+        // the chime would have meant.
+        assert_eq!(account(None, Some(-1)).answers_at_once(&chimed), Some(true));
+        assert_eq!(account(None, Some(-1)).pre_announcement(&chimed), -1);
     }
 }

@@ -165,7 +165,7 @@ impl AccountStore {
             .cloned()
             .chain(next.clone())
             .collect();
-        let checked = check_accounts(&all)?;
+        let checked = check_accounts(&all, config)?;
         crate::store::save_json(&self.path, &next)?;
         *list = next;
         checked
@@ -190,6 +190,7 @@ impl AccountStore {
 /// Checks a set of accounts; one default at most, ids unique.
 fn check_accounts(
     accounts: &[SipAccountConfig],
+    sip: &SipConfig,
 ) -> Result<Vec<netamp_sip::register::AccountConfig>, ControlError> {
     let bad = |m: String| ControlError::Config(format!("[[sip.accounts]] {m}"));
     if accounts.iter().filter(|a| a.default).count() > 1 {
@@ -207,6 +208,9 @@ fn check_accounts(
             }
             if a.expires == 0 || a.timeout_s == 0 || a.timeout_s > 60 {
                 return Err(bad(format!("{}: expires ≥ 1, timeout_s 1..=60", a.id)));
+            }
+            if a.pre_announcement_clip.is_some_and(|c| c < -1) {
+                return Err(bad(format!("{}: pre_announcement_clip ≥ -1", a.id)));
             }
             let outbound_proxy = if a.outbound_proxy.is_empty() {
                 None
@@ -228,6 +232,7 @@ fn check_accounts(
                 outbound_proxy,
                 expires: a.expires,
                 timeout: Duration::from_secs(a.timeout_s),
+                auto_answer: a.answers_at_once(sip),
             })
         })
         .collect()
@@ -248,7 +253,7 @@ pub async fn start(app: &Arc<App>) -> Result<SipUa, ControlError> {
         .cloned()
         .chain(app.sip_accounts.list())
         .collect();
-    let accounts = check_accounts(&all)?;
+    let accounts = check_accounts(&all, &app.config.sip)?;
     let listen = config.listen;
     let weak: Weak<App> = Arc::downgrade(app);
     let taps: netamp_sip::TapFactory =
@@ -279,7 +284,7 @@ async fn publish(app: Weak<App>, mut rx: mpsc::UnboundedReceiver<SipEvent>) {
         match ev {
             SipEvent::Call(info) => {
                 if info.incoming && info.state == CallState::Ringing {
-                    if let Ok(clip) = u32::try_from(app.config.sip.pre_announcement_clip) {
+                    if let Ok(clip) = u32::try_from(pre_announcement(&app, &info)) {
                         tokio::spawn(pre_announce(app.clone(), info.id.clone(), clip));
                     }
                 }
@@ -355,6 +360,21 @@ async fn publish(app: Weak<App>, mut rx: mpsc::UnboundedReceiver<SipEvent>) {
 
 /// Plays the pre-announcement clip while `call` rings, then answers it (at once when the
 /// clip cannot play: a missing clip must not leave callers ringing).
+/// The clip played while `call` rings: its account's, or `[sip]`'s (-1: none).
+fn pre_announcement(app: &App, call: &netamp_sip::CallInfo) -> i64 {
+    let sip = &app.config.sip;
+    call.account
+        .as_ref()
+        .and_then(|id| {
+            sip.accounts
+                .iter()
+                .cloned()
+                .chain(app.sip_accounts.list())
+                .find(|a| &a.id == id)
+        })
+        .map_or(sip.pre_announcement_clip, |a| a.pre_announcement(sip))
+}
+
 async fn pre_announce(app: Arc<App>, call: String, clip: u32) {
     let started = match app.clips.get(clip) {
         Some(c) => {

@@ -31,6 +31,9 @@ pub struct AccountConfig {
     pub expires: u32,
     /// How long one REGISTER may take before the registrar counts as failed.
     pub timeout: Duration,
+    /// Whether calls to this account (Request-URI user = `user`) are answered at once;
+    /// `None` follows [`crate::CallPolicy::auto_answer`].
+    pub auto_answer: Option<bool>,
 }
 
 /// Registration state of one account.

@@ -814,3 +814,109 @@ fn sipp_g722_call_plays_ffmpegs_encoding() {
         0.95,
     );
 }
+
+#[test]
+fn each_account_answers_its_own_way_auto_ringing_or_after_its_pre_announcement() {
+    let _serial = serial();
+    use netamp_tests::audio::{make_clip, Format};
+    use netamp_tests::flows::vapix_call;
+    use serde_json::json;
+    // `[sip]` answers at once; unanswered calls ring 2 s.
+    let d = Daemon::with(DaemonOptions {
+        config: "[sip]\nring_timeout_s = 2\n".into(),
+        ..Default::default()
+    });
+    let file = make_clip(d.dir.path(), Format::WavPcm16, 48000, 1, 1.5);
+    assert_eq!(netamp_tests::flows::upload_ok(&d, &file), 0);
+    // A call reaches an account by its Request-URI user (what a registrar forwards to
+    // the registered contact), registered or not, so no registrar runs here.
+    let registrar = format!("127.0.0.1:{}", sip::free_port());
+    let account = |id: &str, user: &str, extra: Value| {
+        let mut a = json!({"Id": id, "Username": user, "Registrar": registrar});
+        if let (Some(a), Some(extra)) = (a.as_object_mut(), extra.as_object()) {
+            a.extend(extra.clone());
+        }
+        vapix_call(&d, "SetSIPAccount", a)
+    };
+    // Bad per-account values are refused and store nothing.
+    for bad in [
+        json!({"PreAnnouncementClip": 7}),
+        json!({"PreAnnouncementClip": -2}),
+        json!({"AutoAnswer": "maybe"}),
+    ] {
+        let r = account("sip_account_3", "dave", bad.clone());
+        assert_eq!(r.status, 400, "{bad}: {}", r.text());
+    }
+    let r = account("sip_account_1", "alice", json!({"PreAnnouncementClip": 0}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = account("sip_account_2", "carol", json!({"AutoAnswer": false}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let list = vapix_call(&d, "GetSIPAccounts", json!({})).json()["SIPAccounts"].clone();
+    let entry = |id: &str| {
+        list.as_array()
+            .and_then(|l| l.iter().find(|a| a["Id"] == id))
+            .cloned()
+            .unwrap_or_else(|| panic!("{id} missing from {list}"))
+    };
+    assert_eq!(entry("sip_account_1")["PreAnnouncementClip"], 0);
+    assert_eq!(entry("sip_account_1")["AutoAnswer"], true);
+    assert_eq!(entry("sip_account_2")["AutoAnswer"], false);
+    assert_eq!(entry("sip_account_2")["PreAnnouncementClip"], -1);
+    assert!(
+        !list.to_string().contains("sip_account_3"),
+        "a refused account was stored: {list}"
+    );
+
+    let voice8 = sip::voice(8000, 1.0, false);
+    let pcap = d.dir.path().join("v.pcap");
+    write_pcap(&pcap, &pcmu_packets(&voice8, |i| Some(i as f64 * 0.02)));
+    let ringing_first = |expect: u16| {
+        uac_scenario(PCMU_TE, &play(&pcap, 1200), expect).replace(
+            "<recv response=\"180\" optional=\"true\"/>",
+            "<recv response=\"180\"/>",
+        )
+    };
+    // The reasons and the clip events one call added.
+    let seen = std::cell::Cell::new(0);
+    let call = |scenario: &str, user: &str| {
+        let run = Sipp::start(scenario, &d.sip, 1, &["-s", user]);
+        let (code, errors) = run.wait();
+        assert_eq!(code, 0, "the call to {user} failed: {errors}");
+        let all = events(&d, "tnsaxis:Call/StateChange");
+        let new: Vec<String> = all[seen.get()..]
+            .iter()
+            .map(|e| data(e, "Reason"))
+            .collect();
+        seen.set(all.len());
+        new
+    };
+    let clips = || events(&d, "tnsaxis:MediaClip/tnsaxis:CurrentlyPlaying").len();
+
+    // Anyone else: the peer-to-peer account, answered at once (no ringing, no clip).
+    let reasons = call(&uac_scenario(PCMU_TE, &play(&pcap, 1200), 200), "somebody");
+    assert_eq!(
+        reasons.first().map(String::as_str),
+        Some("AcceptedByDevice")
+    );
+    assert_eq!(clips(), 0, "a clip played for the peer-to-peer account");
+    // alice: rings while her clip plays, answered when it ends.
+    let reasons = call(&ringing_first(200), "alice");
+    assert_eq!(
+        reasons.first().map(String::as_str),
+        Some("Initiated"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r == "AcceptedByDevice"),
+        "{reasons:?}"
+    );
+    assert!(clips() > 0, "alice's pre-announcement did not play");
+    // carol: rings, is not answered, and gets 480 when the ring time is up.
+    let before = clips();
+    let reasons = call(&ringing_first(480), "carol");
+    assert!(
+        !reasons.iter().any(|r| r == "AcceptedByDevice"),
+        "{reasons:?}"
+    );
+    assert_eq!(clips(), before, "a clip played for carol");
+}

@@ -112,7 +112,8 @@ async fn run(app: &App, name: &str, args: &Map<String, Value>) -> Result<Value, 
                 "Registrar": "",
                 "IsDefault": default_is_p2p,
                 "Transport": "udp",
-                "AutoAnswer": sip.auto_answer,
+                "AutoAnswer": app.sip_settings.get().auto_answer,
+                "PreAnnouncementClip": sip.pre_announcement_clip,
             })];
             list.extend(sip.accounts.iter().chain(stored.iter()).map(|a| {
                 json!({
@@ -126,7 +127,8 @@ async fn run(app: &App, name: &str, args: &Map<String, Value>) -> Result<Value, 
                     "RegistrationExpires": a.expires,
                     "IsDefault": a.default,
                     "Transport": "udp",
-                    "AutoAnswer": sip.auto_answer,
+                    "AutoAnswer": a.auto_answer.unwrap_or(app.sip_settings.get().auto_answer),
+                    "PreAnnouncementClip": a.pre_announcement(sip),
                 })
             }));
             Ok(json!({ "SIPAccounts": list }))
@@ -345,6 +347,28 @@ fn set_configuration(app: &App, args: &Map<String, Value>) -> Result<Value, Faul
     Ok(json!({}))
 }
 
+/// A JSON boolean, or its text form (`format=simple` sends text).
+fn flag(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) => match s.to_ascii_lowercase().as_str() {
+            "true" | "yes" | "1" => Some(true),
+            "false" | "no" | "0" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A JSON integer, or its text form.
+fn integer(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
 /// `SetSIPAccount`: stores the account and (re)starts its registration.
 async fn set_account(app: &App, a: &Map<String, Value>) -> Result<Value, Fault> {
     let text = |k: &str| a.get(k).and_then(Value::as_str).unwrap_or("").to_string();
@@ -389,6 +413,24 @@ async fn set_account(app: &App, a: &Map<String, Value>) -> Result<Value, Fault> 
             .map_or(3600, |e| e.min(u64::from(u32::MAX)) as u32),
         timeout_s: 5,
         default: a.get("IsDefault").and_then(Value::as_bool).unwrap_or(false),
+        auto_answer: match a.get("AutoAnswer") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(flag(v).ok_or_else(|| invalid("AutoAnswer: true or false"))?),
+        },
+        pre_announcement_clip: match a.get("PreAnnouncementClip") {
+            None | Some(Value::Null) => None,
+            Some(v) => {
+                let clip = integer(v)
+                    .filter(|c| *c >= -1)
+                    .ok_or_else(|| invalid("PreAnnouncementClip: a clip id, or -1 for none"))?;
+                if let Ok(id) = u32::try_from(clip) {
+                    if app.clips.get(id).is_none() {
+                        return Err(invalid(format!("PreAnnouncementClip: no clip {id}")));
+                    }
+                }
+                Some(clip)
+            }
+        },
     };
     let checked = app
         .sip_accounts

@@ -146,6 +146,7 @@ impl Inner {
             }
         };
         let key = dialog.id().call_id.clone();
+        let (account, account_answers) = self.account_reached(&tx.original);
         let info = CallInfo {
             id: dialog.id().call_id.clone(),
             state: CallState::Ringing,
@@ -157,6 +158,7 @@ impl Inner {
                 .and_then(|f| f.uri().ok())
                 .map(|u| u.to_string())
                 .unwrap_or_default(),
+            account,
             remote_addr: tx
                 .connection
                 .as_ref()
@@ -201,7 +203,7 @@ impl Inner {
         }
         let mut d = dialog.clone();
         let handle = tokio::spawn(async move { d.handle(&mut tx).await });
-        if policy.auto_answer {
+        if account_answers.unwrap_or(policy.auto_answer) {
             self.answer_key(&key)?;
         } else {
             dialog.ringing(None, None).map_err(stack)?;
@@ -226,6 +228,28 @@ impl Inner {
             Ok(r) => r.map_err(stack),
             Err(_) => Ok(()),
         }
+    }
+
+    /// The registered account `invite` reached — the first whose user is its
+    /// Request-URI's user (a registrar forwards calls to the contact the account
+    /// registered, which carries that user) — and whether it answers at once (`None`:
+    /// as the policy says). No match: the peer-to-peer account.
+    fn account_reached(&self, invite: &rsipstack::sip::Request) -> (Option<String>, Option<bool>) {
+        let user = invite.uri.auth.as_ref().map(|a| a.user.as_str());
+        let Some(user) = user.filter(|u| !u.is_empty()) else {
+            return (None, None);
+        };
+        let accounts = self.lock_accounts();
+        let mut matching: Vec<&AccountConfig> = accounts
+            .values()
+            .map(|a| &a.config)
+            .filter(|c| c.user == user)
+            .collect();
+        // The map's order is arbitrary; the lowest id wins, the same every time.
+        matching.sort_by(|a, b| a.id.cmp(&b.id));
+        matching
+            .first()
+            .map_or((None, None), |c| (Some(c.id.clone()), c.auto_answer))
     }
 
     /// The Contact of our replies: the address the request reached, over its transport.

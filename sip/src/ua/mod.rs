@@ -162,6 +162,9 @@ pub struct CallInfo {
     pub incoming: bool,
     /// The peer's URI (From of an incoming call).
     pub remote_uri: String,
+    /// The registered account an incoming call reached (its Request-URI user is the
+    /// account's user) or an outgoing one went through; `None`: the peer-to-peer account.
+    pub account: Option<String>,
     /// The peer's address (signalling).
     pub remote_addr: String,
     /// SIP transport (`UDP`, `TCP`).

@@ -73,6 +73,7 @@ impl Inner {
                 state: CallState::Calling,
                 incoming: false,
                 remote_uri: callee.to_string(),
+                account: account.as_ref().map(|(a, _)| a.id.clone()),
                 remote_addr: String::new(),
                 transport: transport.to_string(),
                 codec: None,
