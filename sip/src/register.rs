@@ -47,6 +47,10 @@ pub enum RegStatus {
         server: String,
         /// Granted seconds.
         expires: u32,
+        /// The address in the registered Contact (`host:port`): where the registrar saw
+        /// the REGISTER come from (its Via `received`/`rport`, RFC 3581), which is what
+        /// rsipstack registers, so calls reach netamp through a NAT.
+        contact: String,
     },
     /// The last attempt failed.
     Failed {

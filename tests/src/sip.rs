@@ -317,6 +317,49 @@ pub fn registrar_scenario(user: &str, password: &str, expires: u32, registration
     )
 }
 
+/// A SIPp registrar behind which netamp looks NATed: its replies put `received=192.0.2.7`
+/// and `rport=5999` in the Via (RFC 3581), and it grants the retried REGISTER only when
+/// its Contact matches `contact` (a regular expression) and it carries valid digest
+/// credentials for `user`/`password` (otherwise the call fails on a timeout). One
+/// registration, then it ends.
+pub fn nat_registrar_scenario(user: &str, password: &str, contact: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="nat-registrar">
+<recv request="REGISTER"><action><ereg regexp="SIP/2.0/UDP [^;]+;branch=[^;, ]+" search_in="hdr" header="Via:" check_it="true" assign_to="via"/></action></recv>
+<send><![CDATA[
+SIP/2.0 401 Unauthorized
+Via: [$via];received=192.0.2.7;rport=5999
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+WWW-Authenticate: Digest realm="netamp.test", nonce="[pid]n[call_number]", algorithm=MD5
+Content-Length: 0
+
+]]></send>
+<recv request="REGISTER"><action><verifyauth assign_to="authok" username="{user}" password="{password}"/><ereg regexp="{contact}" search_in="hdr" header="Contact:" check_it="true" assign_to="seen"/><ereg regexp="SIP/2.0/UDP [^;]+;(rport;)?branch=[^;, ]+" search_in="hdr" header="Via:" check_it="true" assign_to="via2,rp"/></action></recv>
+<nop test="authok" next="ok"/>
+<recv request="REGISTER" timeout="200"/>
+<label id="ok"/>
+<send><![CDATA[
+SIP/2.0 200 OK
+Via: [$via2];received=192.0.2.7;rport=5999
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+[last_Contact:];expires=60
+Expires: 60
+X-Contact-Seen: [$seen][$rp]
+Content-Length: 0
+
+]]></send>
+</scenario>
+"#
+    )
+}
+
 /// A SIPp PBX for one account: its first call is netamp's REGISTER (challenged, then
 /// granted `expires` s), its second netamp's INVITE, which it challenges with 401 and
 /// answers (PCMU) only when the retried INVITE carries valid digest credentials for

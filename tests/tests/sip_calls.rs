@@ -920,3 +920,28 @@ fn each_account_answers_its_own_way_auto_ringing_or_after_its_pre_announcement()
     );
     assert_eq!(clips(), before, "a clip played for carol");
 }
+
+#[test]
+fn a_registered_contact_takes_the_address_the_registrar_saw() {
+    let _serial = serial();
+    let port = sip::free_port();
+    // The registrar's replies say the REGISTER came from 192.0.2.7:5999 (a NAT).
+    let registrar = Sipp::server(
+        &sip::nat_registrar_scenario("alice", "s3cret", r"@192\.0\.2\.7:5999"),
+        port,
+        1,
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let d = Daemon::with(DaemonOptions {
+        config: format!(
+            "[sip]\n[[sip.accounts]]\nid = \"sip_account_1\"\nuser = \"alice\"\npassword = \"s3cret\"\nregistrar = \"127.0.0.1:{port}\"\nexpires = 60\n"
+        ),
+        ..Default::default()
+    });
+    let s = wait_registered_at(&d, port, Duration::from_secs(5));
+    eprintln!("registered: {s}");
+    assert_eq!(s["Contact"], "192.0.2.7:5999", "{s}");
+    // The registrar granted only a REGISTER whose Contact was that address.
+    let (code, errors) = registrar.wait();
+    assert_eq!(code, 0, "{errors}");
+}

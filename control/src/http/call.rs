@@ -143,8 +143,12 @@ async fn run(app: &App, name: &str, args: &Map<String, Value>) -> Result<Value, 
                     netamp_sip::register::RegStatus::Registering => {
                         json!({"Id": id, "Status": "Registering"})
                     }
-                    netamp_sip::register::RegStatus::Registered { server, expires } => {
-                        json!({"Id": id, "Status": "Registered", "Registrar": server, "Expires": expires})
+                    netamp_sip::register::RegStatus::Registered {
+                        server,
+                        expires,
+                        contact,
+                    } => {
+                        json!({"Id": id, "Status": "Registered", "Registrar": server, "Expires": expires, "Contact": contact})
                     }
                     netamp_sip::register::RegStatus::Failed { reason } => {
                         json!({"Id": id, "Status": "Failed", "Reason": reason})

@@ -55,7 +55,10 @@ impl Inner {
                         if resp.status_code.kind()
                             == rsipstack::sip::StatusCodeKind::Successful =>
                     {
-                        Ok(regs[i].expires())
+                        let contact = regs[i]
+                            .discovered_public_address()
+                            .map_or_else(String::new, |a| a.to_string());
+                        Ok((regs[i].expires(), contact))
                     }
                     Ok(Ok(resp)) => Err(format!("{text}: {}", resp.status_code)),
                     Ok(Err(e)) => Err(format!("{text}: {e}")),
@@ -63,13 +66,14 @@ impl Inner {
                 },
             };
             let next = match outcome {
-                Ok(granted) => {
-                    tracing::info!(account = %acc.id, server = %text, granted, "registered");
+                Ok((granted, contact)) => {
+                    tracing::info!(account = %acc.id, server = %text, granted, %contact, "registered");
                     self.set_status(
                         &acc.id,
                         RegStatus::Registered {
                             server: text.clone(),
                             expires: granted,
+                            contact,
                         },
                     );
                     last_ok = Some(i);
