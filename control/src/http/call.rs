@@ -351,28 +351,6 @@ fn set_configuration(app: &App, args: &Map<String, Value>) -> Result<Value, Faul
     Ok(json!({}))
 }
 
-/// A JSON boolean, or its text form (`format=simple` sends text).
-fn flag(v: &Value) -> Option<bool> {
-    match v {
-        Value::Bool(b) => Some(*b),
-        Value::String(s) => match s.to_ascii_lowercase().as_str() {
-            "true" | "yes" | "1" => Some(true),
-            "false" | "no" | "0" => Some(false),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
-/// A JSON integer, or its text form.
-fn integer(v: &Value) -> Option<i64> {
-    match v {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
 /// `SetSIPAccount`: stores the account and (re)starts its registration.
 async fn set_account(app: &App, a: &Map<String, Value>) -> Result<Value, Fault> {
     let text = |k: &str| a.get(k).and_then(Value::as_str).unwrap_or("").to_string();
@@ -419,12 +397,16 @@ async fn set_account(app: &App, a: &Map<String, Value>) -> Result<Value, Fault> 
         default: a.get("IsDefault").and_then(Value::as_bool).unwrap_or(false),
         auto_answer: match a.get("AutoAnswer") {
             None | Some(Value::Null) => None,
-            Some(v) => Some(flag(v).ok_or_else(|| invalid("AutoAnswer: true or false"))?),
+            Some(v) => Some(
+                v.as_bool()
+                    .ok_or_else(|| invalid("AutoAnswer: true or false"))?,
+            ),
         },
         pre_announcement_clip: match a.get("PreAnnouncementClip") {
             None | Some(Value::Null) => None,
             Some(v) => {
-                let clip = integer(v)
+                let clip = v
+                    .as_i64()
                     .filter(|c| *c >= -1)
                     .ok_or_else(|| invalid("PreAnnouncementClip: a clip id, or -1 for none"))?;
                 if let Ok(id) = u32::try_from(clip) {
