@@ -24,8 +24,9 @@
 //! - **Clock drift** (ARCHITECTURE.md §2). The jitter buffer plays at the sender's pace;
 //!   the device plays at its own. [`DriftEstimator`] measures the difference from the
 //!   packets' timestamps against the device's position as they arrive, and once it is
-//!   trusted the live resampler's ratio is set to cancel it (a feed-forward correction: the ring's level
-//!   moves by milliseconds with thread scheduling, too much to steer by).
+//!   trusted the live resampler's ratio is set to cancel it (a feed-forward correction:
+//!   the ring's level moves by milliseconds with thread scheduling, too much to steer
+//!   by).
 
 use netamp_engine::resample::StreamResampler;
 use netamp_engine::{Engine, StreamOptions, StreamWriter, SAMPLE_RATE};
