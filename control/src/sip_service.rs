@@ -358,8 +358,6 @@ async fn publish(app: Weak<App>, mut rx: mpsc::UnboundedReceiver<SipEvent>) {
     }
 }
 
-/// Plays the pre-announcement clip while `call` rings, then answers it (at once when the
-/// clip cannot play: a missing clip must not leave callers ringing).
 /// The clip played while `call` rings: its account's, or `[sip]`'s (-1: none).
 fn pre_announcement(app: &App, call: &netamp_sip::CallInfo) -> i64 {
     let sip = &app.config.sip;
@@ -375,6 +373,8 @@ fn pre_announcement(app: &App, call: &netamp_sip::CallInfo) -> i64 {
         .map_or(sip.pre_announcement_clip, |a| a.pre_announcement(sip))
 }
 
+/// Plays the pre-announcement clip while `call` rings, then answers it (at once when the
+/// clip cannot play: a missing clip must not leave callers ringing).
 async fn pre_announce(app: Arc<App>, call: String, clip: u32) {
     let started = match app.clips.get(clip) {
         Some(c) => {
