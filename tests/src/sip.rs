@@ -323,40 +323,37 @@ pub fn registrar_scenario(user: &str, password: &str, expires: u32, registration
 /// credentials for `user`/`password` (otherwise the call fails on a timeout). One
 /// registration, then it ends.
 pub fn nat_registrar_scenario(user: &str, password: &str, contact: &str) -> String {
+    // A reply whose Via is the request's (`via`, a scenario variable) as a NAT'd
+    // registrar annotates it.
+    let reply = |status: &str, via: &str, extra: &str| {
+        format!(
+            "SIP/2.0 {status}\nVia: [${via}];received=192.0.2.7;rport=5999\n[last_From:]\n[last_To:];tag=[pid]SIPpTag01[call_number]\n[last_Call-ID:]\n[last_CSeq:]\n{extra}Content-Length: 0\n\n"
+        )
+    };
     format!(
         r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="nat-registrar">
 <recv request="REGISTER"><action><ereg regexp="SIP/2.0/UDP [^;]+;branch=[^;, ]+" search_in="hdr" header="Via:" check_it="true" assign_to="via"/></action></recv>
 <send><![CDATA[
-SIP/2.0 401 Unauthorized
-Via: [$via];received=192.0.2.7;rport=5999
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-WWW-Authenticate: Digest realm="netamp.test", nonce="[pid]n[call_number]", algorithm=MD5
-Content-Length: 0
-
-]]></send>
+{challenge}]]></send>
 <recv request="REGISTER"><action><verifyauth assign_to="authok" username="{user}" password="{password}"/><ereg regexp="{contact}" search_in="hdr" header="Contact:" check_it="true" assign_to="seen"/><ereg regexp="SIP/2.0/UDP [^;]+;(rport;)?branch=[^;, ]+" search_in="hdr" header="Via:" check_it="true" assign_to="via2,rp"/></action></recv>
 <nop test="authok" next="ok"/>
 <recv request="REGISTER" timeout="200"/>
 <label id="ok"/>
 <send><![CDATA[
-SIP/2.0 200 OK
-Via: [$via2];received=192.0.2.7;rport=5999
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-[last_Contact:];expires=60
-Expires: 60
-X-Contact-Seen: [$seen][$rp]
-Content-Length: 0
-
-]]></send>
+{ok}]]></send>
 </scenario>
-"#
+"#,
+        challenge = reply(
+            "401 Unauthorized",
+            "via",
+            "WWW-Authenticate: Digest realm=\"netamp.test\", nonce=\"[pid]n[call_number]\", algorithm=MD5\n"
+        ),
+        ok = reply(
+            "200 OK",
+            "via2",
+            "[last_Contact:];expires=60\nExpires: 60\nX-Contact-Seen: [$seen][$rp]\n"
+        ),
     )
 }
 

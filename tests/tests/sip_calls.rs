@@ -99,6 +99,34 @@ fn pcmu_packets(pcm: &[f32], at: impl Fn(usize) -> Option<f64>) -> Vec<TimedRtp>
     out
 }
 
+/// A second of voice as PCMU packets 20 ms apart, in a pcap for SIPp to play.
+fn voice_pcap(d: &Daemon, name: &str) -> std::path::PathBuf {
+    let voice8 = sip::voice(8000, 1.0, false);
+    let pcap = d.dir.path().join(format!("{name}.pcap"));
+    write_pcap(&pcap, &pcmu_packets(&voice8, |i| Some(i as f64 * 0.02)));
+    pcap
+}
+
+/// A UAC scenario that requires the 180: the call must ring first.
+fn ringing_first(scenario: &str) -> String {
+    scenario.replace(
+        "<recv response=\"180\" optional=\"true\"/>",
+        "<recv response=\"180\"/>",
+    )
+}
+
+/// A daemon with `config` and a 1.5 s clip uploaded as clip 0.
+fn daemon_with_clip(config: &str) -> Daemon {
+    use netamp_tests::audio::{make_clip, Format};
+    let d = Daemon::with(DaemonOptions {
+        config: config.into(),
+        ..Default::default()
+    });
+    let file = make_clip(d.dir.path(), Format::WavPcm16, 48000, 1, 1.5);
+    assert_eq!(netamp_tests::flows::upload_ok(&d, &file), 0);
+    d
+}
+
 /// Runs one SIPp call and returns the daemon's capture from before the call.
 fn call_and_capture(d: &Daemon, scenario: &str) -> Vec<f32> {
     let run = Sipp::start(scenario, &d.sip, 1, &[]);
@@ -502,9 +530,7 @@ fn registers_with_digest_refreshes_fails_over_fails_back_and_takes_a_call() {
     assert_eq!(code, 0, "primary again: {errors}");
 
     // A call to the registered contact, as the registrar routes it.
-    let voice8 = sip::voice(8000, 1.0, false);
-    let pcap = d.dir.path().join("reg.pcap");
-    write_pcap(&pcap, &pcmu_packets(&voice8, |i| Some(i as f64 * 0.02)));
+    let pcap = voice_pcap(&d, "reg");
     let call = Sipp::start(
         &uac_scenario(PCMU_TE, &play(&pcap, 1200), 200),
         &d.sip,
@@ -607,9 +633,7 @@ fn set_sip_configuration_changes_call_handling_at_once_keeps_it_and_refuses_bad_
         json!({"SIPConfiguration": changed}),
     );
     assert_eq!(r.status, 200, "{}", r.text());
-    let voice8 = sip::voice(8000, 1.0, false);
-    let pcap = d.dir.path().join("v.pcap");
-    write_pcap(&pcap, &pcmu_packets(&voice8, |i| Some(i as f64 * 0.02)));
+    let pcap = voice_pcap(&d, "v");
     let refused = Sipp::start(&uac_scenario(PCMU_TE, "", 480), &d.sip, 1, &[]);
     let (code, errors) = refused.wait();
     assert_eq!(code, 0, "incoming calls off: 480 expected: {errors}");
@@ -641,21 +665,10 @@ fn set_sip_configuration_changes_call_handling_at_once_keeps_it_and_refuses_bad_
 #[test]
 fn a_pre_announcement_clip_plays_while_the_call_rings_and_the_call_is_answered_after_it() {
     let _serial = serial();
-    use netamp_tests::audio::{make_clip, Format};
-    let d = Daemon::with(DaemonOptions {
-        config: "[sip]\npre_announcement_clip = 0\n".into(),
-        ..Default::default()
-    });
-    let file = make_clip(d.dir.path(), Format::WavPcm16, 48000, 1, 1.5);
-    assert_eq!(netamp_tests::flows::upload_ok(&d, &file), 0);
-    let voice8 = sip::voice(8000, 1.0, false);
-    let pcap = d.dir.path().join("after.pcap");
-    write_pcap(&pcap, &pcmu_packets(&voice8, |i| Some(i as f64 * 0.02)));
+    let d = daemon_with_clip("[sip]\npre_announcement_clip = 0\n");
+    let pcap = voice_pcap(&d, "after");
     // The 180 is required here: the call rings first.
-    let scenario = uac_scenario(PCMU_TE, &play(&pcap, 1200), 200).replace(
-        "<recv response=\"180\" optional=\"true\"/>",
-        "<recv response=\"180\"/>",
-    );
+    let scenario = ringing_first(&uac_scenario(PCMU_TE, &play(&pcap, 1200), 200));
     let run = Sipp::start(&scenario, &d.sip, 1, &[]);
     let (code, errors) = run.wait();
     assert_eq!(code, 0, "the call failed: {errors}");
@@ -818,16 +831,10 @@ fn sipp_g722_call_plays_ffmpegs_encoding() {
 #[test]
 fn each_account_answers_its_own_way_auto_ringing_or_after_its_pre_announcement() {
     let _serial = serial();
-    use netamp_tests::audio::{make_clip, Format};
     use netamp_tests::flows::vapix_call;
     use serde_json::json;
     // `[sip]` answers at once; unanswered calls ring 2 s.
-    let d = Daemon::with(DaemonOptions {
-        config: "[sip]\nring_timeout_s = 2\n".into(),
-        ..Default::default()
-    });
-    let file = make_clip(d.dir.path(), Format::WavPcm16, 48000, 1, 1.5);
-    assert_eq!(netamp_tests::flows::upload_ok(&d, &file), 0);
+    let d = daemon_with_clip("[sip]\nring_timeout_s = 2\n");
     // A call reaches an account by its Request-URI user (what a registrar forwards to
     // the registered contact), registered or not, so no registrar runs here.
     let registrar = format!("127.0.0.1:{}", sip::free_port());
@@ -867,15 +874,8 @@ fn each_account_answers_its_own_way_auto_ringing_or_after_its_pre_announcement()
         "a refused account was stored: {list}"
     );
 
-    let voice8 = sip::voice(8000, 1.0, false);
-    let pcap = d.dir.path().join("v.pcap");
-    write_pcap(&pcap, &pcmu_packets(&voice8, |i| Some(i as f64 * 0.02)));
-    let ringing_first = |expect: u16| {
-        uac_scenario(PCMU_TE, &play(&pcap, 1200), expect).replace(
-            "<recv response=\"180\" optional=\"true\"/>",
-            "<recv response=\"180\"/>",
-        )
-    };
+    let pcap = voice_pcap(&d, "v");
+    let rings = |expect: u16| ringing_first(&uac_scenario(PCMU_TE, &play(&pcap, 1200), expect));
     // The reasons and the clip events one call added.
     let seen = std::cell::Cell::new(0);
     let call = |scenario: &str, user: &str| {
@@ -900,7 +900,7 @@ fn each_account_answers_its_own_way_auto_ringing_or_after_its_pre_announcement()
     );
     assert_eq!(clips(), 0, "a clip played for the peer-to-peer account");
     // alice: rings while her clip plays, answered when it ends.
-    let reasons = call(&ringing_first(200), "alice");
+    let reasons = call(&rings(200), "alice");
     assert_eq!(
         reasons.first().map(String::as_str),
         Some("Initiated"),
@@ -913,7 +913,7 @@ fn each_account_answers_its_own_way_auto_ringing_or_after_its_pre_announcement()
     assert!(clips() > 0, "alice's pre-announcement did not play");
     // carol: rings, is not answered, and gets 480 when the ring time is up.
     let before = clips();
-    let reasons = call(&ringing_first(480), "carol");
+    let reasons = call(&rings(480), "carol");
     assert!(
         !reasons.iter().any(|r| r == "AcceptedByDevice"),
         "{reasons:?}"
