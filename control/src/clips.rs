@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ControlError;
 use crate::store;
+use crate::wildcard::{Pattern, PatternTooLong};
 
 /// Where real Axis devices keep clips; `location=` arguments may name it.
 pub const AXIS_CLIP_DIR: &str = "/etc/audioclips/";
@@ -112,19 +113,6 @@ pub fn sanitize_file_name(raw: &str) -> String {
     }
 }
 
-/// Matches `*` wildcards against a name.
-fn glob(pattern: &str, name: &str) -> bool {
-    match pattern.split_once('*') {
-        None => pattern == name,
-        Some((head, tail)) => {
-            name.starts_with(head)
-                && (0..=name.len() - head.len()).any(|i| {
-                    name.is_char_boundary(head.len() + i) && glob(tail, &name[head.len() + i..])
-                })
-        }
-    }
-}
-
 impl ClipLibrary {
     /// Loads the library; entries whose file vanished are dropped, stale uploads removed.
     pub fn load(
@@ -194,23 +182,24 @@ impl ClipLibrary {
     }
 
     /// Resolves a `location=` argument: file name or clip name, relative or under
-    /// `/etc/audioclips/`, `*` picking one match at random.
-    pub fn find_location(&self, location: &str) -> Option<Clip> {
+    /// `/etc/audioclips/`, wildcards (`*`, `?`) picking one match at random.
+    pub fn find_location(&self, location: &str) -> Result<Option<Clip>, PatternTooLong> {
         let loc = location.trim();
         let loc = loc
             .strip_prefix(AXIS_CLIP_DIR)
             .or_else(|| loc.strip_prefix(&AXIS_CLIP_DIR[1..]))
             .unwrap_or(loc);
+        let pattern = Pattern::new(loc)?;
         let clips = self.read();
         let matches: Vec<&Clip> = clips
             .values()
-            .filter(|c| glob(loc, &c.file) || glob(loc, &c.name))
+            .filter(|c| pattern.matches(&c.file) || pattern.matches(&c.name))
             .collect();
         if matches.is_empty() {
-            return None;
+            return Ok(None);
         }
         let pick = rand::random_range(0..matches.len());
-        Some(matches[pick].clone())
+        Ok(Some(matches[pick].clone()))
     }
 
     /// A temp path for an upload in progress (same directory, so the final rename is atomic).
@@ -322,12 +311,5 @@ mod tests {
         assert_eq!(sanitize_file_name("..."), "clip");
         assert_eq!(sanitize_file_name(".hidden.wav"), "hidden.wav");
         assert!(sanitize_file_name(&"a".repeat(300)).len() <= 64);
-    }
-
-    #[test]
-    fn globs() {
-        assert!(glob("alarm*.mp3", "alarm2.mp3"));
-        assert!(glob("*", "x"));
-        assert!(!glob("alarm*.mp3", "bell.mp3"));
     }
 }

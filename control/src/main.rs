@@ -23,6 +23,7 @@ mod sip_settings;
 mod sound_level;
 mod store;
 mod users;
+mod wildcard;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

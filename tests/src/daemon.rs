@@ -14,7 +14,12 @@ pub const ADMIN: (&str, &str) = ("root", "pass");
 pub const MAC: &str = "ACCC8EC43707";
 
 /// The daemon binary, built on first use if `cargo build` has not made it yet.
+/// `NETAMP_BIN` names another one (an installed package's, or an older build to show a
+/// regression test failing on it), which is then used as it is.
 pub fn netamp_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("NETAMP_BIN") {
+        return PathBuf::from(bin);
+    }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target"));

@@ -430,3 +430,17 @@ Content-Length: [len]
         granted = reply("200 OK", &format!("[last_Contact:];expires={expires}\nExpires: {expires}\n")),
     )
 }
+
+/// Sends one OPTIONS to `sip` (`127.0.0.1:port`, UDP) and returns the first line of the
+/// answer, or `None` when none comes within `wait`.
+pub fn options_status(sip: &str, wait: std::time::Duration) -> Option<String> {
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    sock.set_read_timeout(Some(wait)).expect("timeout");
+    let port = sock.local_addr().expect("addr").port();
+    let req = format!("OPTIONS sip:netamp@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-probe-{port}\r\nFrom: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:netamp@127.0.0.1>\r\nCall-ID: probe-{port}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n");
+    sock.send_to(req.as_bytes(), sip).expect("send");
+    let mut buf = [0u8; 4096];
+    let (n, _) = sock.recv_from(&mut buf).ok()?;
+    let reply = String::from_utf8_lossy(&buf[..n]);
+    reply.lines().next().map(str::to_string)
+}

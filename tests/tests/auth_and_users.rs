@@ -326,4 +326,17 @@ fn repeated_failures_block_the_address() {
         curl(admin(), &[&d.url("/axis-cgi/usergroup.cgi")]).status,
         403
     );
+    // The anonymous API list evaluates a JSON body; a blocked address must not
+    // get even that far.
+    let discovery = curl(
+        Auth::Anonymous,
+        &[
+            "-X",
+            "POST",
+            "--data",
+            r#"{"apiVersion":"1.0","method":"getApiList"}"#,
+            &d.url("/axis-cgi/apidiscovery.cgi"),
+        ],
+    );
+    assert_eq!(discovery.status, 403);
 }

@@ -43,6 +43,7 @@ fn play_args(app: &App, req: &Request) -> Result<PlayArgs, Reply> {
         (None, Some(loc)) => {
             app.clips
                 .find_location(loc)
+                .map_err(|e| bad_request(&format!("invalid location: {e}")))?
                 .ok_or_else(|| bad_request(&format!("no clip at location {loc}")))?
                 .id
         }

@@ -7,6 +7,7 @@ use warp::http::Method;
 use super::{json, Reply, Request};
 use crate::app::App;
 use crate::users::Role;
+use crate::wildcard::Pattern;
 
 /// The APIs netamp implements, exactly as API discovery lists them.
 pub const APIS: &[(&str, &str, &str)] = &[
@@ -271,19 +272,13 @@ pub async fn basic_device_info(app: &App, req: &mut Request) -> Reply {
     }
 }
 
-fn glob(pattern: &str, s: &str) -> bool {
-    match pattern.split_once('*') {
-        None => pattern == s,
-        Some((head, tail)) => {
-            s.starts_with(head)
-                && (head.len()..=s.len()).any(|i| s.is_char_boundary(i) && glob(tail, &s[i..]))
-        }
-    }
-}
-
 /// Handles `apidiscovery.cgi`.
 pub async fn api_discovery(app: &App, req: &mut Request) -> Reply {
     const VERSION: &str = "1.0";
+    // Open to anyone, as on Axis devices, but not to an address blocked for failed logins.
+    if let Err(r) = app.require(req, Role::Anonymous) {
+        return r;
+    }
     let env = match open(app, req, VERSION).await {
         Ok(e) => e,
         Err(r) => return r,
@@ -291,17 +286,27 @@ pub async fn api_discovery(app: &App, req: &mut Request) -> Reply {
     let (ctx, method) = (env.context.as_str(), env.method.as_str());
     match method {
         "getApiList" => {
-            let id_pat = env.params.get("id").and_then(Value::as_str).unwrap_or("*");
-            let ver_pat = env
-                .params
-                .get("version")
-                .and_then(Value::as_str)
-                .unwrap_or("*");
+            let pattern = |key: &str| {
+                let p = env.params.get(key).and_then(Value::as_str).unwrap_or("*");
+                Pattern::new(p).map_err(|e| {
+                    error(
+                        &env.api_version,
+                        ctx,
+                        Some(method),
+                        1000,
+                        &format!("Invalid parameter value: {key}: {e}"),
+                    )
+                })
+            };
+            let (id_pat, ver_pat) = match (pattern("id"), pattern("version")) {
+                (Ok(i), Ok(v)) => (i, v),
+                (Err(r), _) | (_, Err(r)) => return r,
+            };
             let port_management = app.config.io.port_management;
             let list: Vec<Value> = APIS
                 .iter()
                 .filter(|(id, _, _)| port_management || *id != "io-port-management")
-                .filter(|(id, ver, _)| glob(id_pat, id) && glob(ver_pat, ver))
+                .filter(|(id, ver, _)| id_pat.matches(id) && ver_pat.matches(ver))
                 .map(|(id, ver, name)| json!({"id": id, "version": ver, "name": name, "docLink": "", "status": "released"}))
                 .collect();
             success(&env.api_version, ctx, method, json!({"apiList": list}))
