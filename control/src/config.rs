@@ -134,6 +134,10 @@ pub struct SipConfig {
     pub jitter_min_ms: u64,
     /// Largest jitter-buffer delay, ms.
     pub jitter_max_ms: u64,
+    /// How long into a call a caller's RTP may come from an address its SDP did not name
+    /// (symmetric RTP behind NAT), s; after it only that address and the SDP's count
+    /// (at most 30; 0: only the SDP's address ever).
+    pub rtp_latch_s: u64,
     /// Calls at once; more get 486 Busy Here.
     pub max_calls: usize,
     /// Take incoming calls at all (480 otherwise).
@@ -251,6 +255,7 @@ impl Default for SipConfig {
             direction: "sendrecv".into(),
             jitter_min_ms: 20,
             jitter_max_ms: 200,
+            rtp_latch_s: 5,
             max_calls: 1,
             allow_incoming: true,
             auto_answer: true,

@@ -65,6 +65,9 @@ pub fn ua_config(c: &SipConfig, settings: CallSettings) -> Result<UaConfig, Cont
             "jitter_min_ms/jitter_max_ms: 5 ≤ min ≤ max ≤ 1000".into()
         ));
     }
+    if c.rtp_latch_s > 30 {
+        return Err(bad("rtp_latch_s: at most 30".into()));
+    }
     CallSettings::from_config(c).check().map_err(bad)?;
     let sequences = c
         .dtmf
@@ -104,6 +107,7 @@ pub fn ua_config(c: &SipConfig, settings: CallSettings) -> Result<UaConfig, Cont
             max_delay: Duration::from_millis(c.jitter_max_ms),
             ..JitterConfig::default()
         },
+        latch_window: Duration::from_secs(c.rtp_latch_s),
         policy: settings.policy(c),
         sequences,
         user_agent: format!("netamp/{}", env!("CARGO_PKG_VERSION")),

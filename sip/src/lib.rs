@@ -6,6 +6,7 @@ pub mod dtmf;
 mod error;
 pub mod guard;
 pub mod jitter;
+pub mod latch;
 pub mod media;
 pub mod playout;
 pub mod register;

@@ -11,12 +11,16 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::latch::{Latch, Verdict};
 use crate::rtp_in::RtpInStats;
 use crate::rtp_out::RtpOutStats;
 use crate::SipError;
 
 /// Time between reports (RFC 3550's 5 s minimum).
 pub const INTERVAL: Duration = Duration::from_secs(5);
+
+/// How much longer than RTP's the RTCP latch stays open for a new address.
+pub const FIRST_REPORT_SLACK: Duration = Duration::from_secs(10);
 
 /// One reception report block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -179,6 +183,8 @@ pub struct RtcpStats {
     pub received: AtomicU64,
     /// Datagrams that were not RTCP.
     pub malformed: AtomicU64,
+    /// Reports from a source the latch refused (another address during the call).
+    pub spoofed: AtomicU64,
     /// Packets lost as the peer last reported for our stream.
     pub peer_reported_lost: AtomicU64,
 }
@@ -202,15 +208,24 @@ pub struct RtcpSources {
 
 impl RtcpSession {
     /// Starts reporting from `socket` to `peer` (the peer's RTP port + 1 until its own
-    /// RTCP shows where it comes from).
-    pub fn start(socket: UdpSocket, peer: SocketAddr, src: RtcpSources) -> Result<Self, SipError> {
+    /// RTCP shows where it comes from, by the [`Latch`] rule with `window`).
+    ///
+    /// RTCP's latch stays open [`FIRST_REPORT_SLACK`] longer than RTP's: a peer's first
+    /// report comes only after its randomised interval (RFC 3550 §6.2), seconds into the
+    /// call. Once the peer's RTP has an SSRC, reports must carry it to move the latch.
+    pub fn start(
+        socket: UdpSocket,
+        peer: SocketAddr,
+        window: Duration,
+        src: RtcpSources,
+    ) -> Result<Self, SipError> {
         socket.set_read_timeout(Some(Duration::from_millis(200)))?;
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(RtcpStats::default());
         let (t_stop, t_stats) = (stop.clone(), stats.clone());
         let thread = std::thread::Builder::new()
             .name("netamp-rtcp".into())
-            .spawn(move || run(socket, peer, src, t_stop, t_stats))?;
+            .spawn(move || run(socket, peer, window, src, t_stop, t_stats))?;
         Ok(Self {
             stop,
             stats,
@@ -235,12 +250,14 @@ impl Drop for RtcpSession {
 
 fn run(
     socket: UdpSocket,
-    mut peer: SocketAddr,
+    peer: SocketAddr,
+    window: Duration,
     src: RtcpSources,
     stop: Arc<AtomicBool>,
     stats: Arc<RtcpStats>,
 ) {
     let started = Instant::now();
+    let mut latch = Latch::new(peer, window + FIRST_REPORT_SLACK, started);
     // The first report goes out early so short calls report at all.
     let mut next = started + Duration::from_secs(1);
     let mut last_sr: Option<(u32, Instant)> = None;
@@ -255,10 +272,19 @@ fn run(
     );
     while !stop.load(Ordering::Relaxed) {
         if let Ok((n, from)) = socket.recv_from(&mut buf) {
+            if let Some(rx) = src
+                .rx
+                .as_ref()
+                .filter(|rx| rx.received.load(Ordering::Relaxed) > 0)
+            {
+                latch.expect_ssrc(rx.ssrc.load(Ordering::Relaxed) as u32);
+            }
             match parse(&buf[..n]) {
+                Ok(p) if latch.packet(from, p.ssrc, Instant::now()) == Verdict::Spoofed => {
+                    stats.spoofed.fetch_add(1, Ordering::Relaxed);
+                }
                 Ok(p) => {
                     stats.received.fetch_add(1, Ordering::Relaxed);
-                    peer = from;
                     if let Some(m) = p.sr_ntp_middle {
                         last_sr = Some((m, Instant::now()));
                     }
@@ -314,7 +340,7 @@ fn run(
             })
         });
         let packet = compound(src.ssrc, sender, block, &cname);
-        if socket.send_to(&packet, peer).is_ok() {
+        if socket.send_to(&packet, latch.current()).is_ok() {
             stats.sent.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -386,9 +412,13 @@ mod tests {
         let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
         peer.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
         let rx = Arc::new(RtpInStats::default());
+        // The peer's RTP has come with SSRC 7.
+        rx.received.store(1, Ordering::Relaxed);
+        rx.ssrc.store(7, Ordering::Relaxed);
         let session = RtcpSession::start(
             ours.try_clone().unwrap(),
             peer.local_addr().unwrap(),
+            crate::latch::DEFAULT_WINDOW,
             RtcpSources {
                 ssrc: 42,
                 rx: Some(rx),
@@ -400,6 +430,12 @@ mod tests {
         let sr = compound(7, Some((ntp_now(), 1, 2, 3)), None, "peer");
         peer.send_to(&sr, ours.local_addr().unwrap()).unwrap();
         peer.send_to(b"junk", ours.local_addr().unwrap()).unwrap();
+        // A stranger's report with another SSRC is dropped and does not take the reports.
+        let stranger = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let spoof = compound(99, None, Some(ReportBlock::default()), "spoof");
+        stranger
+            .send_to(&spoof, ours.local_addr().unwrap())
+            .unwrap();
         // Our first report comes within about a second: an RR (nothing sent yet).
         let mut buf = [0u8; 1500];
         let (n, _) = peer.recv_from(&mut buf).expect("a report");
@@ -410,5 +446,6 @@ mod tests {
         assert_eq!(session.stats().received.load(Ordering::Relaxed), 1);
         assert_eq!(session.stats().malformed.load(Ordering::Relaxed), 1);
         assert_eq!(session.stats().sent.load(Ordering::Relaxed), 1);
+        assert_eq!(session.stats().spoofed.load(Ordering::Relaxed), 1);
     }
 }

@@ -4,8 +4,9 @@
 //! A thread of its own reads the socket with a short timeout, so playout is polled at
 //! least every 2 ms whether packets come or not. Malformed datagrams and unknown payload
 //! types are counted and dropped; they never reach the buffer. Telephone-events (RFC 4733)
-//! go to the DTMF receiver instead of the buffer, and the source address of the last good
-//! packet is latched for symmetric RTP.
+//! go to the DTMF receiver instead of the buffer. Which source the audio is taken from and
+//! the microphone is sent to is the [`Latch`]'s rule: packets from anywhere else are
+//! counted as spoofed and dropped, neither played nor followed.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -17,6 +18,7 @@ use netamp_engine::Engine;
 
 use crate::dtmf::{Digit, EventReceiver};
 use crate::jitter::JitterConfig;
+use crate::latch::{Latch, Verdict, DEFAULT_WINDOW};
 use crate::playout::CallPlayout;
 use crate::sdp::AudioCodec;
 use crate::{rtp, SipError};
@@ -32,6 +34,10 @@ pub struct RtpInParams {
     pub telephone_event: Option<u8>,
     /// Jitter-buffer limits (clock rate and frame size are set from the codec).
     pub jitter: JitterConfig,
+    /// Where the SDP says the peer sends from (and takes RTP).
+    pub remote: SocketAddr,
+    /// How long after the start another source may still be latched ([`Latch`]).
+    pub latch_window: Duration,
 }
 
 impl RtpInParams {
@@ -42,6 +48,8 @@ impl RtpInParams {
             payload_type: 0,
             telephone_event: Some(101),
             jitter: JitterConfig::default(),
+            remote: SocketAddr::from(([0, 0, 0, 0], 0)),
+            latch_window: DEFAULT_WINDOW,
         }
     }
 }
@@ -56,8 +64,10 @@ pub struct RtpInStats {
     pub datagrams: AtomicU64,
     /// Datagrams that were not RTP.
     pub malformed: AtomicU64,
-    /// RTP with a payload type netamp does not decode.
+    /// RTP with a payload type netamp does not decode, from the peer.
     pub unknown_payload: AtomicU64,
+    /// RTP from a source the latch refused (another address during the call).
+    pub spoofed: AtomicU64,
     /// Frames concealed.
     pub concealed: AtomicU64,
     /// Jitter-buffer target delay now, µs.
@@ -212,20 +222,36 @@ fn run(
     let clock = params.codec.clock_rate();
     let mut events = EventReceiver::new();
     let mut buf = vec![0u8; rtp::MAX_PACKET + 1];
-    let mut last_from: Option<SocketAddr> = None;
     let mut reception = Reception::default();
     let t0 = Instant::now();
+    let mut latch = Latch::new(params.remote, params.latch_window, t0);
     while !stop.load(Ordering::Relaxed) {
         match io.socket.recv_from(&mut buf) {
             Ok((n, from)) => {
                 stats.datagrams.fetch_add(1, Ordering::Relaxed);
                 match rtp::parse(&buf[..n]) {
                     Ok((h, payload)) => {
-                        if last_from != Some(from) {
-                            last_from = Some(from);
-                            if let Ok(mut p) = io.peer.lock() {
-                                *p = Some(from);
+                        let negotiated = Some(h.payload_type) == params.telephone_event
+                            || h.payload_type == params.payload_type;
+                        let verdict = if negotiated {
+                            latch.packet(from, h.ssrc, Instant::now())
+                        } else if latch.is_current(from) {
+                            Verdict::Accept { moved: false }
+                        } else {
+                            Verdict::Spoofed
+                        };
+                        match verdict {
+                            Verdict::Spoofed => {
+                                stats.spoofed.fetch_add(1, Ordering::Relaxed);
+                                playout.poll(Instant::now(), &stats);
+                                continue;
                             }
+                            Verdict::Accept { moved: true } => {
+                                if let Ok(mut p) = io.peer.lock() {
+                                    *p = Some(from);
+                                }
+                            }
+                            Verdict::Accept { moved: false } => {}
                         }
                         if Some(h.payload_type) == params.telephone_event {
                             if let Some(d) = events.push(h.ssrc, h.timestamp, payload) {

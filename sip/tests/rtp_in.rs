@@ -114,6 +114,9 @@ fn run_once(plan: Plan) -> Run {
         payload_type: if plan.alaw { 8 } else { 0 },
         telephone_event: None,
         jitter: JitterConfig::default(),
+        // The sender's port is its own: the latch takes it from the first packet.
+        remote: std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
+        latch_window: netamp_sip::latch::DEFAULT_WINDOW,
     };
     let receiver = RtpReceiver::start(
         rx,

@@ -8,6 +8,23 @@ use rustfft::FftPlanner;
 
 use crate::{require_tool, run};
 
+/// Writes 8 kHz mono samples (−1…1, clamped) as a 16-bit WAV (a microphone file, a
+/// reference for ffmpeg).
+pub fn write_wav_8k(path: &Path, pcm: &[f32]) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 8000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).expect("wav");
+    for s in pcm {
+        w.write_sample((s.clamp(-1.0, 1.0) * 32767.0) as i16)
+            .expect("sample");
+    }
+    w.finalize().expect("finalize");
+}
+
 /// Reads 16-bit mono samples of a `wav:` capture from `from_frame` on (header sizes are
 /// ignored, so a capture that is still growing can be read).
 pub fn read_capture(path: &Path, from_frame: usize) -> Vec<f32> {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use netamp_tests::audio::{align, ffmpeg_reference, read_capture};
+use netamp_tests::audio::{align, ffmpeg_reference, read_capture, write_wav_8k};
 use netamp_tests::daemon::{Daemon, DaemonOptions};
 use netamp_tests::flows::{admin, vapix_call};
 use netamp_tests::http::curl;
@@ -119,20 +119,6 @@ impl Drop for Baresip {
     }
 }
 
-fn write_wav(path: &Path, pcm: &[f32]) {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 8000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(path, spec).expect("wav");
-    for s in pcm {
-        w.write_sample((s * 32767.0) as i16).expect("sample");
-    }
-    w.finalize().expect("finalize");
-}
-
 fn call_status(d: &Daemon) -> Value {
     vapix_call(d, "GetCallStatus", json!({})).json()["CallStatus"].clone()
 }
@@ -176,8 +162,8 @@ fn signals() -> Signals {
     // baresip's voice: the same generator, time-reversed, so the two never correlate.
     let mut baresip_mic = sip::voice(8000, 8.0, true);
     baresip_mic.reverse();
-    write_wav(&dir.path().join("netamp.wav"), &netamp_mic);
-    write_wav(&dir.path().join("baresip.wav"), &baresip_mic);
+    write_wav_8k(&dir.path().join("netamp.wav"), &netamp_mic);
+    write_wav_8k(&dir.path().join("baresip.wav"), &baresip_mic);
     Signals {
         dir,
         netamp_mic,
@@ -201,7 +187,7 @@ fn daemon(s: &Signals) -> Daemon {
 /// 48 kHz reference of 8 kHz samples (via a WAV and ffmpeg, as the captures are read).
 fn reference(dir: &Path, name: &str, pcm: &[f32]) -> Vec<f32> {
     let p = dir.join(name);
-    write_wav(&p, pcm);
+    write_wav_8k(&p, pcm);
     ffmpeg_reference(&p)
 }
 

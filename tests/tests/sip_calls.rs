@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use netamp_dsp::g711;
-use netamp_tests::audio::{assert_audio_windows, ffmpeg_reference, read_capture};
+use netamp_tests::audio::{assert_audio_windows, ffmpeg_reference, read_capture, write_wav_8k};
 use netamp_tests::daemon::{Daemon, DaemonOptions};
 use netamp_tests::flows::admin;
 use netamp_tests::http::curl;
@@ -49,18 +49,7 @@ fn data(ev: &Value, key: &str) -> String {
 /// 8 kHz samples as a WAV, decoded back to 48 kHz by ffmpeg (the comparison reference).
 fn reference_8k(dir: &Path, pcm: &[f32]) -> Vec<f32> {
     let path = dir.join("reference.wav");
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 8000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(&path, spec).expect("wav");
-    for s in pcm {
-        w.write_sample((s.clamp(-1.0, 1.0) * 32767.0) as i16)
-            .expect("sample");
-    }
-    w.finalize().expect("finalize");
+    write_wav_8k(&path, pcm);
     ffmpeg_reference(&path)
 }
 

@@ -173,6 +173,7 @@ impl Inner {
             started_ms: now_ms(),
             reason: None,
             rtcp: (0, 0),
+            spoofed: (0, 0),
             receive: None,
         };
         // The count and the insert under one lock: two INVITEs racing for the last slot

@@ -92,6 +92,8 @@ impl Inner {
                 payload_type: n.payload_type,
                 telephone_event: n.telephone_event,
                 jitter: self.config.jitter,
+                remote: SocketAddr::new(n.remote.0, n.remote.1),
+                latch_window: self.config.latch_window,
             },
             peer.clone(),
             Box::new(move |digit| report_digit(&events, &id, &matcher, digit, DtmfMethod::Rtp)),
@@ -122,6 +124,7 @@ impl Inner {
                 RtcpSession::start(
                     socket,
                     SocketAddr::new(n.remote.0, n.remote.1.saturating_add(1)),
+                    self.config.latch_window,
                     RtcpSources {
                         ssrc,
                         rx: Some(rx.stats_handle()),

@@ -67,6 +67,9 @@ pub struct UaConfig {
     pub ptime: u32,
     /// Jitter-buffer limits.
     pub jitter: JitterConfig,
+    /// How long into a call RTP from an address other than the SDP's may still be
+    /// latched ([`crate::latch`]).
+    pub latch_window: Duration,
     /// How calls are taken; [`SipUa::set_policy`] changes it while running.
     pub policy: CallPolicy,
     /// DTMF sequences reported when typed.
@@ -91,6 +94,7 @@ impl Default for UaConfig {
             direction: Direction::SendRecv,
             ptime: 20,
             jitter: JitterConfig::default(),
+            latch_window: crate::latch::DEFAULT_WINDOW,
             policy: CallPolicy::default(),
             sequences: Vec::new(),
             user_agent: "netamp".into(),
@@ -177,6 +181,8 @@ pub struct CallInfo {
     pub reason: Option<String>,
     /// RTCP reports sent and received so far.
     pub rtcp: (u64, u64),
+    /// RTP and RTCP packets dropped as spoofed (from another address during the call).
+    pub spoofed: (u64, u64),
     /// The receiving side, once media runs.
     pub receive: Option<ReceiveInfo>,
 }
@@ -388,8 +394,12 @@ impl SipUa {
                     .map(|c| {
                         let mut info = c.info.clone();
                         let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
+                        if let Some(m) = c.media.as_ref() {
+                            info.spoofed.0 = n(&m.rx.stats().spoofed);
+                        }
                         if let Some(r) = c.media.as_ref().and_then(|m| m.rtcp.as_ref()) {
                             info.rtcp = (n(&r.stats().sent), n(&r.stats().received));
+                            info.spoofed.1 = n(&r.stats().spoofed);
                         }
                         // Figures once the caller's audio has come.
                         let heard = c.media.as_ref().filter(|m| n(&m.rx.stats().received) > 0);

@@ -80,6 +80,7 @@ impl Inner {
                 started_ms: now_ms(),
                 reason: None,
                 rtcp: (0, 0),
+                spoofed: (0, 0),
                 receive: None,
             };
             calls.insert(
