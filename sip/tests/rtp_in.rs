@@ -246,13 +246,14 @@ fn run_once(plan: Plan) -> Run {
 }
 
 /// Best normalised correlation of `reference` (which starts `offset` samples into the
-/// sent audio) inside `capture`, searched ±10 ms around where the onsets put it.
+/// sent audio) inside `capture`, searched ±30 ms around where the onsets put it (early
+/// underruns shift the output by a few 5 ms blocks).
 fn align(reference: &[f32], offset: usize, capture: &[f32]) -> (usize, f64) {
     let e = |x: &[f32]| x.iter().map(|&s| f64::from(s) * f64::from(s)).sum::<f64>();
     let er = e(reference);
     let onset = capture.iter().position(|s| s.abs() > 0.01).unwrap_or(0);
     let guess = onset + offset;
-    (guess.saturating_sub(480)..(guess + 480).min(capture.len() - reference.len()))
+    (guess.saturating_sub(1440)..(guess + 1440).min(capture.len() - reference.len()))
         .map(|lag| {
             let c = &capture[lag..lag + reference.len()];
             let dot: f64 = reference
@@ -334,10 +335,19 @@ fn thirty_ms_packets_play_at_their_own_pace() {
         ..Plan::default()
     });
     let first = r.reference.iter().position(|s| s.abs() > 0.01).unwrap_or(0);
-    let mid = &r.reference[48_000..48_000 + 24_000];
-    let (_, c) = align(mid, 48_000 - first, &r.out);
+    // Half-second windows across the settled second half, each aligned on its own: one
+    // underrun the machine causes (allowed below) shifts what follows and spoils the
+    // window it falls in, not the others. The median says whether the audio is right.
+    let mut windows: Vec<f64> = (5..10)
+        .map(|k| {
+            let at = k * 24_000;
+            align(&r.reference[at..at + 24_000], at - first, &r.out).1
+        })
+        .collect();
+    windows.sort_by(f64::total_cmp);
+    let c = windows[windows.len() / 2];
     eprintln!(
-        "30 ms PCMA: correlation {c:.4}, underruns {} ({} late), concealed {}",
+        "30 ms PCMA: correlation {c:.4} (windows {windows:.3?}), underruns {} ({} late), concealed {}",
         r.underruns, r.late_underruns, r.concealed
     );
     assert!(c >= 0.95, "correlation {c:.4}");
