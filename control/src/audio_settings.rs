@@ -70,13 +70,14 @@ impl AudioSettings {
     /// Loads `audio.json` from `data_dir` (defaults when absent).
     pub fn load(data_dir: &Path) -> Result<Self, ControlError> {
         let path = data_dir.join("audio.json");
-        let current: Settings = store::load_json(&path)?.unwrap_or_default();
-        if !current.is_valid() {
-            return Err(ControlError::CorruptState(
-                path,
-                "audio settings out of range".into(),
-            ));
-        }
+        let current: Settings = store::load_json_checked(&path, |s: &Settings| {
+            if s.is_valid() {
+                Ok(())
+            } else {
+                Err("audio settings out of range".into())
+            }
+        })?
+        .unwrap_or_default();
         Ok(Self {
             path,
             current: Mutex::new(current),

@@ -141,11 +141,6 @@ impl IoService {
         }
     }
 
-    fn save(&self) -> Result<(), IoError> {
-        let configs = self.board().configs().to_vec();
-        store::save_json(&self.path, &configs).map_err(|e| IoError::Backend(e.to_string()))
-    }
-
     /// Runs a `port.cgi` action string; `received` is when the request arrived.
     pub fn action(&self, s: &str, received: Instant) -> Result<(), IoError> {
         let a = action::parse(s)?;
@@ -188,9 +183,27 @@ impl IoService {
     }
 
     /// Changes a port's configuration and saves it.
+    ///
+    /// The board stays locked from the change to the rename of `io.json`, so concurrent
+    /// changes are stored in the order they were acknowledged; when the file cannot be
+    /// written the port goes back to what it was and the error is returned.
     pub fn configure(&self, port: usize, patch: &ConfigPatch) -> Result<(), IoError> {
-        let changes = self.board().configure(port, patch)?;
-        self.save()?;
+        let mut board = self.board();
+        let before = board.port(port)?.1.clone();
+        let changes = board.configure(port, patch)?;
+        if let Err(e) = store::save_json(&self.path, &board.configs()) {
+            let undo = ConfigPatch {
+                name: Some(before.name),
+                usage: Some(before.usage),
+                direction: Some(before.direction),
+                normal: Some(before.normal),
+            };
+            if let Err(u) = board.configure(port, &undo) {
+                tracing::error!("port {port}: could not undo a change that was not saved: {u}");
+            }
+            return Err(IoError::Backend(e.to_string()));
+        }
+        drop(board);
         self.publish(&changes);
         Ok(())
     }

@@ -129,6 +129,18 @@ async fn run(cli: Cli) -> Result<(), ControlError> {
         path: data_dir.clone(),
         source,
     })?;
+    // Password digests and credentials live here: the daemon's user only (the state files
+    // themselves are written 0600).
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Err(e) = std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o700))
+        {
+            tracing::warn!(
+                "data directory {}: cannot make it 0700: {e}",
+                data_dir.display()
+            );
+        }
+    }
 
     let out_spec: OutputSpec = config.audio.output.parse()?;
     let in_spec: InputSpec = config.audio.input.parse()?;

@@ -79,6 +79,8 @@ pub struct Recorder {
     state_path: PathBuf,
     config: RecordingConfig,
     on: Arc<AtomicBool>,
+    /// Held from saving `recording.json` to setting `on`, so the file and the flag agree.
+    set_lock: Mutex<()>,
     open_segment: Arc<Mutex<Option<u64>>>,
 }
 
@@ -103,6 +105,7 @@ impl Recorder {
             state_path,
             config,
             on: Arc::new(AtomicBool::new(state.recording)),
+            set_lock: Mutex::new(()),
             open_segment: Arc::new(Mutex::new(None)),
         })
     }
@@ -129,6 +132,7 @@ impl Recorder {
 
     /// Turns recording on or off and stores the choice.
     pub fn set_recording(&self, on: bool) -> Result<(), ControlError> {
+        let _set = self.set_lock.lock().unwrap_or_else(|p| p.into_inner());
         store::save_json(&self.state_path, &RecordingState { recording: on })?;
         self.on.store(on, Ordering::Relaxed);
         Ok(())

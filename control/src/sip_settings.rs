@@ -88,15 +88,10 @@ impl SettingsStore {
     /// The saved settings of `data_dir`, or `[sip]`'s when none were saved.
     pub fn load(data_dir: &Path, config: &SipConfig) -> Result<Self, ControlError> {
         let path = data_dir.join("sip_settings.json");
-        let current = match crate::store::load_json::<CallSettings>(&path)? {
-            Some(saved) => {
-                saved.check().map_err(|m| {
-                    ControlError::CorruptState(path.clone(), format!("SIP settings: {m}"))
-                })?;
-                saved
-            }
-            None => CallSettings::from_config(config),
-        };
+        let current = crate::store::load_json_checked(&path, |s: &CallSettings| {
+            s.check().map_err(|m| format!("SIP settings: {m}"))
+        })?
+        .unwrap_or_else(|| CallSettings::from_config(config));
         Ok(Self {
             path,
             current: Mutex::new(current),

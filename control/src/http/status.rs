@@ -96,6 +96,7 @@ pub fn document(app: &App) -> serde_json::Value {
             "action_latency_us": app.io.action_latency(),
         },
         "process": { "rss_bytes": rss_bytes() },
+        "state_recovered": crate::store::recoveries(),
     })
 }
 
