@@ -100,6 +100,11 @@ pub struct HttpConfig {
     /// that stops reading is noticed in seconds (its own capture frames are dropped)
     /// instead of the kernel queueing megabytes of stale audio for it.
     pub send_buffer_kib: usize,
+    /// Connections open at once; more are closed at once.
+    pub max_connections: usize,
+    /// Longest wait for a request's headers (from connecting, or from the last response
+    /// on a keep-alive connection) and longest pause inside a request body, s.
+    pub idle_timeout_s: u64,
 }
 
 impl Default for HttpConfig {
@@ -108,6 +113,8 @@ impl Default for HttpConfig {
             listen: "0.0.0.0:8080".parse().expect("valid literal"),
             max_body_bytes: 64 * 1024,
             send_buffer_kib: 64,
+            max_connections: 256,
+            idle_timeout_s: 15,
         }
     }
 }

@@ -28,7 +28,7 @@ mod wildcard;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
 use netamp_engine::decode::DecodeLimits;
@@ -78,6 +78,10 @@ struct Cli {
 /// client that hangs up mid-body at error level, and VMS senders with a fake
 /// Content-Length always do. rsipstack logs every SIP datagram at info level, and warns
 /// when an ACK overtakes its own 200 on loopback (harmless: the dialog is confirmed).
+/// How long open HTTP connections (a `receive.cgi` stream, an upload) get to finish
+/// after SIGTERM before they are dropped.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
 const DEFAULT_LOG_FILTER: &str = "info,symphonia_core=off,symphonia_format_riff=off,symphonia_format_ogg=off,\
     symphonia_bundle_mp3=off,symphonia_bundle_flac=off,symphonia_codec_vorbis=off,symphonia_codec_pcm=off,\
     symphonia_adapter_libopus=off,warp::server::run=off,rsipstack=warn,rsipstack::dialog::dialog=error";
@@ -309,7 +313,18 @@ async fn run(cli: Cli) -> Result<(), ControlError> {
         );
     }
 
-    http::serve(app.clone(), listener, shutdown_signal()).await;
+    let h = &app.config.http;
+    if h.max_connections == 0 || !(1..=3600).contains(&h.idle_timeout_s) {
+        return Err(ControlError::Config(
+            "[http] max_connections ≥ 1 and idle_timeout_s 1…3600".into(),
+        ));
+    }
+    let limits = http::server::Limits {
+        max_connections: app.config.http.max_connections,
+        idle_timeout: Duration::from_secs(app.config.http.idle_timeout_s),
+        grace: SHUTDOWN_GRACE,
+    };
+    http::serve(app.clone(), listener, limits, shutdown_signal()).await;
     tracing::info!("shutting down");
     app.player.stop_all();
     app.io.shutdown();

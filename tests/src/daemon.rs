@@ -166,6 +166,11 @@ impl Daemon {
         }
     }
 
+    /// The daemon's process id (0 once stopped).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
     /// Stops the daemon (SIGTERM) and waits.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -11,6 +11,7 @@ mod json_cgi;
 mod param;
 pub mod receive;
 pub mod recordings;
+pub mod server;
 mod status;
 pub mod transmit;
 mod users;
@@ -36,7 +37,7 @@ use crate::users::{Account, Role};
 pub type Reply = warp::reply::Response;
 
 /// A streaming request body.
-pub type Body = Pin<Box<dyn Stream<Item = Result<Bytes, warp::Error>> + Send + Sync>>;
+pub type Body = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync>>;
 
 /// Counters for `/metrics`.
 #[derive(Debug, Default)]
@@ -267,26 +268,51 @@ pub async fn route(app: Arc<App>, mut req: Request) -> Reply {
     }
 }
 
-fn boxed_body<S, B>(s: S) -> Body
+/// The body as handlers read it: a pause longer than `idle` ends it with a `TimedOut`
+/// error, so a client that stops sending cannot hold a handler (and its connection).
+fn boxed_body<S, B>(s: S, idle: std::time::Duration) -> Body
 where
-    S: Stream<Item = Result<B, warp::Error>> + Send + Sync + 'static,
+    S: Stream<Item = Result<B, warp::Error>> + Send + Sync + Unpin + 'static,
     B: Buf,
 {
-    Box::pin(s.map(|r| r.map(|mut b| b.copy_to_bytes(b.remaining()))))
+    let chunks = s.map(|r| {
+        r.map(|mut b| b.copy_to_bytes(b.remaining()))
+            .map_err(std::io::Error::other)
+    });
+    Box::pin(futures_util::stream::unfold(
+        Some(chunks),
+        move |state| async move {
+            let mut chunks = state?;
+            match tokio::time::timeout(idle, chunks.next()).await {
+                Ok(Some(item)) => Some((item, Some(chunks))),
+                Ok(None) => None,
+                Err(_) => Some((
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("no body data for {} s", idle.as_secs()),
+                    )),
+                    None,
+                )),
+            }
+        },
+    ))
 }
 
-/// Serves HTTP on `listener` until `shutdown` resolves.
+/// Serves HTTP on `listener` within `limits` until `shutdown` resolves (and then at most
+/// `limits.grace` longer).
 pub async fn serve(
     app: Arc<App>,
     listener: tokio::net::TcpListener,
+    limits: server::Limits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
+    let idle = limits.idle_timeout;
     let ws_app = app.clone();
     let websocket = warp::path!("vapix" / "ws-data-stream")
         .and(warp::ws())
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .and(warp::header::headers_cloned())
-        .and(warp::addr::remote())
+        .and(peer())
         .map(
             move |upgrade: warp::ws::Ws, query: String, headers, remote| {
                 let app = ws_app.clone();
@@ -311,8 +337,8 @@ pub async fn serve(
         .and(warp::path::full())
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .and(warp::header::headers_cloned())
-        .and(warp::addr::remote())
-        .and(warp::body::stream().map(boxed_body))
+        .and(peer())
+        .and(warp::body::stream().map(move |s| boxed_body(s, idle)))
         .and_then(
             move |method: Method,
                   path: warp::path::FullPath,
@@ -346,11 +372,18 @@ pub async fn serve(
                 }
             },
         );
-    warp::serve(websocket.or(filter))
-        .incoming(listener)
-        .graceful(shutdown)
-        .run()
-        .await;
+    server::run(
+        warp::service(websocket.or(filter)),
+        listener,
+        limits,
+        shutdown,
+    )
+    .await;
+}
+
+/// The peer address [`server::run`] puts into each request.
+fn peer() -> impl Filter<Extract = (Option<SocketAddr>,), Error = Infallible> + Copy {
+    warp::ext::optional::<server::Peer>().map(|p: Option<server::Peer>| p.map(|p| p.0))
 }
 
 #[cfg(test)]

@@ -130,6 +130,14 @@ pub fn metrics(app: &App, req: &Request) -> Reply {
         s.frames_rendered.to_string(),
     );
     metric(
+        "netamp_http_connections_refused_total",
+        "counter",
+        "HTTP connections closed at once because [http] max_connections were open.",
+        super::server::REFUSED
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .to_string(),
+    );
+    metric(
         "netamp_xruns_total",
         "counter",
         "Output device xruns.",

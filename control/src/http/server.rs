@@ -1,0 +1,126 @@
+//! The HTTP accept loop, with what a connection may cost bounded.
+//!
+//! warp's own server cannot bound it: hyper's header timeout needs a timer warp does not
+//! give it (an idle keep-alive connection, or one that never finishes its headers, stays
+//! open for ever), it has no cap on connections (each holds a file descriptor: enough of
+//! them and netamp can open no file), and its graceful shutdown waits for every response
+//! to end (a `receive.cgi` stream never does). So netamp runs hyper itself, with warp's
+//! filter as the service:
+//! - at most `[http] max_connections` at once; beyond it a new connection is closed at
+//!   once (counted in `/metrics`);
+//! - a connection must send a request's headers within `[http] idle_timeout_s` of
+//!   opening or of its last response (hyper's header-read timer, which also runs while
+//!   a keep-alive connection waits), and a body may pause no longer than that
+//!   ([`super::boxed_body`]);
+//! - at shutdown, connections get `grace` to finish, then are dropped.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+/// The peer of a connection, put into each request's extensions.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub SocketAddr);
+
+/// What connections may cost.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Connections open at once.
+    pub max_connections: usize,
+    /// Longest wait for a request's headers (from opening, or from the last response).
+    pub idle_timeout: Duration,
+    /// How long open connections may take to finish at shutdown.
+    pub grace: Duration,
+}
+
+/// Connections refused for being over the cap, for `/metrics`.
+pub static REFUSED: AtomicU64 = AtomicU64::new(0);
+
+/// Serves `service` (warp's filter as a service) on `listener` within `limits` until
+/// `shutdown` resolves; returns when every connection has finished or `limits.grace`
+/// has passed.
+pub async fn run<S>(
+    service: S,
+    listener: TcpListener,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) where
+    S: tower_service::Service<
+            warp::http::Request<hyper::body::Incoming>,
+            Response = warp::reply::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    // Out of descriptors, typically: wait rather than spin.
+                    tracing::warn!("HTTP accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            REFUSED.fetch_add(1, Ordering::Relaxed);
+            drop(stream);
+            continue;
+        };
+        let warp_service = service.clone();
+        let service = hyper::service::service_fn(
+            move |mut req: warp::http::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(Peer(peer));
+                let mut s = warp_service.clone();
+                tower_service::Service::call(&mut s, req)
+            },
+        );
+        // HTTP/1.1 only: VAPIX clients speak it, and the automatic HTTP/2 detection would
+        // wait for a first byte without any timeout.
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.idle_timeout)
+            .serve_connection(TokioIo::new(stream), service)
+            .with_upgrades();
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                () = async { drop(stop.wait_for(|s| *s).await) } => {
+                    // Finish the request in hand, then close.
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let open = limits.max_connections - slots.available_permits();
+    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    tokio::select! {
+        _ = slots.acquire_many(all) => {}
+        () = tokio::time::sleep(limits.grace) => {
+            tracing::warn!(
+                "{open} HTTP connection(s) still open {} s after shutdown began: dropped",
+                limits.grace.as_secs_f32()
+            );
+        }
+    }
+}
