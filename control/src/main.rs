@@ -18,6 +18,7 @@ mod latency;
 mod player;
 mod recorder;
 mod rtsp;
+mod shutdown;
 mod sip_service;
 mod sip_settings;
 mod sound_level;
@@ -95,6 +96,13 @@ fn main() {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    let stop = match shutdown::install() {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("netamp: cannot handle signals: {e}");
+            std::process::exit(1);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -105,13 +113,16 @@ fn main() {
             std::process::exit(1);
         }
     };
-    if let Err(e) = runtime.block_on(run(cli)) {
+    let result = runtime.block_on(run(cli, stop));
+    // Blocking tasks still running (a stalled upload's decoder) are not waited for.
+    runtime.shutdown_timeout(Duration::from_millis(500));
+    if let Err(e) = result {
         eprintln!("netamp: {e}");
         std::process::exit(1);
     }
 }
 
-async fn run(cli: Cli) -> Result<(), ControlError> {
+async fn run(cli: Cli, stop: Arc<tokio::sync::Notify>) -> Result<(), ControlError> {
     let mut config = Config::load(cli.config.as_deref())?;
     if let Some(a) = cli.http {
         config.http.listen = a;
@@ -324,25 +335,13 @@ async fn run(cli: Cli) -> Result<(), ControlError> {
         idle_timeout: Duration::from_secs(app.config.http.idle_timeout_s),
         grace: SHUTDOWN_GRACE,
     };
-    http::serve(app.clone(), listener, limits, shutdown_signal()).await;
+    http::serve(app.clone(), listener, limits, async move {
+        stop.notified().await
+    })
+    .await;
     tracing::info!("shutting down");
     app.player.stop_all();
     app.io.shutdown();
     output.stop();
     Ok(())
-}
-
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }

@@ -171,6 +171,26 @@ impl Daemon {
         self.child.as_ref().map_or(0, Child::id)
     }
 
+    /// Sends SIGTERM and waits up to `within` for the process to end: how long it took and
+    /// its exit status, or `None` (then it is killed).
+    pub fn terminate(&mut self, within: Duration) -> Option<(Duration, std::process::ExitStatus)> {
+        let mut child = self.child.take()?;
+        let t0 = std::time::Instant::now();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        while t0.elapsed() < within {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some((t0.elapsed(), status));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+
     /// Stops the daemon (SIGTERM) and waits.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
