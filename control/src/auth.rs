@@ -145,14 +145,18 @@ impl Authenticator {
         Ok(())
     }
 
-    /// `WWW-Authenticate` values for a 401: Digest MD5, Digest SHA-256, then Basic.
+    /// `WWW-Authenticate` values for a 401: Digest SHA-256, Digest MD5, then Basic.
+    ///
+    /// MD5 comes after SHA-256 because clients that know only MD5 (ffmpeg, curl before
+    /// 7.57) keep the *last* Digest challenge they read, and ffmpeg gives up on one it
+    /// cannot compute; clients that choose (browsers) take the strongest they support.
     pub fn challenges(&self, stale: bool, now: SystemTime) -> Vec<String> {
         let realm = self.users.realm();
         let nonce = self.nonce(now);
         let stale = if stale { ", stale=true" } else { "" };
         vec![
-            format!("Digest realm=\"{realm}\", nonce=\"{nonce}\", algorithm=MD5{stale}, qop=\"auth\""),
             format!("Digest realm=\"{realm}\", nonce=\"{nonce}\", algorithm=SHA-256{stale}, qop=\"auth\""),
+            format!("Digest realm=\"{realm}\", nonce=\"{nonce}\", algorithm=MD5{stale}, qop=\"auth\""),
             format!("Basic realm=\"{realm}\""),
         ]
     }

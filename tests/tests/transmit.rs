@@ -465,3 +465,64 @@ fn home_assistant_transmits_a_clip() {
         0.98,
     );
 }
+
+#[test]
+fn ffmpeg_logs_in_with_digest_to_transmit_and_receive() {
+    require_tool("ffmpeg");
+    let scratch = tempfile::tempdir().expect("tmp");
+    let mic = make_clip(scratch.path(), Format::WavPcm16, 8000, 1, 1.0);
+    let d = Daemon::with(netamp_tests::daemon::DaemonOptions {
+        audio_in: Some(format!("wav:{}?loop", mic.display())),
+        ..Default::default()
+    });
+    // No -auth_type: ffmpeg answers the 401 with Digest (it computes MD5 only, and keeps
+    // the last Digest challenge it reads).
+    let src = make_clip(scratch.path(), Format::WavPcm16, 48000, 1, 1.0);
+    let sent = Command::new("ffmpeg")
+        .args(["-v", "error", "-re", "-i"])
+        .arg(&src)
+        .args([
+            "-c:a",
+            "pcm_mulaw",
+            "-ar",
+            "8000",
+            "-ac",
+            "1",
+            "-f",
+            "mulaw",
+        ])
+        .args(["-content_type", "audio/basic"])
+        .arg(url(&d))
+        .output()
+        .expect("ffmpeg");
+    assert!(
+        sent.status.success(),
+        "ffmpeg transmit with Digest: {}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    wait_idle(&d);
+    let received = scratch.path().join("rx.wav");
+    let got = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "mulaw", "-ar", "8000", "-i"])
+        .arg(format!(
+            "http://{}:{}@{}/axis-cgi/audio/receive.cgi",
+            ADMIN.0, ADMIN.1, d.addr
+        ))
+        .args(["-t", "1"])
+        .arg(&received)
+        .output()
+        .expect("ffmpeg");
+    assert!(
+        got.status.success(),
+        "ffmpeg receive with Digest: {}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    let rx = ffmpeg_reference(&received);
+    eprintln!(
+        "ffmpeg received {} samples at 48 kHz, RMS {:.3}",
+        rx.len(),
+        rms(&rx)
+    );
+    assert!(rx.len() >= 47_000, "{} samples", rx.len());
+    assert!(rms(&rx) > 0.01, "the microphone was silent in the stream");
+}
