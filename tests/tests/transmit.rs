@@ -526,3 +526,51 @@ fn ffmpeg_logs_in_with_digest_to_transmit_and_receive() {
     assert!(rx.len() >= 47_000, "{} samples", rx.len());
     assert!(rms(&rx) > 0.01, "the microphone was silent in the stream");
 }
+
+/// A raw HTTP/1.1 transmit request with pre-emptive Basic: `framing` header lines, then
+/// `body`; with `read_reply`, what the server answers (until it closes, or 300 ms
+/// after the reply's headers).
+fn raw_transmit(d: &Daemon, framing: &str, body: &[u8], read_reply: bool) -> String {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(&d.addr).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    write!(
+        c,
+        "POST /axis-cgi/audio/transmit.cgi HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {}\r\nContent-Type: audio/basic\r\n{framing}\r\n",
+        base64_basic(ADMIN.0, ADMIN.1)
+    )
+    .expect("headers");
+    c.write_all(body).expect("body");
+    if !read_reply {
+        // Hang up once the request is surely read, as a sender that does not wait for
+        // the reply does.
+        std::thread::sleep(Duration::from_millis(20));
+        return String::new();
+    }
+    // Until the server closes, or the reply's headers are in and nothing more comes.
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = c.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        reply.extend_from_slice(&buf[..n]);
+        if reply.windows(4).any(|w| w == b"\r\n\r\n") {
+            c.set_read_timeout(Some(Duration::from_millis(300)))
+                .expect("timeout");
+        }
+    }
+    String::from_utf8_lossy(&reply).into_owned()
+}
+
+#[test]
+fn an_unframed_transmit_body_is_refused_before_anything_is_answered() {
+    let d = Daemon::start();
+    // Neither Content-Length nor chunked: one 411, and the audio bytes are not read as a
+    // second request (no 200 before it, no 400 after it).
+    let reply = raw_transmit(&d, "", &[0xFF; 4000], true);
+    eprintln!("unframed: {reply:?}");
+    assert!(reply.starts_with("HTTP/1.1 411"), "{reply}");
+    assert_eq!(reply.matches("HTTP/1.1").count(), 1, "{reply}");
+}

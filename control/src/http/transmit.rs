@@ -67,6 +67,20 @@ pub async fn transmit(app: Arc<App>, req: &mut Request) -> Reply {
             "405 Method Not Allowed\nuse POST\n",
         );
     }
+    // A body with neither length nor chunked framing reads as empty in HTTP/1.1, and the
+    // audio after the headers would then be parsed as a next request: say so before any
+    // 200, and close the connection so those bytes are never read as one.
+    if req.header("content-length").is_none() && req.header("transfer-encoding").is_none() {
+        let mut r = text(
+            StatusCode::LENGTH_REQUIRED,
+            "411 Length Required\nsend the audio chunked (Transfer-Encoding: chunked) or with a Content-Length (a large one that is never reached works)\n",
+        );
+        r.headers_mut().insert(
+            warp::http::header::CONNECTION,
+            warp::http::HeaderValue::from_static("close"),
+        );
+        return r;
+    }
     let declared = match LiveFormat::from_mime(req.header("content-type").unwrap_or("")) {
         Ok(f) => f,
         Err(e) => return unsupported(&e.to_string()),
