@@ -565,7 +565,7 @@ fn raw_transmit(d: &Daemon, framing: &str, body: &[u8], read_reply: bool) -> Str
 }
 
 #[test]
-fn an_unframed_transmit_body_is_refused_before_anything_is_answered() {
+fn an_unframed_body_is_refused_first_and_the_slot_frees_when_a_body_ends() {
     let d = Daemon::start();
     // Neither Content-Length nor chunked: one 411, and the audio bytes are not read as a
     // second request (no 200 before it, no 400 after it).
@@ -573,4 +573,14 @@ fn an_unframed_transmit_body_is_refused_before_anything_is_answered() {
     eprintln!("unframed: {reply:?}");
     assert!(reply.starts_with("HTTP/1.1 411"), "{reply}");
     assert_eq!(reply.matches("HTTP/1.1").count(), 1, "{reply}");
+
+    // A sender posts 0.9 s of audio and hangs up without reading the reply; 150 ms later,
+    // while that audio still plays, the next sender is taken.
+    raw_transmit(&d, "Content-Length: 7200\r\n", &[0xFF; 7200], false);
+    std::thread::sleep(Duration::from_millis(150));
+    let reply = raw_transmit(&d, "Content-Length: 800\r\n", &[0xFF; 800], true);
+    assert!(
+        reply.starts_with("HTTP/1.1 200"),
+        "the second sender: {reply}"
+    );
 }

@@ -211,8 +211,11 @@ async fn write_all(writer: &mut StreamWriter, samples: &[f32], cushion: &mut Cus
 }
 
 /// Plays one sender's body until it ends, goes idle or the stream is stopped.
+///
+/// The slot is given back as soon as the body has ended: the audio still buffered plays
+/// out on its own, and the next sender need not wait for it.
 async fn play(busy: Busy, declared: LiveFormat, mut body: Body) -> Reply {
-    let app = &busy.0;
+    let app = busy.0.clone();
     let audio = &app.config.audio;
     let idle = Duration::from_millis(audio.receiver_timeout_ms.max(100));
     let mut cushion = Cushion::new(
@@ -281,6 +284,7 @@ async fn play(busy: Busy, declared: LiveFormat, mut body: Body) -> Reply {
             break;
         }
     }
+    drop(busy);
     if cushion.underruns > 0 {
         tracing::info!(
             "transmit.cgi: {} underruns, cushion grew to {} ms",
