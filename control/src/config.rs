@@ -145,6 +145,8 @@ pub struct SipConfig {
     /// (symmetric RTP behind NAT), s; after it only that address and the SDP's count
     /// (at most 30; 0: only the SDP's address ever).
     pub rtp_latch_s: u64,
+    /// How long an outgoing call waits for any response to its INVITE before it fails, s.
+    pub invite_timeout_s: u64,
     /// Calls at once; more get 486 Busy Here.
     pub max_calls: usize,
     /// Take incoming calls at all (480 otherwise).
@@ -263,6 +265,7 @@ impl Default for SipConfig {
             jitter_min_ms: 20,
             jitter_max_ms: 200,
             rtp_latch_s: 5,
+            invite_timeout_s: 32,
             max_calls: 1,
             allow_incoming: true,
             auto_answer: true,

@@ -68,6 +68,9 @@ pub fn ua_config(c: &SipConfig, settings: CallSettings) -> Result<UaConfig, Cont
     if c.rtp_latch_s > 30 {
         return Err(bad("rtp_latch_s: at most 30".into()));
     }
+    if !(1..=300).contains(&c.invite_timeout_s) {
+        return Err(bad("invite_timeout_s: 1…300".into()));
+    }
     CallSettings::from_config(c).check().map_err(bad)?;
     let sequences = c
         .dtmf
@@ -108,6 +111,7 @@ pub fn ua_config(c: &SipConfig, settings: CallSettings) -> Result<UaConfig, Cont
             ..JitterConfig::default()
         },
         latch_window: Duration::from_secs(c.rtp_latch_s),
+        invite_timeout: Duration::from_secs(c.invite_timeout_s),
         policy: settings.policy(c),
         sequences,
         user_agent: format!("netamp/{}", env!("CARGO_PKG_VERSION")),
@@ -297,7 +301,9 @@ async fn publish(app: Weak<App>, mut rx: mpsc::UnboundedReceiver<SipEvent>) {
                     (CallState::Ringing, _) => "Initiated",
                     (CallState::Active, true) => "AcceptedByDevice",
                     (CallState::Active, false) => "AcceptedByRemote",
-                    (CallState::Terminated, _) => "Terminated",
+                    (CallState::Terminated, _) => info
+                        .ending
+                        .map_or("Terminated", netamp_sip::ua::Ending::as_reason),
                 };
                 app.bus.publish(Event::new(
                     TOPIC_STATE_CHANGE,

@@ -934,3 +934,42 @@ fn a_registered_contact_takes_the_address_the_registrar_saw() {
     let (code, errors) = registrar.wait();
     assert_eq!(code, 0, "{errors}");
 }
+
+#[test]
+fn outgoing_calls_that_cannot_start_end_idle_with_reason_failed() {
+    use netamp_tests::flows::vapix_call;
+    use serde_json::json;
+    let d = Daemon::with(DaemonOptions {
+        config: "[sip]\ninvite_timeout_s = 2\n".into(),
+        ..Default::default()
+    });
+    // Nobody listens there: over TCP the INVITE cannot even be sent; over UDP no
+    // response ever comes.
+    let closed = sip::free_port();
+    for to in [
+        format!("sip:nobody@127.0.0.1:{closed};transport=tcp"),
+        format!("sip:nobody@127.0.0.1:{closed}"),
+    ] {
+        let r = vapix_call(&d, "Call", json!({ "To": to }));
+        let id = r.json()["CallId"].as_str().expect("CallId").to_string();
+        let t0 = std::time::Instant::now();
+        let ended = loop {
+            let ended = events(&d, "tnsaxis:Call/StateChange")
+                .into_iter()
+                .find(|e| data(e, "CallId") == id && data(e, "CallState") == "Idle");
+            if let Some(e) = ended {
+                break e;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "{to}: still {} after 10 s",
+                vapix_call(&d, "GetCallStatus", json!({"CallId": id})).text()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        eprintln!("{to}: {}", ended["message"]["data"]);
+        assert_eq!(data(&ended, "Reason"), "Failed", "{to}");
+        let calls = vapix_call(&d, "GetCallStatus", json!({})).json();
+        assert_eq!(calls["CallStatus"], json!([]), "{to}: {calls}");
+    }
+}

@@ -77,7 +77,12 @@ impl Inner {
                 }
                 DialogState::Terminated(id, reason) => {
                     self.dialogs.remove_dialog(&id);
-                    self.end(&id.call_id, reason_text(&reason));
+                    self.end(&id.call_id, reason_text(&reason), ending_of(&reason));
+                }
+                DialogState::Trying(id) | DialogState::Early(id, _) => {
+                    if let Some(c) = self.lock_calls().get_mut(&id.call_id) {
+                        c.provisional = true;
+                    }
                 }
                 DialogState::Message(_, _, handle)
                 | DialogState::Notify(_, _, handle)
@@ -117,7 +122,7 @@ impl Inner {
     }
 
     /// Forgets a call, stops its media and reports it ended.
-    pub(super) fn end(&self, key: &str, reason: String) {
+    pub(super) fn end(&self, key: &str, reason: String, ending: Ending) {
         let ended = self.lock_calls().remove(key);
         if let Some(mut call) = ended {
             // Media threads are joined away from the dialog-state task: a join takes a few
@@ -127,6 +132,7 @@ impl Inner {
             }
             call.info.state = CallState::Terminated;
             call.info.reason = Some(reason);
+            call.info.ending = Some(ending);
             self.stats.ended.fetch_add(1, Ordering::Relaxed);
             let _ = self.events.send(SipEvent::Call(call.info));
         }
@@ -254,6 +260,22 @@ pub(super) fn report_digit(
             call: call.into(),
             sequence,
         });
+    }
+}
+
+/// How a dialog's end counts for the call.
+fn ending_of(r: &TerminatedReason) -> Ending {
+    match r {
+        TerminatedReason::UacBye | TerminatedReason::UasBye | TerminatedReason::UacCancel => {
+            Ending::Hangup
+        }
+        TerminatedReason::UacBusy | TerminatedReason::UasBusy => Ending::Busy,
+        TerminatedReason::UasDecline => Ending::Denied,
+        TerminatedReason::Timeout => Ending::NoAnswer,
+        TerminatedReason::ProxyError(c)
+        | TerminatedReason::UacOther(c)
+        | TerminatedReason::UasOther(c) => Ending::of_status(u16::from(c.clone())),
+        TerminatedReason::ProxyAuthRequired => Ending::Failed,
     }
 }
 

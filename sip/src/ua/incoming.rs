@@ -172,6 +172,7 @@ impl Inner {
             codec: Some(negotiated.codec),
             started_ms: now_ms(),
             reason: None,
+            ending: None,
             rtcp: (0, 0),
             spoofed: (0, 0),
             receive: None,

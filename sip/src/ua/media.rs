@@ -37,6 +37,7 @@ impl Inner {
                 SEQUENCE_GAP,
             ))),
             session: None,
+            provisional: false,
         }
     }
 

@@ -70,6 +70,9 @@ pub struct UaConfig {
     /// How long into a call RTP from an address other than the SDP's may still be
     /// latched ([`crate::latch`]).
     pub latch_window: Duration,
+    /// How long an outgoing INVITE may wait for any response (RFC 3261 Timer B) before
+    /// the call fails; over TCP the stack itself has no such limit.
+    pub invite_timeout: Duration,
     /// How calls are taken; [`SipUa::set_policy`] changes it while running.
     pub policy: CallPolicy,
     /// DTMF sequences reported when typed.
@@ -95,6 +98,7 @@ impl Default for UaConfig {
             ptime: 20,
             jitter: JitterConfig::default(),
             latch_window: crate::latch::DEFAULT_WINDOW,
+            invite_timeout: Duration::from_secs(32),
             policy: CallPolicy::default(),
             sequences: Vec::new(),
             user_agent: "netamp".into(),
@@ -155,6 +159,44 @@ impl CallState {
     }
 }
 
+/// How a call ended (the `Reason` of VAPIX's `tnsaxis:Call/StateChange`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// Hung up by either side, or cancelled.
+    Hangup,
+    /// The callee did not answer (408, 480, 487).
+    NoAnswer,
+    /// The callee was busy (486, 600).
+    Busy,
+    /// The callee refused (403, 603).
+    Denied,
+    /// The call could not be made (no response, unreachable, any other error).
+    Failed,
+}
+
+impl Ending {
+    /// The VAPIX `Reason` text.
+    pub fn as_reason(self) -> &'static str {
+        match self {
+            Ending::Hangup => "Terminated",
+            Ending::NoAnswer => "NoAnswer",
+            Ending::Busy => "Busy",
+            Ending::Denied => "Denied",
+            Ending::Failed => "Failed",
+        }
+    }
+
+    /// The ending a final non-2xx response to our INVITE means.
+    pub fn of_status(code: u16) -> Self {
+        match code {
+            408 | 480 | 487 => Ending::NoAnswer,
+            486 | 600 => Ending::Busy,
+            403 | 603 => Ending::Denied,
+            _ => Ending::Failed,
+        }
+    }
+}
+
 /// One call as the rest of netamp sees it.
 #[derive(Debug, Clone)]
 pub struct CallInfo {
@@ -177,8 +219,10 @@ pub struct CallInfo {
     pub codec: Option<AudioCodec>,
     /// Unix ms the call began.
     pub started_ms: u64,
-    /// Why it ended.
+    /// Why it ended, in words.
     pub reason: Option<String>,
+    /// How it ended, once it has.
+    pub ending: Option<Ending>,
     /// RTCP reports sent and received so far.
     pub rtcp: (u64, u64),
     /// RTP and RTCP packets dropped as spoofed (from another address during the call).
@@ -287,6 +331,8 @@ struct Call {
     matcher: Arc<Mutex<SequenceMatcher>>,
     /// The session timer the caller asked for (RFC 4028), netamp watching.
     session: Option<crate::session_timer::Watch>,
+    /// A provisional response (100, 18x) came for our INVITE.
+    provisional: bool,
 }
 
 impl Call {

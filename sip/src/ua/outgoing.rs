@@ -79,6 +79,7 @@ impl Inner {
                 codec: None,
                 started_ms: now_ms(),
                 reason: None,
+                ending: None,
                 rtcp: (0, 0),
                 spoofed: (0, 0),
                 receive: None,
@@ -109,12 +110,28 @@ impl Inner {
         }
         let me = self.clone();
         let key = id.clone();
+        let invite_timeout = self.config.invite_timeout;
         tokio::spawn(async move {
-            let outcome = match pending.await {
-                Ok(Ok((_, Some(resp)))) => Ok(resp),
-                Ok(Ok((_, None))) => Err("no response".to_string()),
-                Ok(Err(e)) => Err(e.to_string()),
-                Err(e) => Err(e.to_string()),
+            let mut pending = pending;
+            // Timer B: without any response the call fails (over TCP the stack would wait
+            // for ever); once the callee rings, it may ring as long as it likes.
+            let result = match tokio::time::timeout(invite_timeout, &mut pending).await {
+                Ok(r) => Some(r),
+                Err(_) if !me.lock_calls().get(&key).is_some_and(|c| c.provisional) => {
+                    pending.abort();
+                    None
+                }
+                Err(_) => Some((&mut pending).await),
+            };
+            let outcome = match result {
+                None => Err(format!(
+                    "no response to the INVITE within {} s",
+                    invite_timeout.as_secs()
+                )),
+                Some(Ok(Ok((_, Some(resp))))) => Ok(resp),
+                Some(Ok(Ok((_, None)))) => Err("no response".to_string()),
+                Some(Ok(Err(e))) => Err(e.to_string()),
+                Some(Err(e)) => Err(e.to_string()),
             };
             match outcome {
                 Ok(resp)
@@ -123,11 +140,17 @@ impl Inner {
                     if let Err(e) = me.connect(&key, resp.body(), &offered) {
                         tracing::warn!("outgoing call: {e}");
                         let _ = dialog.bye().await;
-                        me.end(&key, e.to_string());
+                        me.end(&key, e.to_string(), Ending::Failed);
                     }
                 }
-                Ok(resp) => me.end(&key, resp.status_code.to_string()),
-                Err(e) => me.end(&key, e),
+                Ok(resp) => {
+                    let ending = Ending::of_status(u16::from(resp.status_code.clone()));
+                    me.end(&key, resp.status_code.to_string(), ending)
+                }
+                Err(e) => {
+                    tracing::warn!("outgoing call to {}: {e}", callee);
+                    me.end(&key, e, Ending::Failed)
+                }
             }
         });
         Ok(id)
