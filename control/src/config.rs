@@ -37,14 +37,19 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RtspConfig {
-    /// Listen address; clients assume port 554. Empty turns RTSP off.
+    /// Listen address. `auto`: port 554 (where clients look), or [`RTSP_FALLBACK`] when
+    /// 554 cannot be had (it needs privileges, or another server has it); an address: that
+    /// one or netamp does not start; empty: RTSP off.
     pub listen: String,
 }
+
+/// Where `auto` RTSP goes when port 554 cannot be bound.
+pub const RTSP_FALLBACK: &str = "0.0.0.0:8554";
 
 impl Default for RtspConfig {
     fn default() -> Self {
         Self {
-            listen: "0.0.0.0:554".into(),
+            listen: "auto".into(),
         }
     }
 }

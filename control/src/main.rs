@@ -60,6 +60,9 @@ struct Cli {
     /// SIP listen address.
     #[arg(long)]
     sip: Option<SocketAddr>,
+    /// RTSP event-stream listen address (`auto`, an address, or "" for off).
+    #[arg(long)]
+    rtsp: Option<String>,
     /// Output device: default, null, wav:<path>, cpal:<name>, alsa:<pcm>.
     #[arg(long)]
     audio_out: Option<String>,
@@ -129,6 +132,9 @@ async fn run(cli: Cli, stop: Arc<tokio::sync::Notify>) -> Result<(), ControlErro
     }
     if let Some(a) = cli.sip {
         config.sip.listen = a;
+    }
+    if let Some(a) = cli.rtsp {
+        config.rtsp.listen = a;
     }
     if let Some(o) = cli.audio_out {
         config.audio.output = o;
@@ -284,20 +290,13 @@ async fn run(cli: Cli, stop: Arc<tokio::sync::Notify>) -> Result<(), ControlErro
     }
 
     // RTSP first: scripts and tests take the HTTP line as "ready".
-    if !app.config.rtsp.listen.is_empty() {
-        match app.config.rtsp.listen.parse::<SocketAddr>() {
-            Ok(addr) => match tokio::net::TcpListener::bind(addr).await {
-                Ok(l) => {
-                    let bound = l.local_addr().unwrap_or(addr);
-                    let _ = app.rtsp_addr.set(bound);
-                    println!("netamp: RTSP events on rtsp://{bound}/axis-media/media.amp?event=on");
-                    tokio::spawn(rtsp::serve(app.clone(), l));
-                }
-                // Port 554 needs privileges: the device works without the RTSP event stream.
-                Err(e) => tracing::warn!("RTSP events off: cannot listen on {addr}: {e}"),
-            },
-            Err(e) => return Err(ControlError::Config(format!("[rtsp] listen: {e}"))),
-        }
+    if let Some(l) = rtsp_listener(&app.config.rtsp.listen).await? {
+        let bound = l
+            .local_addr()
+            .map_err(|e| ControlError::Config(format!("RTSP: {e}")))?;
+        let _ = app.rtsp_addr.set(bound);
+        println!("netamp: RTSP events on rtsp://{bound}/axis-media/media.amp?event=on");
+        tokio::spawn(rtsp::serve(app.clone(), l));
     }
 
     let listener = tokio::net::TcpListener::bind(listen)
@@ -344,4 +343,35 @@ async fn run(cli: Cli, stop: Arc<tokio::sync::Notify>) -> Result<(), ControlErro
     app.io.shutdown();
     output.stop();
     Ok(())
+}
+
+/// The RTSP listener `[rtsp] listen` asks for (see [`config::RtspConfig`]); `None` when
+/// RTSP is off. A configured address that cannot be bound stops the start-up: Home
+/// Assistant would otherwise get no events without anyone knowing why.
+async fn rtsp_listener(listen: &str) -> Result<Option<tokio::net::TcpListener>, ControlError> {
+    let bind = |a: &str| {
+        let a = a.to_string();
+        async move {
+            let addr: SocketAddr = a
+                .parse()
+                .map_err(|e| ControlError::Config(format!("[rtsp] listen {a:?}: {e}")))?;
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| ControlError::Listen(addr, e))
+        }
+    };
+    match listen {
+        "" => Ok(None),
+        "auto" => match bind("0.0.0.0:554").await {
+            Ok(l) => Ok(Some(l)),
+            Err(e) => {
+                tracing::warn!(
+                    "RTSP: {e}; the event stream is on {} instead (set [rtsp] listen to choose)",
+                    config::RTSP_FALLBACK
+                );
+                bind(config::RTSP_FALLBACK).await.map(Some)
+            }
+        },
+        addr => bind(addr).await.map(Some),
+    }
 }

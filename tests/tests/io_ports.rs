@@ -628,3 +628,48 @@ fn home_assistant_receives_input_changes_over_its_event_stream() {
         .unwrap_or_else(|| panic!("no port 7 change in {events:?}"));
     assert_eq!(flip["tripped"], true, "{flip}");
 }
+
+#[test]
+fn a_taken_rtsp_port_stops_the_start_with_a_clear_error_and_auto_falls_back() {
+    // Someone else has the configured port: netamp says so and does not start.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = Command::new(netamp_tests::daemon::netamp_bin())
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args(["--http", "127.0.0.1:0", "--sip", "127.0.0.1:0"])
+        .args(["--audio-out", "null", "--audio-in", "none"])
+        .args(["--rtsp", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("netamp");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("with the RTSP port taken: {} / {stderr}", out.status);
+    assert!(
+        !out.status.success(),
+        "netamp started without its RTSP port"
+    );
+    assert!(
+        stderr.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{stderr}"
+    );
+    // `auto`: 554, or 8554 when this machine will not give 554 (taken here, or no
+    // privileges); status says which.
+    let hold_554 = std::net::TcpListener::bind("0.0.0.0:554");
+    let d = Daemon::with(DaemonOptions {
+        config: "[rtsp]\nlisten = \"auto\"\n".into(),
+        ..Default::default()
+    });
+    let rtsp = netamp_tests::flows::status(&d)["rtsp"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    eprintln!(
+        "auto with 554 held by the test ({}): {rtsp}",
+        hold_554.is_ok()
+    );
+    assert_eq!(rtsp, "0.0.0.0:8554", "{rtsp}");
+    drop(hold_554);
+}
