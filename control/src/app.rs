@@ -36,6 +36,9 @@ pub struct App {
     pub output_device: String,
     /// What the input actually is (`none` after a fallback).
     pub input_device: String,
+    /// Whether the echo canceller is fed what the speaker plays (only with a sound card
+    /// at both ends: otherwise there is no echo path).
+    pub echo_reference: bool,
     /// The capture chain (microphone → listeners, meter).
     pub capture: netamp_engine::capture::Capture,
     /// Gains, mutes and the sound-level threshold.

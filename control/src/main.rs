@@ -202,6 +202,7 @@ async fn run(cli: Cli, stop: Arc<tokio::sync::Notify>) -> Result<(), ControlErro
         }
     })?;
     let output = device::open_output(&out_spec, renderer)?;
+    let echo_reference = output.is_sound_card() && in_spec.is_sound_card();
     let capture = netamp_engine::capture::Capture::start(
         &in_spec,
         netamp_engine::capture::CaptureOptions {
@@ -210,7 +211,13 @@ async fn run(cli: Cli, stop: Arc<tokio::sync::Notify>) -> Result<(), ControlErro
                 noise_suppression: config.audio.noise_suppression,
                 agc: config.audio.agc,
             },
-            reference: engine.take_render_reference(),
+            // An echo needs a loudspeaker and a microphone in one room. With a file or
+            // `null` at either end there is no such path, and a reference would only make
+            // AEC3 assume one: until its no-echo detector trips (6 s of far-end audio) it
+            // suppresses the room whenever the far end talks.
+            reference: echo_reference
+                .then(|| engine.take_render_reference())
+                .flatten(),
             echo_delay_ms: config.audio.echo_delay_ms,
             avc: config.audio.avc.then(|| {
                 (
@@ -262,6 +269,7 @@ async fn run(cli: Cli, stop: Arc<tokio::sync::Notify>) -> Result<(), ControlErro
         engine,
         output_device: output.name().to_string(),
         input_device: capture.name().to_string(),
+        echo_reference,
         capture,
         audio_settings: audio_settings::AudioSettings::load(&data_dir)?,
         recorder: recorder::Recorder::load(&data_dir, config.recording.clone())?,

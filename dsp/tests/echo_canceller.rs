@@ -167,3 +167,94 @@ fn erle_and_near_end_at_30_80_and_120_ms() {
         );
     }
 }
+
+/// A 127-tap windowed-sinc low-pass at 6 kHz (Hann window).
+fn lowpass_6k(x: &[f32]) -> Vec<f32> {
+    const TAPS: usize = 127;
+    let fc = 6000.0 / RATE;
+    let mid = (TAPS / 2) as f32;
+    let h: Vec<f32> = (0..TAPS)
+        .map(|i| {
+            let t = i as f32 - mid;
+            let sinc = if t == 0.0 {
+                2.0 * fc
+            } else {
+                (2.0 * std::f32::consts::PI * fc * t).sin() / (std::f32::consts::PI * t)
+            };
+            sinc * (0.5 - 0.5 * (2.0 * std::f32::consts::PI * i as f32 / (TAPS - 1) as f32).cos())
+        })
+        .collect();
+    (0..x.len())
+        .map(|n| {
+            h.iter()
+                .enumerate()
+                .filter(|(k, _)| n >= *k)
+                .map(|(k, c)| c * x[n - k])
+                .sum()
+        })
+        .collect()
+}
+
+/// No acoustic path at all: the far end talks the whole time and so does the room, and
+/// the microphone hears only the room. `reference`: whether the canceller is fed what
+/// the speaker plays. Returns the one-second correlations and level changes (dB) of
+/// seconds 1–9.
+fn no_echo_path(reference: bool) -> Vec<(f64, f64)> {
+    let secs = 10.0;
+    let far = speech(secs, 120.0, 7);
+    // Band-limited to 6 kHz, inside the chain's own 7.2 kHz band (16 kHz processing):
+    // what is measured is the canceller, not the band limit.
+    let near = lowpass_6k(&speech(secs, 210.0, 99));
+    let n = far.len();
+    let mut apm = CaptureProcessor::new(Stages {
+        echo_cancel: true,
+        noise_suppression: false,
+        agc: false,
+    });
+    let mut out = vec![0f32; n];
+    for f in 0..n / FRAME {
+        let r = f * FRAME..(f + 1) * FRAME;
+        if reference {
+            apm.render(&far[r.clone()]);
+        }
+        apm.set_delay_ms(40);
+        out[r.clone()].copy_from_slice(&near[r.clone()]);
+        apm.capture(&mut out[r]);
+    }
+    let s = |t: f32| (t * RATE) as usize;
+    let lag = best_lag(&near[s(1.0)..s(9.0)], &out[s(1.0)..s(9.0)]);
+    let seconds: Vec<(f64, f64)> = (1..9)
+        .map(|k| {
+            let r = s(k as f32)..s(k as f32 + 1.0);
+            let o = &out[r.start + lag..r.end + lag];
+            let c = correlation(&near[r.clone()], o);
+            (c, 10.0 * (energy(o) / energy(&near[r])).log10())
+        })
+        .collect();
+    let line: String = seconds
+        .iter()
+        .map(|(c, db)| format!(" {c:.3}/{db:+.1}"))
+        .collect();
+    eprintln!(
+        "no echo path, both talking, reference {reference}: seconds 1–8 (correlation/dB):{line}"
+    );
+    seconds
+}
+
+#[test]
+fn without_an_echo_path_the_room_comes_through_while_the_far_end_talks() {
+    // Without a reference (netamp feeds none when either device is a file or `null`):
+    // the room as it is, every second.
+    for (k, (c, db)) in no_echo_path(false).into_iter().enumerate() {
+        assert!(c >= 0.98, "second {}: correlation {c:.3}", k + 1);
+        assert!(db.abs() <= 1.0, "second {}: {db:+.1} dB", k + 1);
+    }
+    // With one but no echo in the microphone (a headset on a sound card), AEC3 assumes an
+    // echo path until its no-echo detector has heard 6 s of far-end audio, and lets the
+    // room through from then on.
+    let fed = no_echo_path(true);
+    for (k, (c, db)) in fed.into_iter().enumerate().skip(6) {
+        assert!(c >= 0.98, "second {}: correlation {c:.3}", k + 1);
+        assert!(db.abs() <= 1.0, "second {}: {db:+.1} dB", k + 1);
+    }
+}

@@ -59,6 +59,7 @@ pub fn document(app: &App) -> serde_json::Value {
                 "listeners": app.listeners.load(std::sync::atomic::Ordering::Relaxed),
                 "processing": {
                     "echo_cancel": app.capture.stages().echo_cancel,
+                    "echo_reference": app.echo_reference,
                     "noise_suppression": app.capture.stages().noise_suppression,
                     "agc": app.capture.stages().agc,
                 },

@@ -77,6 +77,13 @@ pub enum InputSpec {
     None,
 }
 
+impl InputSpec {
+    /// True for a sound card (which may hear a loudspeaker); false for a file or silence.
+    pub fn is_sound_card(&self) -> bool {
+        matches!(self, Self::Default | Self::Cpal(_) | Self::Alsa(_))
+    }
+}
+
 impl std::str::FromStr for InputSpec {
     type Err = EngineError;
     fn from_str(s: &str) -> Result<Self, EngineError> {
@@ -122,6 +129,7 @@ impl std::fmt::Display for InputSpec {
 /// A running output device; dropping it stops the device and finalises any file.
 pub struct OutputDevice {
     name: String,
+    card: bool,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -130,6 +138,12 @@ impl OutputDevice {
     /// What actually opened (e.g. `null` when `default` fell back).
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// True when a sound card opened (so a loudspeaker may be heard by a microphone);
+    /// false for `null`, `wav:` and the fallback to `null`.
+    pub fn is_sound_card(&self) -> bool {
+        self.card
     }
 
     /// Stops the device and waits for its thread (a WAV file gets its final header).
@@ -184,8 +198,10 @@ pub fn open_output(spec: &OutputSpec, renderer: Renderer) -> Result<OutputDevice
             Err((e, None)) => return Err(e),
         },
     };
+    let card = !(name == "null" || matches!(spec, OutputSpec::Wav(_) | OutputSpec::Null));
     Ok(OutputDevice {
         name,
+        card,
         stop,
         thread: Some(thread),
     })
