@@ -1,6 +1,8 @@
 //! Shared pieces of netamp's side-by-side benchmarks: a release daemon and a tiny HTTP
 //! client with pre-emptive Basic auth (so one request is one round trip).
 
+#![forbid(unsafe_code)]
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;

@@ -1,4 +1,6 @@
 //! `netamp`: the daemon. Wires the engine, the state and the HTTP surface together.
+
+#![forbid(unsafe_code)]
 // Handlers return an early HTTP reply as their error; it is moved once per request, so
 // the size clippy warns about costs nothing measurable.
 #![allow(clippy::result_large_err)]

@@ -3,6 +3,8 @@
 //! Everything here works on `f32` mono blocks, knows nothing of threads, sockets, files or
 //! clocks, and never allocates inside `process`: the real-time render thread calls it.
 
+#![forbid(unsafe_code)]
+
 pub mod avc;
 pub mod echo;
 pub mod g711;

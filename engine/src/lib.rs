@@ -6,6 +6,8 @@
 //! command ring in, an event ring out, a garbage ring for objects the render thread lets go
 //! of, and one sample ring per source. See `ARCHITECTURE.md` §2.
 
+#![forbid(unsafe_code)]
+
 pub mod capture;
 mod command;
 pub mod config;

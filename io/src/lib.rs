@@ -4,6 +4,8 @@
 //! (`sequence`), so the daemon drives them from a thin timer task and tests drive them
 //! with a fake clock.
 
+#![forbid(unsafe_code)]
+
 pub mod action;
 pub mod backend;
 pub mod board;

@@ -1,6 +1,8 @@
 //! netamp's SIP side: the user agent (rsipstack behind netamp's own API), SDP, RTP in
 //! through an adaptive jitter buffer, RTP out from the capture chain, and DTMF.
 
+#![forbid(unsafe_code)]
+
 pub mod drift;
 pub mod dtmf;
 mod error;

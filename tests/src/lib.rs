@@ -2,6 +2,8 @@
 //! `wav:` devices, drive it with real peers (curl, ffmpeg, sox, Python clients), and compare
 //! what it played with a reference decode.
 
+#![forbid(unsafe_code)]
+
 pub mod audio;
 pub mod daemon;
 pub mod flows;
