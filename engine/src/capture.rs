@@ -38,6 +38,8 @@ struct Shared {
     muted: AtomicBool,
     frames: AtomicU64,
     lost: AtomicU64,
+    /// Errors the sound card's stream reported (counted on its callback, never logged).
+    device_errors: Arc<AtomicU64>,
     started_unix_ns: AtomicU64,
     stop: AtomicBool,
 }
@@ -94,6 +96,7 @@ impl Capture {
             muted: AtomicBool::new(false),
             frames: AtomicU64::new(0),
             lost: AtomicU64::new(0),
+            device_errors: Arc::new(AtomicU64::new(0)),
             started_unix_ns: AtomicU64::new(0),
             stop: AtomicBool::new(false),
         });
@@ -106,7 +109,7 @@ impl Capture {
         let thread = std::thread::Builder::new()
             .name("netamp-capture".into())
             .spawn(move || {
-                let source = match Source::open(&spec) {
+                let source = match Source::open(&spec, &thread_shared.device_errors) {
                     Ok(s) => s,
                     Err(e) => {
                         let _ = opened_tx.send(Err(e));
@@ -180,6 +183,11 @@ impl Capture {
         self.shared.frames.load(Ordering::Relaxed)
     }
 
+    /// Errors the input sound card's stream reported (overruns, a device that went away).
+    pub fn device_errors(&self) -> u64 {
+        self.shared.device_errors.load(Ordering::Relaxed)
+    }
+
     /// Frames a full subscriber ring did not take.
     pub fn lost_frames(&self) -> u64 {
         self.shared.lost.load(Ordering::Relaxed)
@@ -227,18 +235,18 @@ enum Source {
 }
 
 impl Source {
-    fn open(spec: &InputSpec) -> Result<Self, EngineError> {
+    fn open(spec: &InputSpec, errors: &Arc<AtomicU64>) -> Result<Self, EngineError> {
         Ok(match spec {
             InputSpec::None => Source::Silence,
             InputSpec::Wav { path, loop_ } => Source::file(path, *loop_)?,
-            InputSpec::Default => match cpal_in::open(spec) {
+            InputSpec::Default => match cpal_in::open(spec, errors.clone()) {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::warn!("no input device ({e}); capturing silence");
                     Source::Silence
                 }
             },
-            InputSpec::Cpal(_) | InputSpec::Alsa(_) => cpal_in::open(spec)?,
+            InputSpec::Cpal(_) | InputSpec::Alsa(_) => cpal_in::open(spec, errors.clone())?,
         })
     }
 
@@ -434,7 +442,13 @@ mod cpal_in {
         }
     }
 
-    pub fn open(spec: &InputSpec) -> Result<Source, EngineError> {
+    ///
+    /// Stream errors are counted in `errors`: the callback runs on the audio thread, which
+    /// may not log.
+    pub fn open(
+        spec: &InputSpec,
+        errors: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    ) -> Result<Source, EngineError> {
         let device = match spec {
             InputSpec::Alsa(name) | InputSpec::Cpal(name) => {
                 let host = if matches!(spec, InputSpec::Alsa(_)) {
@@ -455,7 +469,12 @@ mod cpal_in {
         let channels = usize::from(config.channels()).max(1);
         let rate = config.sample_rate().0;
         let (mut producer, ring) = rtrb::RingBuffer::new(rate as usize);
-        let err_fn = |e: cpal::StreamError| tracing::warn!("input stream: {e}");
+        let err_fn = {
+            let errors = errors.clone();
+            move |_: cpal::StreamError| {
+                errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        };
         let stream = match config.sample_format() {
             cpal::SampleFormat::F32 => device.build_input_stream(
                 &config.into(),
@@ -464,7 +483,7 @@ mod cpal_in {
                         let _ = producer.push(f.iter().sum::<f32>() / channels as f32);
                     }
                 },
-                err_fn,
+                err_fn.clone(),
                 None,
             ),
             cpal::SampleFormat::I16 => device.build_input_stream(

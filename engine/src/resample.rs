@@ -35,6 +35,13 @@ impl Inner {
         }
     }
 
+    fn output_frames_next(&self) -> usize {
+        match self {
+            Inner::Fft(r) => r.output_frames_next(),
+            Inner::Sinc(r) => r.output_frames_next(),
+        }
+    }
+
     fn output_frames_max(&self) -> usize {
         match self {
             Inner::Fft(r) => r.output_frames_max(),
@@ -68,6 +75,8 @@ pub struct StreamResampler {
     in_total: u64,
     out_total: u64,
     finished: bool,
+    /// Chunks rubato refused (a buffer of the wrong size: a bug, not input).
+    errors: u64,
 }
 
 impl StreamResampler {
@@ -164,6 +173,7 @@ impl StreamResampler {
             in_total: 0,
             out_total: 0,
             finished: false,
+            errors: 0,
         }
     }
 
@@ -215,15 +225,31 @@ impl StreamResampler {
         };
         let need = inner.input_frames_next();
         let chunk = [&self.input[start..start + need]];
-        if let Ok((_, produced)) = inner.process_into_buffer(&chunk, &mut self.scratch_out) {
-            let out = &self.scratch_out[0][..produced];
-            // The first output frames are the filter's delay, not signal.
-            let skip = self.skip.min(out.len());
-            self.skip -= skip;
-            self.output.extend_from_slice(&out[skip..]);
-            self.out_total += (out.len() - skip) as u64;
-        }
+        let expected = inner.output_frames_next();
+        let produced = match inner.process_into_buffer(&chunk, &mut self.scratch_out) {
+            Ok((_, produced)) => produced,
+            Err(_) => {
+                // Silence in its place keeps the stream's length (and the sender's
+                // timing) right; the count shows it happened.
+                self.errors += 1;
+                let out = &mut self.scratch_out[0];
+                let n = expected.min(out.len());
+                out[..n].fill(0.0);
+                n
+            }
+        };
+        let out = &self.scratch_out[0][..produced];
+        // The first output frames are the filter's delay, not signal.
+        let skip = self.skip.min(out.len());
+        self.skip -= skip;
+        self.output.extend_from_slice(&out[skip..]);
+        self.out_total += (out.len() - skip) as u64;
         need
+    }
+
+    /// Chunks the resampler refused and that became silence (0 unless netamp has a bug).
+    pub fn errors(&self) -> u64 {
+        self.errors
     }
 
     /// Frames the whole stream should produce given the input so far.
@@ -263,6 +289,17 @@ impl StreamResampler {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_chunk_rubato_refuses_is_counted_not_dropped_silently() {
+        let mut r = StreamResampler::new(8000).unwrap();
+        r.push(&[0.5; 2048]);
+        assert_eq!(r.errors(), 0);
+        // A scratch buffer too small for a chunk (what a sizing bug would do).
+        r.scratch_out[0].truncate(1);
+        r.push(&[0.5; 2048]);
+        assert!(r.errors() > 0, "the refused chunks were not counted");
+    }
 
     fn run(rate: u32, len: usize) -> Vec<f32> {
         run_with(StreamResampler::new(rate).unwrap(), rate, len, 333)

@@ -54,6 +54,7 @@ pub fn document(app: &App) -> serde_json::Value {
                 "spec": app.input_device,
                 "frames": app.capture.frames(),
                 "lost_frames": app.capture.lost_frames(),
+                "device_errors": app.capture.device_errors(),
                 "level_dbfs": app.capture.level_dbfs(),
                 "started_unix_ns": app.capture.started_unix_ns(),
                 "listeners": app.listeners.load(std::sync::atomic::Ordering::Relaxed),
