@@ -33,16 +33,18 @@ impl Housekeeper {
 
     /// Drops released slots and passes each event to `sink`.
     pub fn run_once(&mut self, sink: &mut dyn FnMut(EngineEvent)) {
+        // A box back from the render thread is a source's place free again: counted here,
+        // not from its Ended event, which a full event ring may have dropped.
         while let Ok(slot) = self.garbage.pop() {
             drop(slot);
+            let _ = self
+                .live
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
         }
         while let Ok(ev) = self.events.pop() {
             let ev = match ev {
                 RtEvent::Started { id, at, frame } => EngineEvent::Started { id, at, frame },
                 RtEvent::Ended { id, stopped, frame } => {
-                    let _ = self
-                        .live
-                        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
                     let reason = if stopped {
                         EndReason::Stopped
                     } else {

@@ -133,6 +133,9 @@ impl Renderer {
             let Some(slot) = self.slots[index].as_deref_mut() else {
                 continue;
             };
+            if slot.state == SlotState::Ended {
+                continue;
+            }
             if let Some(top) = top {
                 slot.duck
                     .set_target(duck_target(slot.priority, top, self.duck_gain));
@@ -164,16 +167,14 @@ impl Renderer {
                 }
                 SlotOutcome::Done { stopped } => {
                     let frame = self.frames + n as u64;
+                    let id = slot.id;
+                    // The box first: whoever sees the event finds the place already free.
+                    self.release(index);
                     push_event(
                         &mut self.events,
                         &self.stats,
-                        RtEvent::Ended {
-                            id: slot.id,
-                            stopped,
-                            frame,
-                        },
+                        RtEvent::Ended { id, stopped, frame },
                     );
-                    self.release(index);
                 }
             }
         }
@@ -231,7 +232,11 @@ impl Renderer {
                     }
                 }
                 Command::Stop(id) => {
-                    if let Some(slot) = self.slots.iter_mut().flatten().find(|s| s.id == id) {
+                    let live = self.slots.iter_mut().flatten();
+                    if let Some(slot) = live
+                        .filter(|s| s.state != SlotState::Ended)
+                        .find(|s| s.id == id)
+                    {
                         slot.state = SlotState::Stopping;
                         slot.shared.stopped.store(true, Relaxed);
                         slot.volume.set_target(0.0);
@@ -257,13 +262,15 @@ impl Renderer {
     }
 
     /// Moves a finished slot's box to the garbage ring; if the ring is full the slot stays
-    /// (marked by `pending_garbage`) and is retried next block.
+    /// as [`SlotState::Ended`] (counted in `pending_garbage`) and is retried next block.
+    /// The main thread frees the source's place when it drops the box, so the count of
+    /// live sources never depends on an event getting through.
     fn release(&mut self, index: usize) {
         if let Some(slot) = self.slots[index].take() {
             if let Err(rtrb::PushError::Full(slot)) = self.garbage.push(slot) {
                 self.slots[index] = Some(slot);
                 if let Some(s) = self.slots[index].as_deref_mut() {
-                    s.state = SlotState::Stopping;
+                    s.state = SlotState::Ended;
                     s.volume.set_now(0.0);
                 }
                 self.pending_garbage += 1;
@@ -277,8 +284,8 @@ impl Renderer {
         }
         self.pending_garbage = 0;
         for index in 0..self.slots.len() {
-            let dead = matches!(self.slots[index].as_deref(),
-                Some(s) if s.state == SlotState::Stopping && s.volume.settled() && s.volume.current() == 0.0);
+            let dead =
+                matches!(self.slots[index].as_deref(), Some(s) if s.state == SlotState::Ended);
             if dead {
                 self.release(index);
             }

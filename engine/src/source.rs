@@ -44,6 +44,9 @@ pub(crate) enum SlotState {
     Playing,
     /// Fading to silence before removal.
     Stopping,
+    /// Ended and reported; waits for room in the garbage ring (neither mixed nor reported
+    /// again).
+    Ended,
 }
 
 /// The render thread's half of a source. Built (and allocated) on the main thread.
