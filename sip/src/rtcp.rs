@@ -394,15 +394,22 @@ mod tests {
         let mut sdes_first = good.clone();
         sdes_first[1] = 202;
         assert!(parse(&sdes_first).is_err());
-        let mut x: u32 = 1;
-        for _ in 0..2000 {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            let mut p = good.clone();
-            let i = x as usize % p.len();
-            p[i] = (x >> 8) as u8;
+    }
+
+    proptest::proptest! {
+        /// A good compound packet with any byte changed, or any bytes at all: parsed or
+        /// refused, never a panic.
+        #[test]
+        fn flipped_and_random_rtcp_never_panics(
+            at: usize,
+            byte: u8,
+            random in proptest::collection::vec(proptest::num::u8::ANY, 0..1600),
+        ) {
+            let mut p = compound(7, Some((1, 2, 3, 4)), Some(ReportBlock::default()), "n");
+            let i = at % p.len();
+            p[i] = byte;
             let _ = parse(&p);
+            let _ = parse(&random);
         }
     }
 

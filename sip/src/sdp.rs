@@ -470,6 +470,22 @@ mod tests {
     }
     use super::*;
 
+    proptest::proptest! {
+        /// Any text as an offer, and a real offer with any line changed: an answer or an
+        /// error, never a panic.
+        #[test]
+        fn any_sdp_is_read_or_refused(text in "(?s).{0,2000}", line: usize, with in "[ -~]{0,80}") {
+            let _ = parse_offer(&text);
+            let mut lines: Vec<&str> = SIPP.split("\r\n").collect();
+            let i = line % lines.len();
+            lines[i] = &with;
+            let changed = lines.join("\r\n");
+            if let Ok(o) = parse_offer(&changed) {
+                let _ = answer(&o, &local(vec![AudioCodec::Opus, AudioCodec::Pcmu]));
+            }
+        }
+    }
+
     /// What SIPp's default uac scenario sends.
     const SIPP: &str = "v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
 
