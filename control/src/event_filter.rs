@@ -178,6 +178,28 @@ impl Subscription {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        /// Any text as a topic or content filter: a filter or an error, never a panic; a
+        /// filter that parses can be matched against an event.
+        #[test]
+        fn any_filter_text_is_read_or_refused(
+            topic in "(?s).{0,200}",
+            content in "(?s).{0,200}",
+            shaped in "[a-zA-Z0-9:/*|@=' ()\\[\\]\"]{0,120}",
+        ) {
+            for t in [&topic, &shaped] {
+                if let Ok(f) = TopicFilter::parse(t) {
+                    let _ = f.matches("tns1:Device/IO/Port");
+                }
+            }
+            for c in [&content, &shaped] {
+                if let Ok(f) = ContentFilter::parse(c) {
+                    let _ = f.matches(&ev("tns1:Device/IO/Port", "1", "1"));
+                }
+            }
+        }
+    }
+
     fn ev(topic: &str, port: &str, state: &str) -> Event {
         Event::new(topic, &[("port", port)], &[("state", state)], true)
     }

@@ -86,6 +86,19 @@ mod tests {
     use super::*;
     use ActionStep::*;
 
+    proptest::proptest! {
+        /// Any text, and text made of the action alphabet (port numbers, `:`, `/`, `\\`,
+        /// digits): an action or an error, never a panic.
+        #[test]
+        fn any_action_string_is_read_or_refused(
+            text in "(?s).{0,200}",
+            shaped in "[0-9:/\\\\]{0,60}",
+        ) {
+            let _ = parse(&text);
+            let _ = parse(&shaped);
+        }
+    }
+
     fn ms(n: u64) -> ActionStep {
         Wait(Duration::from_millis(n))
     }
