@@ -43,7 +43,7 @@ pub(super) fn spawn(
                 let now = Instant::now();
                 renderer.render(&mut buf, now.max(deadline));
                 if let Some((ring, _, _)) = writer.as_mut() {
-                    if ring.push_partial_slice(&buf).1.len() < buf.len() {
+                    if !ring.push_partial_slice(&buf).1.is_empty() {
                         renderer.stats().count_xrun();
                     }
                 }
