@@ -108,13 +108,32 @@ fn correlation(a: &[f32], b: &[f32]) -> f64 {
     dot / (energy(a) * energy(b)).sqrt()
 }
 
+/// The echo canceller alone (no noise suppression, no AGC) over `mic`, 10 ms at a time,
+/// fed `far` as what the speaker plays (none: no reference) and `delay_ms` as the hint.
+fn cancel(far: Option<&[f32]>, mic: &[f32], delay_ms: i32) -> Vec<f32> {
+    let mut apm = CaptureProcessor::new(Stages {
+        echo_cancel: true,
+        noise_suppression: false,
+        agc: false,
+    });
+    let mut out = mic.to_vec();
+    for f in 0..mic.len() / FRAME {
+        let r = f * FRAME..(f + 1) * FRAME;
+        if let Some(far) = far {
+            apm.render(&far[r.clone()]);
+        }
+        apm.set_delay_ms(delay_ms);
+        apm.capture(&mut out[r]);
+    }
+    out
+}
+
 /// Runs one scenario; returns ERLE (dB, far-end only, 2–6 s), the near-end correlation
 /// over 6–12 s (alone, then double talk) and in double talk alone.
 fn scenario(delay_ms: f32) -> (f64, f64, f64) {
     let secs = 12.0;
     let far = speech(secs, 120.0, 7);
     let near_full = speech(secs, 210.0, 99);
-    let n = far.len();
     // Near-end talks from 6 s on: 6–9 s alone (far-end pauses), 9–12 s double talk.
     let s = |t: f32| (t * RATE) as usize;
     let mut far_played = far.clone();
@@ -124,20 +143,8 @@ fn scenario(delay_ms: f32) -> (f64, f64, f64) {
     let echo = convolve(&far_played, &echo_path(delay_ms));
     let mic: Vec<f32> = echo.iter().zip(&near).map(|(e, v)| e + v).collect();
 
-    let mut apm = CaptureProcessor::new(Stages {
-        echo_cancel: true,
-        noise_suppression: false,
-        agc: false,
-    });
-    let mut out = vec![0f32; n];
-    for f in 0..n / FRAME {
-        let r = f * FRAME..(f + 1) * FRAME;
-        apm.render(&far_played[r.clone()]);
-        // What a device knows of its own output-to-input buffering.
-        apm.set_delay_ms(delay_ms as i32);
-        out[r.clone()].copy_from_slice(&mic[r.clone()]);
-        apm.capture(&mut out[r]);
-    }
+    // What a device knows of its own output-to-input buffering: the delay hint.
+    let out = cancel(Some(&far_played), &mic, delay_ms as i32);
     let far_only = s(2.0)..s(6.0);
     let erle = 10.0 * (energy(&echo[far_only.clone()]) / energy(&out[far_only])).log10();
     // The chain delays its output (16 kHz processing and its filters): align first.
@@ -205,22 +212,7 @@ fn no_echo_path(reference: bool) -> Vec<(f64, f64)> {
     // Band-limited to 6 kHz, inside the chain's own 7.2 kHz band (16 kHz processing):
     // what is measured is the canceller, not the band limit.
     let near = lowpass_6k(&speech(secs, 210.0, 99));
-    let n = far.len();
-    let mut apm = CaptureProcessor::new(Stages {
-        echo_cancel: true,
-        noise_suppression: false,
-        agc: false,
-    });
-    let mut out = vec![0f32; n];
-    for f in 0..n / FRAME {
-        let r = f * FRAME..(f + 1) * FRAME;
-        if reference {
-            apm.render(&far[r.clone()]);
-        }
-        apm.set_delay_ms(40);
-        out[r.clone()].copy_from_slice(&near[r.clone()]);
-        apm.capture(&mut out[r]);
-    }
+    let out = cancel(reference.then_some(&far[..]), &near, 40);
     let s = |t: f32| (t * RATE) as usize;
     let lag = best_lag(&near[s(1.0)..s(9.0)], &out[s(1.0)..s(9.0)]);
     let seconds: Vec<(f64, f64)> = (1..9)

@@ -10,6 +10,13 @@ use crate::workspace_root;
 
 /// Administrator every test daemon starts with.
 pub const ADMIN: (&str, &str) = ("root", "pass");
+/// [`ADMIN`]'s credentials as a Basic `Authorization` value's base64 part (for requests
+/// written by hand on a socket).
+pub fn admin_basic() -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", ADMIN.0, ADMIN.1))
+}
+
 /// MAC every test daemon is configured with.
 pub const MAC: &str = "ACCC8EC43707";
 

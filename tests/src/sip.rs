@@ -37,6 +37,31 @@ pub fn voice(rate: u32, seconds: f32, pauses: bool) -> Vec<f32> {
         .collect()
 }
 
+/// The `m=` formats of a PCMU offer with RFC 4733 telephone-events.
+pub const PCMU_TE: &str =
+    "0 101\na=rtpmap:0 PCMU/8000\na=rtpmap:101 telephone-event/8000\na=fmtp:101 0-15";
+
+/// A PCMU stream of `pcm` (8 kHz) in 20 ms packets, SSRC `0x5EED`; `at` gives each
+/// packet's send time (`None` drops it).
+pub fn pcmu_packets(pcm: &[f32], at: impl Fn(usize) -> Option<f64>) -> Vec<TimedRtp> {
+    let mut out: Vec<TimedRtp> = pcm
+        .chunks_exact(160)
+        .enumerate()
+        .filter_map(|(i, frame)| {
+            let payload: Vec<u8> = frame
+                .iter()
+                .map(|s| netamp_dsp::g711::linear_to_ulaw((s * 32767.0) as i16))
+                .collect();
+            Some(TimedRtp {
+                at: at(i)?,
+                rtp: rtp(0, i == 0, 7000 + i as u16, 160 * i as u32, 0x5EED, &payload),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.at.total_cmp(&b.at));
+    out
+}
+
 /// One RTP packet and when it is sent, seconds from the first.
 #[derive(Debug, Clone)]
 pub struct TimedRtp {

@@ -149,10 +149,7 @@ fn listeners_get_the_microphone_and_a_stalled_one_disturbs_nobody() {
         sock.connect(&addr.into()).expect("connect");
         sock.into()
     };
-    let basic = {
-        use base64::Engine as _;
-        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", ADMIN.0, ADMIN.1))
-    };
+    let basic = netamp_tests::daemon::admin_basic();
     write!(
         stalled,
         "GET /axis-cgi/audio/receive.cgi?audiocodec=lpcm&audiosamplerate=48000 HTTP/1.1\r\n\

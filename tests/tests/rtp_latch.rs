@@ -9,19 +9,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use netamp_dsp::g711;
 use netamp_tests::audio::{
     assert_audio_windows, ffmpeg_reference, half_second_windows, read_capture, write_wav_8k,
 };
 use netamp_tests::daemon::{Daemon, DaemonOptions};
 use netamp_tests::flows::vapix_call;
-use netamp_tests::sip::{self, free_media_port, rtp, uac_scenario, Sipp};
+use netamp_tests::sip::{self, free_media_port, pcmu_packets, rtp, uac_scenario, Sipp, PCMU_TE};
 use serde_json::{json, Value};
 
-const PCMU_TE: &str =
-    "0 101\na=rtpmap:0 PCMU/8000\na=rtpmap:101 telephone-event/8000\na=fmtp:101 0-15";
-
-/// The caller's SSRC.
+/// The caller's SSRC (the one [`pcmu_packets`] gives).
 const SSRC: u32 = 0x5EED;
 
 /// One at a time: both are real-time audio checks.
@@ -65,26 +61,16 @@ fn first_uplink(s: &UdpSocket) -> SocketAddr {
     panic!("netamp sent no RTP to the address of the SDP");
 }
 
-/// PCMU payloads of `pcm` (8 kHz), 20 ms each.
-fn pcmu_frames(pcm: &[f32]) -> Vec<Vec<u8>> {
-    pcm.chunks_exact(160)
-        .map(|f| {
-            f.iter()
-                .map(|s| g711::linear_to_ulaw((s * 32767.0) as i16))
-                .collect()
-        })
-        .collect()
-}
-
-/// Sends `frames` from `s` to `to` every 20 ms from now, SSRC [`SSRC`].
-fn send_voice(s: UdpSocket, to: SocketAddr, frames: Vec<Vec<u8>>) -> std::thread::JoinHandle<()> {
+/// Sends the PCMU stream of `pcm` ([`pcmu_packets`], SSRC [`SSRC`]) from `s` to `to`,
+/// each packet at its time from now.
+fn send_voice(s: UdpSocket, to: SocketAddr, pcm: &[f32]) -> std::thread::JoinHandle<()> {
+    let packets = pcmu_packets(pcm, |i| Some(i as f64 * 0.02));
     std::thread::spawn(move || {
         let t0 = Instant::now();
-        for (i, p) in frames.iter().enumerate() {
-            let due = t0 + Duration::from_millis(20 * i as u64);
+        for p in packets {
+            let due = t0 + Duration::from_secs_f64(p.at);
             std::thread::sleep(due.saturating_duration_since(Instant::now()));
-            let pkt = rtp(0, i == 0, 100 + i as u16, 160 * i as u32, SSRC, p);
-            let _ = s.send_to(&pkt, to);
+            let _ = s.send_to(&p.rtp, to);
         }
     })
 }
@@ -124,11 +110,7 @@ fn a_spoofer_gets_neither_the_microphone_nor_the_reports_and_is_not_heard() {
     let netamp = first_uplink(&caller);
     let t0 = Instant::now();
     let voice = sip::voice(8000, 6.0, true);
-    let sender = send_voice(
-        caller.try_clone().expect("clone"),
-        netamp,
-        pcmu_frames(&voice),
-    );
+    let sender = send_voice(caller.try_clone().expect("clone"), netamp, &voice);
     let stop = Arc::new(AtomicBool::new(false));
     let uplink = count(caller, t0, stop.clone());
     let reports = count(caller_rtcp, t0, stop.clone());
@@ -142,8 +124,9 @@ fn a_spoofer_gets_neither_the_microphone_nor_the_reports_and_is_not_heard() {
     std::thread::sleep(Duration::from_secs(1));
     let mut other = sip::voice(8000, 1.2, false);
     other.reverse();
-    for (i, p) in pcmu_frames(&other).iter().enumerate() {
-        let _ = spoofer.send_to(&rtp(0, i == 0, i as u16, 160 * i as u32, 0xBAD, p), netamp);
+    for mut p in pcmu_packets(&other, |i| Some(i as f64 * 0.02)) {
+        p.rtp[8..12].copy_from_slice(&0xBADu32.to_be_bytes());
+        let _ = spoofer.send_to(&p.rtp, netamp);
         std::thread::sleep(Duration::from_millis(20));
     }
     for i in 0..20u16 {
@@ -218,11 +201,7 @@ fn a_caller_behind_nat_is_latched_from_its_first_packet() {
     let netamp = first_uplink(&named);
     let t0 = Instant::now();
     let voice = sip::voice(8000, 3.5, true);
-    let sender = send_voice(
-        natted.try_clone().expect("clone"),
-        netamp,
-        pcmu_frames(&voice),
-    );
+    let sender = send_voice(natted.try_clone().expect("clone"), netamp, &voice);
     let stop = Arc::new(AtomicBool::new(false));
     let uplink = count(natted, t0, stop.clone());
     sender.join().expect("sender");

@@ -7,9 +7,8 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use base64::Engine as _;
 use netamp_tests::audio::{make_clip, Format};
-use netamp_tests::daemon::{Daemon, DaemonOptions, ADMIN};
+use netamp_tests::daemon::{admin_basic, Daemon, DaemonOptions, ADMIN};
 
 #[test]
 fn sigterm_ends_netamp_within_its_bound_with_streams_open() {
@@ -42,8 +41,7 @@ fn sigterm_ends_netamp_within_its_bound_with_streams_open() {
         .spawn()
         .expect("curl");
     // A transmit upload that has sent a little of what it announced.
-    let basic =
-        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", ADMIN.0, ADMIN.1));
+    let basic = admin_basic();
     let mut transmit = TcpStream::connect(&d.addr).expect("connect");
     write!(
         transmit,

@@ -11,14 +11,13 @@ use netamp_tests::daemon::{Daemon, DaemonOptions};
 use netamp_tests::flows::admin;
 use netamp_tests::http::curl;
 use netamp_tests::sip::{
-    self, info, options_status, play, read_pcap, rtp, uac_scenario, write_pcap, Sipp, TimedRtp,
+    self, info, options_status, pcmu_packets, play, read_pcap, rtp, uac_scenario, write_pcap, Sipp,
+    TimedRtp, PCMU_TE,
 };
 use serde_json::Value;
 
 const PCMA_TE: &str =
     "8 101\na=rtpmap:8 PCMA/8000\na=rtpmap:101 telephone-event/8000\na=fmtp:101 0-15";
-const PCMU_TE: &str =
-    "0 101\na=rtpmap:0 PCMU/8000\na=rtpmap:101 telephone-event/8000\na=fmtp:101 0-15";
 const OPUS: &str = "96\na=rtpmap:96 opus/48000/2\na=fmtp:96 useinbandfec=1";
 const G722: &str = "9\na=rtpmap:9 G722/8000";
 
@@ -66,26 +65,6 @@ fn decode_g711(packets: &[TimedRtp], alaw: bool) -> Vec<f32> {
             }) / 32768.0
         })
         .collect()
-}
-
-/// A PCMU stream of `pcm` (8 kHz) in 20 ms packets; `at` gives each packet's send time.
-fn pcmu_packets(pcm: &[f32], at: impl Fn(usize) -> Option<f64>) -> Vec<TimedRtp> {
-    let mut out: Vec<TimedRtp> = pcm
-        .chunks_exact(160)
-        .enumerate()
-        .filter_map(|(i, frame)| {
-            let payload: Vec<u8> = frame
-                .iter()
-                .map(|s| g711::linear_to_ulaw((s * 32767.0) as i16))
-                .collect();
-            Some(TimedRtp {
-                at: at(i)?,
-                rtp: rtp(0, i == 0, 7000 + i as u16, 160 * i as u32, 0x5EED, &payload),
-            })
-        })
-        .collect();
-    out.sort_by(|a, b| a.at.total_cmp(&b.at));
-    out
 }
 
 /// A second of voice as PCMU packets 20 ms apart, in a pcap for SIPp to play.

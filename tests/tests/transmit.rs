@@ -378,7 +378,7 @@ fn g726_opus_wav_headers_digest_and_a_client_that_hangs_up() {
     {
         use std::io::Write;
         let mut s = std::net::TcpStream::connect(d.addr.as_str()).expect("connect");
-        let basic = base64_basic(ADMIN.0, ADMIN.1);
+        let basic = netamp_tests::daemon::admin_basic();
         write!(
             s,
             "POST /axis-cgi/audio/transmit.cgi HTTP/1.1\r\nAuthorization: Basic {basic}\r\n\
@@ -397,11 +397,6 @@ fn g726_opus_wav_headers_digest_and_a_client_that_hangs_up() {
         &netamp_tests::audio::read_capture(&d.capture, f0),
         0.98,
     );
-}
-
-fn base64_basic(user: &str, pass: &str) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
 }
 
 #[test]
@@ -538,7 +533,7 @@ fn raw_transmit(d: &Daemon, framing: &str, body: &[u8], read_reply: bool) -> Str
     write!(
         c,
         "POST /axis-cgi/audio/transmit.cgi HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {}\r\nContent-Type: audio/basic\r\n{framing}\r\n",
-        base64_basic(ADMIN.0, ADMIN.1)
+        netamp_tests::daemon::admin_basic()
     )
     .expect("headers");
     c.write_all(body).expect("body");
