@@ -334,9 +334,11 @@ async fn run(cli: Cli, stop: Arc<tokio::sync::Notify>) -> Result<(), ControlErro
     }
 
     let h = &app.config.http;
-    if h.max_connections == 0 || !(1..=3600).contains(&h.idle_timeout_s) {
+    // Each connection holds a file descriptor: more than the process may open makes no
+    // sense (and tokio's semaphore refuses absurd counts with a panic).
+    if !(1..=65_536).contains(&h.max_connections) || !(1..=3600).contains(&h.idle_timeout_s) {
         return Err(ControlError::Config(
-            "[http] max_connections ≥ 1 and idle_timeout_s 1…3600".into(),
+            "[http] max_connections 1…65536 and idle_timeout_s 1…3600".into(),
         ));
     }
     let limits = http::server::Limits {
