@@ -79,6 +79,8 @@ pub struct ClipLibrary {
     pub max_groups: u32,
     /// `MediaClip.MaxUploadSize`, MB.
     pub max_upload_mb: u32,
+    /// Highest `volume=` a play request may ask for (`[clips] max_volume`).
+    pub max_volume: u32,
     limits: DecodeLimits,
 }
 
@@ -119,6 +121,7 @@ impl ClipLibrary {
         data_dir: &Path,
         max_groups: u32,
         max_upload_mb: u32,
+        max_volume: u32,
         limits: DecodeLimits,
     ) -> Result<Self, ControlError> {
         let dir = data_dir.join("clips");
@@ -149,8 +152,14 @@ impl ClipLibrary {
             clips: RwLock::new(clips),
             max_groups,
             max_upload_mb,
+            max_volume,
             limits,
         })
+    }
+
+    /// The decoder limits clips are read with.
+    pub fn limits(&self) -> DecodeLimits {
+        self.limits
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<u32, Clip>> {

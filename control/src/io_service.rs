@@ -56,6 +56,7 @@ pub struct IoService {
     action_latency: Mutex<LatencyWindow>,
     /// Input changes from GPIO edge threads, until `start` takes them.
     gpio_inputs: Mutex<Option<std::sync::mpsc::Receiver<InputEvent>>>,
+    config: crate::config::IoConfig,
 }
 
 impl IoService {
@@ -106,6 +107,7 @@ impl IoService {
             path,
             action_latency: Mutex::new(LatencyWindow::default()),
             gpio_inputs: Mutex::new(Some(gpio_inputs)),
+            config: config.clone(),
         };
         let initial: Vec<Change> = {
             let b = svc.board();
@@ -117,6 +119,11 @@ impl IoService {
                 .publish(virtual_event(TOPIC_VIRTUAL_INPUT, port, "active", false));
         }
         Ok(svc)
+    }
+
+    /// `[io]` as the operator started it.
+    pub fn config(&self) -> &crate::config::IoConfig {
+        &self.config
     }
 
     /// The board, locked.

@@ -5,7 +5,7 @@
 // the size clippy warns about costs nothing measurable.
 #![allow(clippy::result_large_err)]
 
-mod app;
+mod audio;
 mod audio_settings;
 mod auth;
 mod clips;
@@ -20,6 +20,7 @@ mod latency;
 mod player;
 mod recorder;
 mod rtsp;
+mod services;
 mod shutdown;
 mod sip_service;
 mod sip_settings;
@@ -30,7 +31,7 @@ mod wildcard;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -38,7 +39,6 @@ use netamp_engine::decode::DecodeLimits;
 use netamp_engine::device::{self, InputSpec, OutputSpec};
 use netamp_engine::{Engine, EngineConfig};
 
-use crate::app::App;
 use crate::config::Config;
 use crate::error::ControlError;
 
@@ -196,13 +196,8 @@ async fn run(cli: Cli, stop: Arc<tokio::sync::Notify>) -> Result<(), ControlErro
         max_sources: config.audio.max_sources,
         ..EngineConfig::default()
     };
-    let app_cell: Arc<OnceLock<Arc<App>>> = Arc::new(OnceLock::new());
-    let cell = app_cell.clone();
-    let (engine, renderer) = Engine::start(engine_config, DecodeLimits::default(), move |ev| {
-        if let Some(app) = cell.get() {
-            app.player.on_engine_event(ev);
-        }
-    })?;
+    let (engine, renderer, mut engine_events) =
+        Engine::start(engine_config, DecodeLimits::default())?;
     let output = device::open_output(&out_spec, renderer)?;
     let echo_reference = output.is_sound_card() && in_spec.is_sound_card();
     let capture = netamp_engine::capture::Capture::start(
@@ -241,12 +236,13 @@ async fn run(cli: Cli, stop: Arc<tokio::sync::Notify>) -> Result<(), ControlErro
     );
 
     let bus = Arc::new(events::EventBus::new());
-    let clips = clips::ClipLibrary::load(
+    let clips = Arc::new(clips::ClipLibrary::load(
         &data_dir,
         config.clips.max_groups,
         config.clips.max_upload_mb,
+        config.clips.max_volume,
         DecodeLimits::default(),
-    )?;
+    )?);
     let io = Arc::new(io_service::IoService::new(
         &cli.profile,
         &config.io,
@@ -254,61 +250,99 @@ async fn run(cli: Cli, stop: Arc<tokio::sync::Notify>) -> Result<(), ControlErro
         bus.clone(),
     )?);
     io.start();
-    let player = player::ClipPlayer::new(
+    let player = Arc::new(player::ClipPlayer::new(
         engine.clone(),
         bus.clone(),
         config.clips.mix,
         config.clips.priority,
-    );
-    let listen = config.http.listen;
-    let app = Arc::new(App {
-        auth: auth::Authenticator::new(users, config.auth.clone()),
-        identity,
-        clips,
-        player,
-        bus,
-        io,
-        engine,
-        output_device: output.name().to_string(),
-        input_device: capture.name().to_string(),
-        echo_reference,
-        capture,
-        audio_settings: audio_settings::AudioSettings::load(&data_dir)?,
-        recorder: recorder::Recorder::load(&data_dir, config.recording.clone())?,
-        listeners: Default::default(),
-        started: Instant::now(),
-        http_stats: Arc::new(http::HttpStats::default()),
-        ws_sessions: http::ws::WsSessions::default(),
-        rtsp_addr: OnceLock::new(),
-        transmit: http::transmit::TransmitSlot::default(),
-        sip: OnceLock::new(),
-        sip_accounts: sip_service::AccountStore::load(&data_dir)?,
-        sip_settings: sip_settings::SettingsStore::load(&data_dir, &config.sip)?,
-        config,
+    ));
+    // What the engine reports is handled here, on a control task: nothing of control's
+    // runs on an engine thread.
+    let events_player = player.clone();
+    tokio::spawn(async move {
+        while let Some(ev) = engine_events.next().await {
+            events_player.on_engine_event(ev);
+        }
     });
-    let _ = app_cell.set(app.clone());
-    app.audio_settings.apply(&app.engine, &app.capture);
-    tokio::spawn(sound_level::run(app.clone()));
-    app.recorder.start(&app.capture);
+    let audio = Arc::new(audio::AudioService::new(
+        engine,
+        capture,
+        config.audio.clone(),
+        audio_settings::AudioSettings::load(&data_dir)?,
+        output.name().to_string(),
+        echo_reference,
+    ));
+    let recorder = Arc::new(recorder::Recorder::load(
+        &data_dir,
+        config.recording.clone(),
+    )?);
+    recorder.start(&audio.capture);
+    let auth = Arc::new(auth::Authenticator::new(users, config.auth.clone()));
 
     // SIP before HTTP: scripts and tests take the HTTP line as "ready".
-    if app.config.sip.enabled {
-        let ua = sip_service::start(&app).await?;
-        let at = ua.local_addr();
-        println!("netamp: SIP on udp and tcp {at}");
-        let _ = app.sip.set(ua);
-    }
+    let accounts = sip_service::AccountStore::load(&data_dir)?;
+    let call_settings = sip_settings::SettingsStore::load(&data_dir, &config.sip)?;
+    let calls = if config.sip.enabled {
+        let calls = sip_service::CallService::start(
+            config.sip.clone(),
+            accounts,
+            call_settings,
+            sip_service::CallDeps {
+                bus: bus.clone(),
+                clips: clips.clone(),
+                player: player.clone(),
+                audio: audio.clone(),
+            },
+        )
+        .await?;
+        if let Some(ua) = calls.ua() {
+            println!("netamp: SIP on udp and tcp {}", ua.local_addr());
+        }
+        calls
+    } else {
+        Arc::new(sip_service::CallService::disabled(
+            config.sip.clone(),
+            accounts,
+            call_settings,
+        ))
+    };
 
     // RTSP first: scripts and tests take the HTTP line as "ready".
-    if let Some(l) = rtsp_listener(&app.config.rtsp.listen).await? {
+    let mut rtsp_addr = None;
+    if let Some(l) = rtsp_listener(&config.rtsp.listen).await? {
         let bound = l
             .local_addr()
             .map_err(|e| ControlError::Config(format!("RTSP: {e}")))?;
-        let _ = app.rtsp_addr.set(bound);
+        rtsp_addr = Some(bound);
         println!("netamp: RTSP events on rtsp://{bound}/axis-media/media.amp?event=on");
-        tokio::spawn(rtsp::serve(app.clone(), l));
+        tokio::spawn(rtsp::serve(auth.clone(), bus.clone(), l));
     }
+    tokio::spawn(sound_level::run(audio.clone(), bus.clone()));
 
+    let svc = Arc::new(services::Services {
+        identity: Arc::new(identity),
+        auth: auth.clone(),
+        clips,
+        player,
+        audio,
+        calls,
+        io,
+        bus,
+        recorder,
+        started: Instant::now(),
+        rtsp_addr,
+    });
+    let http_state = Arc::new(http::HttpState::new(auth, config.http.max_body_bytes));
+
+    let h = &config.http;
+    let listen = h.listen;
+    // Each connection holds a file descriptor: more than the process may open makes no
+    // sense (and tokio's semaphore refuses absurd counts with a panic).
+    if !(1..=65_536).contains(&h.max_connections) || !(1..=3600).contains(&h.idle_timeout_s) {
+        return Err(ControlError::Config(
+            "[http] max_connections 1…65536 and idle_timeout_s 1…3600".into(),
+        ));
+    }
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| ControlError::Listen(listen, e))?;
@@ -321,38 +355,30 @@ async fn run(cli: Cli, stop: Arc<tokio::sync::Notify>) -> Result<(), ControlErro
         bound
     };
     // Accepted sockets inherit the listener's send buffer size.
-    if let Err(e) = socket2::SockRef::from(&listener)
-        .set_send_buffer_size(app.config.http.send_buffer_kib.max(4) * 1024)
+    if let Err(e) =
+        socket2::SockRef::from(&listener).set_send_buffer_size(h.send_buffer_kib.max(4) * 1024)
     {
         tracing::warn!("cannot bound the HTTP send buffer: {e}");
     }
     println!("netamp: HTTP listening on http://{shown}/ (bound {bound})");
-    if app.auth.users().is_empty() {
+    if svc.auth.users().is_empty() {
         println!(
             "netamp: no account yet; create the first administrator with\n  curl 'http://{shown}/axis-cgi/pwdgrp.cgi?action=add&user=root&pwd=<password>&grp=root&sgrp=admin:operator:viewer:ptz'"
         );
     }
 
-    let h = &app.config.http;
-    // Each connection holds a file descriptor: more than the process may open makes no
-    // sense (and tokio's semaphore refuses absurd counts with a panic).
-    if !(1..=65_536).contains(&h.max_connections) || !(1..=3600).contains(&h.idle_timeout_s) {
-        return Err(ControlError::Config(
-            "[http] max_connections 1…65536 and idle_timeout_s 1…3600".into(),
-        ));
-    }
     let limits = http::server::Limits {
-        max_connections: app.config.http.max_connections,
-        idle_timeout: Duration::from_secs(app.config.http.idle_timeout_s),
+        max_connections: h.max_connections,
+        idle_timeout: Duration::from_secs(h.idle_timeout_s),
         grace: SHUTDOWN_GRACE,
     };
-    http::serve(app.clone(), listener, limits, async move {
+    http::serve(svc.clone(), http_state, listener, limits, async move {
         stop.notified().await
     })
     .await;
     tracing::info!("shutting down");
-    app.player.stop_all();
-    app.io.shutdown();
+    svc.player.stop_all();
+    svc.io.shutdown();
     output.stop();
     Ok(())
 }

@@ -19,6 +19,8 @@ struct Active {
     file: String,
     received: Instant,
     started: bool,
+    /// Told when the source leaves the mixer.
+    waiters: Vec<tokio::sync::oneshot::Sender<()>>,
 }
 
 #[derive(Default)]
@@ -86,6 +88,7 @@ impl ClipPlayer {
                 file: file.to_string(),
                 received,
                 started: false,
+                waiters: Vec::new(),
             },
         );
         state.plays += 1;
@@ -111,11 +114,6 @@ impl ClipPlayer {
         }
     }
 
-    /// Whether a play started by [`play`](Self::play) is still going.
-    pub fn is_active(&self, id: SourceId) -> bool {
-        self.state().active.contains_key(&id)
-    }
-
     /// Clips playing now.
     pub fn playing(&self) -> Vec<u32> {
         let set: BTreeSet<u32> = self
@@ -133,7 +131,7 @@ impl ClipPlayer {
         self.state().plays
     }
 
-    /// Handles an engine event (called on the engine's housekeeper thread).
+    /// Handles an engine event (from the control task that drains the engine's events).
     pub fn on_engine_event(&self, ev: EngineEvent) {
         let mut state = self.state();
         match ev {
@@ -159,8 +157,11 @@ impl ClipPlayer {
                 ));
             }
             EngineEvent::Ended { id, .. } => {
-                if state.active.remove(&id).is_none() {
+                let Some(ended) = state.active.remove(&id) else {
                     return;
+                };
+                for w in ended.waiters {
+                    let _ = w.send(());
                 }
                 if !state.active.values().any(|o| o.started) {
                     self.bus.publish(Event::new(
@@ -177,6 +178,18 @@ impl ClipPlayer {
                 }
             }
         }
+    }
+
+    /// Resolves when source `id` has left the mixer (at once when it already has).
+    pub fn when_ended(&self, id: SourceId) -> tokio::sync::oneshot::Receiver<()> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        match self.state().active.get_mut(&id) {
+            Some(a) => a.waiters.push(tx),
+            None => {
+                let _ = tx.send(());
+            }
+        }
+        rx
     }
 
     /// Trigger-latency percentiles.

@@ -110,6 +110,11 @@ impl Recorder {
         })
     }
 
+    /// `[recording]` as the operator started it.
+    pub fn config(&self) -> &RecordingConfig {
+        &self.config
+    }
+
     /// Starts the recording thread (it idles while recording is off).
     pub fn start(&self, capture: &Capture) {
         let tap = capture.subscribe(3000);

@@ -10,9 +10,10 @@ use std::time::{Instant, SystemTime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 
-use crate::app::App;
 use crate::auth::AuthOutcome;
+use crate::auth::Authenticator;
 use crate::events::Event;
+use crate::events::EventBus;
 use crate::users::Role;
 
 /// The resource every request is authorised against.
@@ -125,21 +126,26 @@ impl Rtp {
 }
 
 /// Accepts RTSP connections until the process ends.
-pub async fn serve(app: Arc<App>, listener: TcpListener) {
+pub async fn serve(auth: Arc<Authenticator>, bus: Arc<EventBus>, listener: TcpListener) {
     loop {
         let Ok((stream, peer)) = listener.accept().await else {
             continue;
         };
-        let app = app.clone();
+        let (auth, bus) = (auth.clone(), bus.clone());
         tokio::spawn(async move {
-            if let Err(e) = connection(app, stream, peer).await {
+            if let Err(e) = connection(&auth, &bus, stream, peer).await {
                 tracing::debug!(%peer, "RTSP connection ended: {e}");
             }
         });
     }
 }
 
-async fn connection(app: Arc<App>, mut stream: TcpStream, peer: SocketAddr) -> std::io::Result<()> {
+async fn connection(
+    auth: &Authenticator,
+    bus: &EventBus,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+) -> std::io::Result<()> {
     let mut buf = Vec::new();
     let mut session: Option<String> = None;
     let mut client_ports: Option<(u16, u16)> = None;
@@ -188,7 +194,7 @@ async fn connection(app: Arc<App>, mut stream: TcpStream, peer: SocketAddr) -> s
             )
         };
         if req.method != "OPTIONS" {
-            let outcome = app.auth.authenticate(
+            let outcome = auth.authenticate(
                 &req.method,
                 RESOURCE,
                 req.header("Authorization"),
@@ -198,8 +204,8 @@ async fn connection(app: Arc<App>, mut stream: TcpStream, peer: SocketAddr) -> s
             let ok = matches!(&outcome, AuthOutcome::User(a) if a.role() >= Role::Viewer);
             if !ok {
                 let stale = matches!(outcome, AuthOutcome::Failed { stale: true });
-                let realm = app.auth.users().realm();
-                let nonce = app.auth.nonce(SystemTime::now());
+                let realm = auth.users().realm();
+                let nonce = auth.nonce(SystemTime::now());
                 // Realm first and nonce second, with `stale`: the axis library parses by position.
                 let extra = format!(
                     "WWW-Authenticate: Digest realm=\"{realm}\", nonce=\"{nonce}\", stale={}\r\nWWW-Authenticate: Basic realm=\"{realm}\"\r\n",
@@ -259,7 +265,7 @@ async fn connection(app: Arc<App>, mut stream: TcpStream, peer: SocketAddr) -> s
                             start: Instant::now(),
                         };
                         // Subscribed before the reply: nothing that happens after PLAY is missed.
-                        let (snapshot, rx) = app.bus.subscribe();
+                        let (snapshot, rx) = bus.subscribe();
                         playing = Some(tokio::spawn(stream_events(snapshot, rx, rtp)));
                     }
                     reply(

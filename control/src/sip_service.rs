@@ -15,11 +15,13 @@ use netamp_sip::sdp::{AudioCodec, Direction};
 use netamp_sip::{CallState, SipEvent, SipUa, UaConfig};
 use tokio::sync::mpsc;
 
-use crate::app::App;
+use crate::audio::AudioService;
+use crate::clips::ClipLibrary;
 use crate::config::{SipAccountConfig, SipConfig};
 use crate::error::ControlError;
-use crate::events::Event;
-use crate::sip_settings::CallSettings;
+use crate::events::{Event, EventBus};
+use crate::player::ClipPlayer;
+use crate::sip_settings::{CallSettings, SettingsStore};
 
 /// Stateful call-state topic.
 pub const TOPIC_STATE: &str = "tnsaxis:Call/State";
@@ -241,6 +243,7 @@ fn check_accounts(
                 expires: a.expires,
                 timeout: Duration::from_secs(a.timeout_s),
                 auto_answer: a.answers_at_once(sip),
+                pre_announcement: u32::try_from(a.pre_announcement(sip)).ok(),
             })
         })
         .collect()
@@ -249,53 +252,126 @@ fn check_accounts(
 /// The id of the peer-to-peer account.
 pub const P2P_ACCOUNT: &str = "sip_account_0";
 
-/// Starts the user agent and the task that publishes its events.
-pub async fn start(app: &Arc<App>) -> Result<SipUa, ControlError> {
-    // What `SetSIPConfiguration` saved wins over `[sip]`.
-    let config = ua_config(&app.config.sip, app.sip_settings.get())?;
-    let all: Vec<SipAccountConfig> = app
-        .config
-        .sip
-        .accounts
-        .iter()
-        .cloned()
-        .chain(app.sip_accounts.list())
-        .collect();
-    let accounts = check_accounts(&all, &app.config.sip)?;
-    let listen = config.listen;
-    let weak: Weak<App> = Arc::downgrade(app);
-    let taps: netamp_sip::TapFactory =
-        Arc::new(move || weak.upgrade().map(|a| a.capture.subscribe(TAP_MS)));
-    let (tx, rx) = mpsc::unbounded_channel();
-    let ua = SipUa::start(config, app.engine.clone(), taps, tx)
-        .await
-        .map_err(|e| match e {
-            netamp_sip::SipError::Io(io) => ControlError::Listen(listen, io),
-            other => ControlError::Config(format!("[sip] {other}")),
-        })?;
-    app.bus.publish(Event::new(
-        TOPIC_STATE,
-        &[("Source", SOURCE)],
-        &[("CallState", "Idle")],
-        true,
-    ));
-    tokio::spawn(publish(Arc::downgrade(app), rx));
-    for a in accounts {
-        ua.add_account(a);
-    }
-    Ok(ua)
+/// Each ringing call's pre-announcement source (`None` while it starts).
+type Announcements = std::collections::HashMap<String, Option<netamp_engine::SourceId>>;
+
+/// The calls service: the user agent (absent when `[sip] enabled = false`), the accounts
+/// added through the API, and call handling as `SetSIPConfiguration` left it.
+pub struct CallService {
+    ua: Option<SipUa>,
+    /// `[sip]` as the operator started it.
+    pub config: SipConfig,
+    /// Accounts added through `/vapix/call`.
+    pub accounts: AccountStore,
+    /// Call handling as `SetSIPConfiguration` left it.
+    pub settings: SettingsStore,
+    /// The pre-announcement of each ringing call (`None` while it starts).
+    announcements: std::sync::Mutex<Announcements>,
 }
 
-async fn publish(app: Weak<App>, mut rx: mpsc::UnboundedReceiver<SipEvent>) {
+/// What the calls service plays and publishes through: the clip library and player (the
+/// pre-announcement), the bus, and the capture chain (each call's uplink).
+pub struct CallDeps {
+    /// The event bus.
+    pub bus: Arc<EventBus>,
+    /// Stored clips.
+    pub clips: Arc<ClipLibrary>,
+    /// Clip playback.
+    pub player: Arc<ClipPlayer>,
+    /// The audio engine and capture chain.
+    pub audio: Arc<AudioService>,
+}
+
+impl CallService {
+    /// A calls service without a user agent (`[sip] enabled = false`, and tests).
+    pub fn disabled(config: SipConfig, accounts: AccountStore, settings: SettingsStore) -> Self {
+        Self {
+            ua: None,
+            config,
+            accounts,
+            settings,
+            announcements: Default::default(),
+        }
+    }
+
+    /// Starts the user agent and the task that publishes its events.
+    pub async fn start(
+        config: SipConfig,
+        accounts: AccountStore,
+        settings: SettingsStore,
+        deps: CallDeps,
+    ) -> Result<Arc<Self>, ControlError> {
+        // What `SetSIPConfiguration` saved wins over `[sip]`.
+        let ua_conf = ua_config(&config, settings.get())?;
+        let all: Vec<SipAccountConfig> = config
+            .accounts
+            .iter()
+            .cloned()
+            .chain(accounts.list())
+            .collect();
+        let checked = check_accounts(&all, &config)?;
+        let listen = ua_conf.listen;
+        let weak: Weak<AudioService> = Arc::downgrade(&deps.audio);
+        let taps: netamp_sip::TapFactory =
+            Arc::new(move || weak.upgrade().map(|a| a.capture.subscribe(TAP_MS)));
+        let (tx, rx) = mpsc::unbounded_channel();
+        let ua = SipUa::start(ua_conf, deps.audio.engine.clone(), taps, tx)
+            .await
+            .map_err(|e| match e {
+                netamp_sip::SipError::Io(io) => ControlError::Listen(listen, io),
+                other => ControlError::Config(format!("[sip] {other}")),
+            })?;
+        deps.bus.publish(Event::new(
+            TOPIC_STATE,
+            &[("Source", SOURCE)],
+            &[("CallState", "Idle")],
+            true,
+        ));
+        for a in checked {
+            ua.add_account(a);
+        }
+        let service = Arc::new(Self {
+            ua: Some(ua),
+            config,
+            accounts,
+            settings,
+            announcements: Default::default(),
+        });
+        tokio::spawn(publish(Arc::downgrade(&service), Arc::new(deps), rx));
+        Ok(service)
+    }
+
+    /// The user agent, when SIP is on.
+    pub fn ua(&self) -> Option<&SipUa> {
+        self.ua.as_ref()
+    }
+
+    fn lock_announcements(&self) -> std::sync::MutexGuard<'_, Announcements> {
+        self.announcements.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+async fn publish(
+    calls: Weak<CallService>,
+    deps: Arc<CallDeps>,
+    mut rx: mpsc::UnboundedReceiver<SipEvent>,
+) {
     while let Some(ev) = rx.recv().await {
-        let Some(app) = app.upgrade() else { return };
+        let Some(calls) = calls.upgrade() else { return };
+        let bus = &deps.bus;
         match ev {
-            SipEvent::Call(info) => {
-                if info.incoming && info.state == CallState::Ringing {
-                    if let Ok(clip) = u32::try_from(pre_announcement(&app, &info)) {
-                        tokio::spawn(pre_announce(app.clone(), info.id.clone(), clip));
-                    }
+            SipEvent::PlayClip { call, clip } => {
+                calls.lock_announcements().insert(call.clone(), None);
+                tokio::spawn(pre_announce(calls.clone(), deps.clone(), call, clip));
+            }
+            SipEvent::StopClip { call } => {
+                // Still starting (None): the task sees the entry gone and stops it.
+                let id = calls.lock_announcements().remove(&call).flatten();
+                if let Some(id) = id {
+                    let _ = deps.audio.engine.stop(id);
                 }
+            }
+            SipEvent::Call(info) => {
                 let reason = match (info.state, info.incoming) {
                     (CallState::Calling, _) => "Initiated",
                     (CallState::Ringing, _) => "Initiated",
@@ -305,7 +381,7 @@ async fn publish(app: Weak<App>, mut rx: mpsc::UnboundedReceiver<SipEvent>) {
                         .ending
                         .map_or("Terminated", netamp_sip::ua::Ending::as_reason),
                 };
-                app.bus.publish(Event::new(
+                bus.publish(Event::new(
                     TOPIC_STATE_CHANGE,
                     &[("Source", SOURCE)],
                     &[
@@ -316,12 +392,11 @@ async fn publish(app: Weak<App>, mut rx: mpsc::UnboundedReceiver<SipEvent>) {
                     ],
                     false,
                 ));
-                let state = app
-                    .sip
-                    .get()
+                let state = calls
+                    .ua()
                     .map(|ua| busiest(&ua.calls()))
                     .unwrap_or(CallState::Terminated);
-                app.bus.publish(Event::new(
+                bus.publish(Event::new(
                     TOPIC_STATE,
                     &[("Source", SOURCE)],
                     &[("CallState", state.as_str())],
@@ -338,7 +413,7 @@ async fn publish(app: Weak<App>, mut rx: mpsc::UnboundedReceiver<SipEvent>) {
                     netamp_sip::DtmfMethod::Rtp => "RTP",
                     netamp_sip::DtmfMethod::Info => "INFO",
                 };
-                app.bus.publish(Event::new(
+                bus.publish(Event::new(
                     TOPIC_DTMF,
                     &[("DTMFEventId", "digit")],
                     &[("CallId", &call), ("Digit", &digit), ("Method", method)],
@@ -346,14 +421,13 @@ async fn publish(app: Weak<App>, mut rx: mpsc::UnboundedReceiver<SipEvent>) {
                 ));
             }
             SipEvent::Sequence { call, sequence } => {
-                let n = app
+                let n = calls
                     .config
-                    .sip
                     .dtmf
                     .iter()
                     .position(|d| d.sequence == sequence.digits)
                     .unwrap_or(0);
-                app.bus.publish(Event::new(
+                bus.publish(Event::new(
                     TOPIC_DTMF,
                     &[("DTMFEventId", &format!("sequence_{n}"))],
                     &[
@@ -368,31 +442,17 @@ async fn publish(app: Weak<App>, mut rx: mpsc::UnboundedReceiver<SipEvent>) {
     }
 }
 
-/// The clip played while `call` rings: its account's, or `[sip]`'s (-1: none).
-fn pre_announcement(app: &App, call: &netamp_sip::CallInfo) -> i64 {
-    let sip = &app.config.sip;
-    call.account
-        .as_ref()
-        .and_then(|id| {
-            sip.accounts
-                .iter()
-                .cloned()
-                .chain(app.sip_accounts.list())
-                .find(|a| &a.id == id)
-        })
-        .map_or(sip.pre_announcement_clip, |a| a.pre_announcement(sip))
-}
-
-/// Plays the pre-announcement clip while `call` rings, then answers it (at once when the
-/// clip cannot play: a missing clip must not leave callers ringing).
-async fn pre_announce(app: Arc<App>, call: String, clip: u32) {
-    let started = match app.clips.get(clip) {
+/// Plays the pre-announcement the call core asked for, and tells the core when it has
+/// played (or could not: a missing clip must not leave callers ringing). The core
+/// answers then, or sends [`SipEvent::StopClip`] when the call was answered, given up or
+/// timed out first.
+async fn pre_announce(calls: Arc<CallService>, deps: Arc<CallDeps>, call: String, clip: u32) {
+    let started = match deps.clips.get(clip) {
         Some(c) => {
-            let path = app.clips.path(&c);
-            let a = app.clone();
+            let path = deps.clips.path(&c);
+            let player = deps.player.clone();
             tokio::task::spawn_blocking(move || {
-                a.player
-                    .play(c.id, &c.file, &path, 1.0, 0, std::time::Instant::now())
+                player.play(c.id, &c.file, &path, 1.0, 0, std::time::Instant::now())
             })
             .await
             .ok()
@@ -403,27 +463,33 @@ async fn pre_announce(app: Arc<App>, call: String, clip: u32) {
             None
         }
     };
-    if let Some(id) = started {
-        let ringing = |a: &App| {
-            a.sip.get().is_some_and(|ua| {
-                ua.calls()
-                    .iter()
-                    .any(|c| c.id == call && c.state == CallState::Ringing)
-            })
-        };
-        while app.player.is_active(id) && ringing(&app) {
-            tokio::time::sleep(Duration::from_millis(10)).await;
+    let played = match started {
+        Some(id) => {
+            let ended = deps.player.when_ended(id);
+            let wanted = match calls.lock_announcements().get_mut(&call) {
+                Some(slot) => {
+                    *slot = Some(id);
+                    true
+                }
+                None => false,
+            };
+            if !wanted {
+                // Stopped while it was starting: the call was answered or is gone.
+                let _ = deps.audio.engine.stop(id);
+                return;
+            }
+            let _ = ended.await;
+            calls.lock_announcements().remove(&call);
+            true
         }
-        if !ringing(&app) {
-            // The caller gave up: the announcement stops with the call.
-            let _ = app.engine.stop(id);
-            return;
+        None => {
+            calls.lock_announcements().remove(&call);
+            false
         }
-    }
-    if let Some(ua) = app.sip.get() {
-        if let Err(e) = ua.answer(&call) {
-            tracing::warn!("pre-announcement: answering: {e}");
-        }
+    };
+    if let Some(ua) = calls.ua() {
+        // The call may be gone by now: nothing to answer then.
+        let _ = ua.clip_ended(&call, played);
     }
 }
 

@@ -73,6 +73,7 @@ impl CallSettings {
             ring_timeout: Duration::from_secs(self.ring_timeout_s),
             max_duration: (self.end_calls_after_min > 0)
                 .then(|| Duration::from_secs(self.end_calls_after_min * 60)),
+            pre_announcement: u32::try_from(config.pre_announcement_clip).ok(),
         }
     }
 }

@@ -8,8 +8,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::app::App;
+use crate::audio::AudioService;
 use crate::events::Event;
+use crate::events::EventBus;
 
 /// Points below the threshold the level must fall to clear the trigger.
 pub const HYSTERESIS: f32 = 5.0;
@@ -55,15 +56,15 @@ fn event(triggered: bool) -> Event {
 }
 
 /// Watches the level for as long as the daemon runs.
-pub async fn run(app: Arc<App>) {
+pub async fn run(audio: Arc<AudioService>, bus: Arc<EventBus>) {
     let mut trigger = LevelTrigger::default();
-    app.bus.publish(event(false));
+    bus.publish(event(false));
     let mut tick = tokio::time::interval(PERIOD);
     loop {
         tick.tick().await;
-        let level = level_percent(app.capture.level_dbfs());
-        if let Some(t) = trigger.update(level, app.audio_settings.get().alarm_level) {
-            app.bus.publish(event(t));
+        let level = level_percent(audio.capture.level_dbfs());
+        if let Some(t) = trigger.update(level, audio.settings().alarm_level) {
+            bus.publish(event(t));
         }
     }
 }

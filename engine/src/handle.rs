@@ -9,6 +9,7 @@ use netamp_dsp::ramp::GainRamp;
 
 use crate::command::Command;
 use crate::decode::{self, DecodeLimits};
+use crate::event::{EngineEvent, EngineEvents, EVENT_QUEUE};
 use crate::feeder::{Feeder, FeederMsg, FileSource};
 use crate::housekeeper::Housekeeper;
 use crate::render::Renderer;
@@ -60,43 +61,6 @@ impl Default for StreamOptions {
             capacity_ms: 500,
         }
     }
-}
-
-/// Why a source left the mixer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EndReason {
-    /// It played to its end.
-    Finished,
-    /// It was stopped.
-    Stopped,
-}
-
-/// What the engine reports about its sources.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum EngineEvent {
-    /// The source's first sample went out in the block rendered at `at` (output frame `frame`).
-    Started {
-        /// The source.
-        id: SourceId,
-        /// When its first block was rendered.
-        at: Instant,
-        /// Output frame index of its first sample.
-        frame: u64,
-    },
-    /// The source left the mixer after output frame `frame`.
-    Ended {
-        /// The source.
-        id: SourceId,
-        /// Why.
-        reason: EndReason,
-        /// Output frame index just past its last sample.
-        frame: u64,
-    },
-    /// The source's ring ran dry while it was playing.
-    Underrun {
-        /// The source.
-        id: SourceId,
-    },
 }
 
 /// Sets the automatic volume control gain the renderer applies (ramped) after the output
@@ -209,13 +173,15 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Builds an engine whose feeder and housekeeper run on their own threads; `on_event`
-    /// is called on the housekeeper thread. The renderer goes to a device.
+    /// Builds an engine whose feeder and housekeeper run on their own threads. The
+    /// renderer goes to a device; what the renderer reports arrives on the returned
+    /// [`EngineEvents`] (bounded: when its reader falls `EVENT_QUEUE` events behind, the
+    /// newest are dropped and counted with the render side's dropped events), so no code of the
+    /// caller ever runs on an engine thread.
     pub fn start(
         config: EngineConfig,
         limits: DecodeLimits,
-        mut on_event: impl FnMut(EngineEvent) + Send + 'static,
-    ) -> Result<(Engine, Renderer), EngineError> {
+    ) -> Result<(Engine, Renderer, EngineEvents), EngineError> {
         let (engine, renderer, driver) = Self::build(config, limits)?;
         let OfflineDriver {
             feeder,
@@ -229,16 +195,22 @@ impl Engine {
             .spawn(move || feeder.run(period))
             .map_err(|e| EngineError::Device(format!("cannot spawn feeder: {e}")))?;
         let shutdown = engine.inner.shutdown.clone();
+        let stats = engine.inner.stats.clone();
+        let (mut tx, rx) = futures_channel::mpsc::channel(EVENT_QUEUE);
         std::thread::Builder::new()
             .name("netamp-housekeeper".into())
             .spawn(move || {
                 while !shutdown.load(Ordering::Relaxed) {
-                    housekeeper.run_once(&mut on_event);
+                    housekeeper.run_once(&mut |ev| {
+                        if tx.try_send(ev).is_err() {
+                            stats.dropped_events.fetch_add(1, Ordering::Relaxed);
+                        }
+                    });
                     std::thread::sleep(Duration::from_millis(2));
                 }
             })
             .map_err(|e| EngineError::Device(format!("cannot spawn housekeeper: {e}")))?;
-        Ok((engine, renderer))
+        Ok((engine, renderer, EngineEvents(rx)))
     }
 
     /// Builds an engine with no threads: the caller renders and pumps block by block.

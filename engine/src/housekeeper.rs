@@ -4,7 +4,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::command::RtEvent;
-use crate::handle::{EndReason, EngineEvent};
+use crate::event::{EndReason, EngineEvent};
 use crate::source::Slot;
 use crate::stats::Stats;
 

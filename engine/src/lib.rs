@@ -14,6 +14,7 @@ pub mod config;
 pub mod decode;
 pub mod device;
 mod error;
+mod event;
 mod feeder;
 mod handle;
 mod housekeeper;
@@ -25,12 +26,8 @@ pub mod stats;
 
 pub use config::EngineConfig;
 pub use error::EngineError;
-pub use handle::{
-    AvcHandle, EndReason, Engine, EngineEvent, PlayOptions, StreamOptions, StreamWriter,
-};
-/// The sample processing the engine is built on, for crates that may only import the
-/// engine (ARCHITECTURE.md §1: `sip` → `engine` → `dsp`).
-pub use netamp_dsp as dsp;
+pub use event::{EndReason, EngineEvent, EngineEvents, EVENT_QUEUE};
+pub use handle::{AvcHandle, Engine, PlayOptions, StreamOptions, StreamWriter};
 pub use render::Renderer;
 pub use source::SourceId;
 pub use stats::StatsSnapshot;

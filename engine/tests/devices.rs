@@ -8,7 +8,37 @@ use netamp_engine::device::{open_output, OutputSpec};
 use netamp_engine::{Engine, EngineConfig, EngineError, StreamOptions};
 
 fn engine() -> (Engine, netamp_engine::Renderer) {
-    Engine::start(EngineConfig::default(), DecodeLimits::default(), |_| {}).expect("engine")
+    let (e, r, _events) =
+        Engine::start(EngineConfig::default(), DecodeLimits::default()).expect("engine");
+    (e, r)
+}
+
+/// A started engine reports through its event channel, on the reader's side: the
+/// stream's start and its end arrive in order, and the reader's thread is the one
+/// that sees them (no caller code runs on the housekeeper).
+#[test]
+fn events_arrive_on_the_channel_in_order() {
+    let (e, r, mut events) =
+        Engine::start(EngineConfig::default(), DecodeLimits::default()).expect("engine");
+    let dev = open_output(&OutputSpec::Null, r).expect("null");
+    let mut w = e.add_stream(StreamOptions::default()).expect("stream");
+    let id = w.id();
+    w.write(&[0.1; 480]);
+    drop(w);
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while seen.len() < 2 && std::time::Instant::now() < deadline {
+        match events.try_next() {
+            Some(netamp_engine::EngineEvent::Started { id: s, .. }) if s == id => {
+                seen.push("started")
+            }
+            Some(netamp_engine::EngineEvent::Ended { id: s, .. }) if s == id => seen.push("ended"),
+            Some(_) => {}
+            None => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+    assert_eq!(seen, ["started", "ended"]);
+    dev.stop();
 }
 
 #[test]

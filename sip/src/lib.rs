@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod call_core;
 pub mod drift;
 pub mod dtmf;
 mod error;
@@ -16,6 +17,7 @@ pub mod rtcp;
 pub mod rtp;
 pub mod rtp_in;
 pub mod rtp_out;
+pub mod rtp_params;
 pub mod sdp;
 pub mod session_timer;
 pub mod ua;

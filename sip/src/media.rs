@@ -7,7 +7,7 @@
 //! conceals with its own PLC. G.722 is ezk-g722's port of the public-domain CMU/spandsp
 //! coder (64 kbit/s, 16 kHz audio, an 8 kHz RTP clock as RFC 3551 has it).
 
-use netamp_engine::dsp::g711;
+use netamp_dsp::g711;
 
 use crate::sdp::AudioCodec;
 use crate::SipError;

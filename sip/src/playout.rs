@@ -37,7 +37,7 @@ use crate::drift::DriftEstimator;
 use crate::jitter::{JitterBuffer, JitterConfig, JitterStats, Packet, Pop};
 use crate::media::{pcm_rate, Decoder};
 use crate::rtp::RtpHeader;
-use crate::rtp_in::{RtpInParams, RtpInStats};
+use crate::rtp_params::{RtpInParams, RtpInStats};
 use crate::sdp::AudioCodec;
 use crate::SipError;
 

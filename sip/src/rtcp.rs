@@ -12,8 +12,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::latch::{Latch, Verdict};
-use crate::rtp_in::RtpInStats;
 use crate::rtp_out::RtpOutStats;
+use crate::rtp_params::RtpInStats;
 use crate::SipError;
 
 /// Time between reports (RFC 3550's 5 s minimum).

@@ -6,8 +6,8 @@
 
 use std::time::{Duration, Instant};
 
+use netamp_dsp::g711;
 use netamp_engine::decode::DecodeLimits;
-use netamp_engine::dsp::g711;
 use netamp_engine::{Engine, EngineConfig};
 use netamp_sip::playout::{CallPlayout, LEAD_IN, MAX_CUSHION};
 use netamp_sip::rtp::RtpHeader;

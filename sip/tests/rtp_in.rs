@@ -4,8 +4,8 @@
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
+use netamp_dsp::g711;
 use netamp_engine::decode::DecodeLimits;
-use netamp_engine::dsp::g711;
 use netamp_engine::resample::StreamResampler;
 use netamp_engine::{Engine, EngineConfig};
 use netamp_sip::jitter::JitterConfig;

@@ -8,8 +8,9 @@
 
 use serde_json::{json, Value};
 
+use super::Gate;
 use super::{Reply, Request};
-use crate::app::App;
+use crate::audio::AudioService;
 use crate::audio_settings::{Settings, INPUT_GAIN_DB, OUTPUT_GAIN_DB};
 use crate::users::Role;
 
@@ -146,8 +147,9 @@ fn merge(params: &Value, s: &mut Settings) -> Result<(), String> {
 }
 
 /// Handles `POST /axis-cgi/audiodevicecontrol.cgi`.
-pub async fn handle(app: &App, req: &mut Request) -> Reply {
-    let call = match super::json_cgi::read(app, req, "The provided JSON input was invalid.").await {
+pub async fn handle(gate: &Gate, audio: &AudioService, req: &mut Request) -> Reply {
+    let call = match super::json_cgi::read(gate, req, "The provided JSON input was invalid.").await
+    {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -157,22 +159,22 @@ pub async fn handle(app: &App, req: &mut Request) -> Reply {
         "getDevicesCapabilities" | "setDevicesSettings" | "getHazardousSettings" => Role::Operator,
         _ => return call.error(2102, "The requested method is not supported."),
     };
-    if let Err(r) = app.require(req, role) {
+    if let Err(r) = gate.require(req, role) {
         return r;
     }
     match method {
         "getSupportedVersions" => call.ok(json!({"apiVersions": ["1.0"]})),
-        "getDevicesSettings" => call.ok(settings_tree(&app.audio_settings.get())),
+        "getDevicesSettings" => call.ok(settings_tree(&audio.settings())),
         "getDevicesCapabilities" => call.ok(capabilities()),
         "getHazardousSettings" => call.ok(json!({"powerTypes": []})),
         _ => {
-            let mut s = app.audio_settings.get();
+            let mut s = audio.settings();
             let params = call.body.get("params").cloned().unwrap_or(Value::Null);
             if let Err(why) = merge(&params, &mut s) {
                 tracing::debug!("setDevicesSettings refused: {why}");
                 return call.error(2101, "The provided JSON input was invalid.");
             }
-            match app.audio_settings.set(s, &app.engine, &app.capture) {
+            match audio.set_settings(s) {
                 Ok(()) => call.ok(json!({})),
                 Err(e) => call.error(1100, &e),
             }

@@ -11,13 +11,14 @@
 use serde_json::{json, Map, Value};
 
 use super::json_cgi::{self, JsonCall};
+use super::Gate;
 use super::{Reply, Request};
-use crate::app::App;
+use crate::audio::AudioService;
 use crate::audio_settings::Settings;
 use crate::users::Role;
 
-fn plugins(app: &App) -> Value {
-    let stages = app.capture.stages();
+fn plugins(audio: &AudioService) -> Value {
+    let stages = audio.capture.stages();
     json!({
         "automaticGainControl": { "enabled": stages.agc },
         "voiceEnhancer": {
@@ -62,7 +63,7 @@ fn merge(tree: &Map<String, Value>, s: &mut Settings) -> Result<(), String> {
     Ok(())
 }
 
-fn set(app: &App, call: &JsonCall) -> Reply {
+fn set(audio: &AudioService, call: &JsonCall) -> Reply {
     let Some(tree) = call
         .body
         .get("params")
@@ -71,11 +72,11 @@ fn set(app: &App, call: &JsonCall) -> Reply {
     else {
         return call.error(2101, "params.plugins is required");
     };
-    let mut s = app.audio_settings.get();
+    let mut s = audio.settings();
     if let Err(why) = merge(tree, &mut s) {
         return call.error(2101, &why);
     }
-    match app.audio_settings.set(s, &app.engine, &app.capture) {
+    match audio.set_settings(s) {
         // No `data` on success.
         Ok(()) => super::json(
             &json!({"apiVersion": "1.0", "context": call.context, "method": call.method}),
@@ -85,8 +86,8 @@ fn set(app: &App, call: &JsonCall) -> Reply {
 }
 
 /// Handles `POST /axis-cgi/audiomixer.cgi`.
-pub async fn handle(app: &App, req: &mut Request) -> Reply {
-    let call = match json_cgi::read(app, req, "The provided JSON input was invalid.").await {
+pub async fn handle(gate: &Gate, audio: &AudioService, req: &mut Request) -> Reply {
+    let call = match json_cgi::read(gate, req, "The provided JSON input was invalid.").await {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -95,14 +96,14 @@ pub async fn handle(app: &App, req: &mut Request) -> Reply {
         "setPluginsSettings" => Role::Operator,
         _ => return call.error(2102, "The requested method is not supported."),
     };
-    if let Err(r) = app.require(req, role) {
+    if let Err(r) = gate.require(req, role) {
         return r;
     }
     match call.method.as_str() {
         "getSupportedVersions" => call.ok(json!({"apiVersions": ["1.0"]})),
         "getPluginSchema" => call.ok(schema()),
-        "getPluginsSettings" => call.ok(json!({"plugins": plugins(app)})),
-        _ => set(app, &call),
+        "getPluginsSettings" => call.ok(json!({"plugins": plugins(audio)})),
+        _ => set(audio, &call),
     }
 }
 

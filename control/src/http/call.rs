@@ -9,8 +9,10 @@
 use serde_json::{json, Map, Value};
 use warp::http::{Method, StatusCode};
 
+use super::Gate;
 use super::{json, respond, Reply, Request};
-use crate::app::App;
+use crate::clips::ClipLibrary;
+use crate::sip_service::CallService;
 use crate::users::Role;
 
 /// A fault: the SOAP-style code pair and a message.
@@ -36,16 +38,28 @@ fn not_supported(message: impl Into<String>) -> Fault {
     }
 }
 
+/// What the call commands use: the calls service and the clips (pre-announcements).
+struct CallCtx<'a> {
+    calls: &'a CallService,
+    clips: &'a ClipLibrary,
+}
+
 /// Handles `/vapix/call`.
-pub async fn handle(app: &App, req: &mut Request) -> Reply {
+pub async fn handle(
+    gate: &Gate,
+    calls: &CallService,
+    clips: &ClipLibrary,
+    req: &mut Request,
+) -> Reply {
+    let cx = &CallCtx { calls, clips };
     let simple = req.arg("format") == Some("simple");
     let (command, args) = if req.method == Method::POST && !simple {
-        let raw = match req.body_bytes(app.config.http.max_body_bytes).await {
+        let raw = match req.body_bytes(req.body_limit).await {
             Ok(b) => b,
             Err(r) => return r,
         };
         if raw.is_empty() && req.header("authorization").is_none() {
-            return app.challenge(false);
+            return gate.challenge(false);
         }
         match serde_json::from_slice::<Map<String, Value>>(&raw) {
             Ok(m) if m.len() == 1 => {
@@ -81,29 +95,29 @@ pub async fn handle(app: &App, req: &mut Request) -> Reply {
     } else {
         Role::Admin
     };
-    if let Err(r) = app.require(req, role) {
+    if let Err(r) = gate.require(req, role) {
         return r;
     }
-    match run(app, name, &args).await {
+    match run(cx, name, &args).await {
         Ok(v) if simple => respond(StatusCode::OK, "text/plain", flatten(&v)),
         Ok(v) => json(&v),
         Err(f) => fault(simple, f),
     }
 }
 
-async fn run(app: &App, name: &str, args: &Map<String, Value>) -> Result<Value, Fault> {
-    let sip = &app.config.sip;
-    let ua = app.sip.get();
+async fn run(cx: &CallCtx<'_>, name: &str, args: &Map<String, Value>) -> Result<Value, Fault> {
+    let sip = &cx.calls.config;
+    let ua = cx.calls.ua();
     let call_id = || {
         args.get("CallId")
             .and_then(Value::as_str)
             .ok_or_else(|| invalid("CallId is required"))
     };
     match name {
-        "GetSIPConfiguration" => Ok(json!({ "SIPConfiguration": sip_configuration(app) })),
-        "SetSIPConfiguration" => set_configuration(app, args),
+        "GetSIPConfiguration" => Ok(json!({ "SIPConfiguration": sip_configuration(cx) })),
+        "SetSIPConfiguration" => set_configuration(cx, args),
         "GetSIPAccounts" => {
-            let stored = app.sip_accounts.list();
+            let stored = cx.calls.accounts.list();
             let default_is_p2p = !sip.accounts.iter().chain(&stored).any(|a| a.default);
             let mut list = vec![json!({
                 "Id": crate::sip_service::P2P_ACCOUNT,
@@ -112,7 +126,7 @@ async fn run(app: &App, name: &str, args: &Map<String, Value>) -> Result<Value, 
                 "Registrar": "",
                 "IsDefault": default_is_p2p,
                 "Transport": "udp",
-                "AutoAnswer": app.sip_settings.get().auto_answer,
+                "AutoAnswer": cx.calls.settings.get().auto_answer,
                 "PreAnnouncementClip": sip.pre_announcement_clip,
             })];
             list.extend(sip.accounts.iter().chain(stored.iter()).map(|a| {
@@ -127,7 +141,7 @@ async fn run(app: &App, name: &str, args: &Map<String, Value>) -> Result<Value, 
                     "RegistrationExpires": a.expires,
                     "IsDefault": a.default,
                     "Transport": "udp",
-                    "AutoAnswer": a.auto_answer.unwrap_or(app.sip_settings.get().auto_answer),
+                    "AutoAnswer": a.auto_answer.unwrap_or(cx.calls.settings.get().auto_answer),
                     "PreAnnouncementClip": a.pre_announcement(sip),
                 })
             }));
@@ -220,7 +234,7 @@ async fn run(app: &App, name: &str, args: &Map<String, Value>) -> Result<Value, 
             let id = placed.map_err(|e| invalid(e.to_string()))?;
             Ok(json!({"CallId": id}))
         }
-        "SetSIPAccount" => set_account(app, args).await,
+        "SetSIPAccount" => set_account(cx, args).await,
         "SetSIPAccounts" => {
             let list = args
                 .get("SIPAccounts")
@@ -231,7 +245,7 @@ async fn run(app: &App, name: &str, args: &Map<String, Value>) -> Result<Value, 
                 let a = a
                     .as_object()
                     .ok_or_else(|| invalid("an account is an object"))?;
-                ids.push(set_account(app, a).await?["SIPAccountId"].clone());
+                ids.push(set_account(cx, a).await?["SIPAccountId"].clone());
             }
             Ok(json!({ "SIPAccountIds": ids }))
         }
@@ -249,8 +263,9 @@ async fn run(app: &App, name: &str, args: &Map<String, Value>) -> Result<Value, 
             };
             // Unknown ids are ignored, as the reference says.
             for id in ids {
-                let removed = app
-                    .sip_accounts
+                let removed = cx
+                    .calls
+                    .accounts
                     .remove(&id)
                     .map_err(|e| invalid(e.to_string()))?;
                 if removed {
@@ -278,9 +293,9 @@ async fn run(app: &App, name: &str, args: &Map<String, Value>) -> Result<Value, 
 }
 
 /// What `GetSIPConfiguration` answers: `[sip]` with the call handling in force.
-fn sip_configuration(app: &App) -> Value {
-    let sip = &app.config.sip;
-    let now = app.sip_settings.get();
+fn sip_configuration(cx: &CallCtx<'_>) -> Value {
+    let sip = &cx.calls.config;
+    let now = cx.calls.settings.get();
     json!({
         "SIPEnabled": sip.enabled,
         "AllowIncomingCalls": now.allow_incoming,
@@ -288,7 +303,7 @@ fn sip_configuration(app: &App) -> Value {
         "AllowedUsers": [],
         "ApplyAllowedURIs": false,
         "AllowedURIs": [],
-        "SIPPort": app.sip.get().map(|u| u.local_addr().port()).unwrap_or(sip.listen.port()),
+        "SIPPort": cx.calls.ua().map(|u| u.local_addr().port()).unwrap_or(sip.listen.port()),
         "SIPTLSPort": 5061,
         "ICEEnabled": false,
         "STUNEnabled": false,
@@ -308,14 +323,14 @@ fn sip_configuration(app: &App) -> Value {
 /// start (SIP on/off, ports) and what netamp does not do (user and URI filters, ICE,
 /// STUN, TURN) may be sent back as `GetSIPConfiguration` gave it, never changed. All or
 /// nothing: one bad field changes nothing.
-fn set_configuration(app: &App, args: &Map<String, Value>) -> Result<Value, Fault> {
+fn set_configuration(cx: &CallCtx<'_>, args: &Map<String, Value>) -> Result<Value, Fault> {
     let fields = match args.get("SIPConfiguration") {
         Some(Value::Object(o)) => o,
         Some(_) => return Err(invalid("SIPConfiguration is an object")),
         None => args,
     };
-    let current = sip_configuration(app);
-    let mut next = app.sip_settings.get();
+    let current = sip_configuration(cx);
+    let mut next = cx.calls.settings.get();
     for (key, value) in fields {
         let flag = || {
             value
@@ -344,28 +359,29 @@ fn set_configuration(app: &App, args: &Map<String, Value>) -> Result<Value, Faul
         }
     }
     next.check().map_err(invalid)?;
-    app.sip_settings
+    cx.calls
+        .settings
         .set(next)
         .map_err(|e| invalid(e.to_string()))?;
-    if let Some(ua) = app.sip.get() {
-        ua.set_policy(next.policy(&app.config.sip));
+    if let Some(ua) = cx.calls.ua() {
+        ua.set_policy(next.policy(&cx.calls.config));
     }
     Ok(json!({}))
 }
 
 /// `SetSIPAccount`: stores the account and (re)starts its registration.
-async fn set_account(app: &App, a: &Map<String, Value>) -> Result<Value, Fault> {
+async fn set_account(cx: &CallCtx<'_>, a: &Map<String, Value>) -> Result<Value, Fault> {
     let text = |k: &str| a.get(k).and_then(Value::as_str).unwrap_or("").to_string();
     let id = match text("Id") {
         id if !id.is_empty() => id,
         _ => {
             // The next free sip_account_<n>.
-            let taken: Vec<String> = app
+            let taken: Vec<String> = cx
+                .calls
                 .config
-                .sip
                 .accounts
                 .iter()
-                .chain(app.sip_accounts.list().iter())
+                .chain(cx.calls.accounts.list().iter())
                 .map(|a| a.id.clone())
                 .collect();
             (1..)
@@ -412,7 +428,7 @@ async fn set_account(app: &App, a: &Map<String, Value>) -> Result<Value, Fault> 
                     .filter(|c| *c >= -1)
                     .ok_or_else(|| invalid("PreAnnouncementClip: a clip id, or -1 for none"))?;
                 if let Ok(id) = u32::try_from(clip) {
-                    if app.clips.get(id).is_none() {
+                    if cx.clips.get(id).is_none() {
                         return Err(invalid(format!("PreAnnouncementClip: no clip {id}")));
                     }
                 }
@@ -420,11 +436,12 @@ async fn set_account(app: &App, a: &Map<String, Value>) -> Result<Value, Fault> 
             }
         },
     };
-    let checked = app
-        .sip_accounts
-        .set(&app.config.sip, account)
+    let checked = cx
+        .calls
+        .accounts
+        .set(&cx.calls.config, account)
         .map_err(|e| invalid(e.to_string()))?;
-    if let Some(ua) = app.sip.get() {
+    if let Some(ua) = cx.calls.ua() {
         ua.add_account(checked);
     }
     Ok(json!({ "SIPAccountId": id }))
@@ -481,6 +498,119 @@ fn flatten(v: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::testing::{gate, get, read, request};
+    use crate::sip_service::AccountStore;
+    use crate::sip_settings::SettingsStore;
+
+    fn service(dir: &std::path::Path) -> (CallService, ClipLibrary) {
+        let config = crate::config::SipConfig::default();
+        let calls = CallService::disabled(
+            config.clone(),
+            AccountStore::load(dir).expect("accounts"),
+            SettingsStore::load(dir, &config).expect("settings"),
+        );
+        let clips = ClipLibrary::load(dir, 10, 10, 100, Default::default()).expect("clips");
+        (calls, clips)
+    }
+
+    #[tokio::test]
+    async fn viewers_read_the_configuration_and_only_admins_change_it_all_or_nothing() {
+        let dir = tempfile::tempdir().expect("dir");
+        let gate = gate(dir.path());
+        let (calls, clips) = service(dir.path());
+        let r = handle(
+            &gate,
+            &calls,
+            &clips,
+            &mut get(
+                "/vapix/call?action=axcall:GetSIPConfiguration",
+                Some("view"),
+            ),
+        )
+        .await;
+        let (status, ct, body) = read(r).await;
+        assert_eq!((status, ct.as_str()), (StatusCode::OK, "application/json"));
+        let v: Value = serde_json::from_str(&body).expect("json");
+        let ring = v["SIPConfiguration"]["RingTimeout"].clone();
+        assert!(ring.is_u64(), "{body}");
+
+        let set = |timeout: &str| {
+            format!(
+                r#"{{"axcall:SetSIPConfiguration": {{"RingTimeout": {timeout}, "MaxCalls": 1}}}}"#
+            )
+        };
+        let post =
+            |body: String, who| request(Method::POST, "/vapix/call", who, Some(body.as_bytes()));
+        let r = handle(&gate, &calls, &clips, &mut post(set("30"), Some("op"))).await;
+        assert_eq!(
+            r.status(),
+            StatusCode::UNAUTHORIZED,
+            "an operator changed call handling"
+        );
+        let r = handle(
+            &gate,
+            &calls,
+            &clips,
+            &mut post(set("\"soon\""), Some("root")),
+        )
+        .await;
+        let (status, _, body) = read(r).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let fault: Value = serde_json::from_str(&body).expect("fault json");
+        assert_eq!(fault["Fault"], "env:Sender", "{body}");
+        assert_eq!(
+            calls.settings.get().ring_timeout_s.to_string(),
+            ring.to_string(),
+            "a refused set changed state"
+        );
+        let r = handle(&gate, &calls, &clips, &mut post(set("30"), Some("root"))).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(calls.settings.get().ring_timeout_s, 30);
+    }
+
+    #[tokio::test]
+    async fn simple_format_faults_are_text_and_unknown_commands_are_refused() {
+        let dir = tempfile::tempdir().expect("dir");
+        let gate = gate(dir.path());
+        let (calls, clips) = service(dir.path());
+        let r = handle(
+            &gate,
+            &calls,
+            &clips,
+            &mut get(
+                "/vapix/call?action=axcall:Explode&format=simple",
+                Some("root"),
+            ),
+        )
+        .await;
+        let (status, ct, body) = read(r).await;
+        assert_eq!(
+            (status, ct.as_str()),
+            (StatusCode::BAD_REQUEST, "text/plain")
+        );
+        assert!(body.starts_with("Fault=env:"), "{body}");
+        let r = handle(
+            &gate,
+            &calls,
+            &clips,
+            &mut get("/vapix/call?action=Call", Some("root")),
+        )
+        .await;
+        let body = read(r).await.2;
+        assert!(body.contains("unknown command"), "{body}");
+        // Without SIP there is no call to end.
+        let r = handle(
+            &gate,
+            &calls,
+            &clips,
+            &mut get(
+                "/vapix/call?action=axcall:TerminateCall&CallId=x",
+                Some("op"),
+            ),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    }
 
     #[test]
     fn simple_format_flattens_nesting_and_lists() {

@@ -6,9 +6,11 @@ use bytes::Bytes;
 use tokio::io::AsyncWriteExt;
 use warp::http::{HeaderValue, StatusCode};
 
+use super::Gate;
 use super::{bad_request, text, Reply, Request};
-use crate::app::App;
 use crate::clips::ClipError;
+use crate::clips::ClipLibrary;
+use crate::player::ClipPlayer;
 use crate::users::Role;
 
 fn ok(line: &str) -> Reply {
@@ -31,17 +33,17 @@ struct PlayArgs {
     repeat: i32,
 }
 
-fn play_args(app: &App, req: &Request) -> Result<PlayArgs, Reply> {
+fn play_args(clips: &ClipLibrary, req: &Request) -> Result<PlayArgs, Reply> {
     let clip = match (req.arg("clip"), req.arg("location")) {
         (Some(_), _) => {
             let id = clip_arg(req)?;
-            app.clips
+            clips
                 .get(id)
                 .ok_or_else(|| bad_request(&format!("no clip {id}")))?
                 .id
         }
         (None, Some(loc)) => {
-            app.clips
+            clips
                 .find_location(loc)
                 .map_err(|e| bad_request(&format!("invalid location: {e}")))?
                 .ok_or_else(|| bad_request(&format!("no clip at location {loc}")))?
@@ -56,7 +58,7 @@ fn play_args(app: &App, req: &Request) -> Result<PlayArgs, Reply> {
             _ => return Err(bad_request(&format!("invalid volume: {v} (0-1000)"))),
         },
     };
-    let volume = volume.min(app.config.clips.max_volume);
+    let volume = volume.min(clips.max_volume);
     let repeat = match req.arg("repeat") {
         None => 0,
         Some(r) => match r.trim().parse::<i32>() {
@@ -84,20 +86,19 @@ fn play_args(app: &App, req: &Request) -> Result<PlayArgs, Reply> {
     })
 }
 
-async fn play(app: &Arc<App>, req: &Request) -> Reply {
-    let args = match play_args(app, req) {
+async fn play(clips: &ClipLibrary, player: &Arc<ClipPlayer>, req: &Request) -> Reply {
+    let args = match play_args(clips, req) {
         Ok(a) => a,
         Err(r) => return r,
     };
-    let Some(clip) = app.clips.get(args.clip) else {
+    let Some(clip) = clips.get(args.clip) else {
         return bad_request(&format!("no clip {}", args.clip));
     };
-    let path = app.clips.path(&clip);
+    let path = clips.path(&clip);
     let received = req.received;
-    let app2 = app.clone();
+    let player = player.clone();
     let result = tokio::task::spawn_blocking(move || {
-        app2.player
-            .play(clip.id, &clip.file, &path, args.gain, args.repeat, received)
+        player.play(clip.id, &clip.file, &path, args.gain, args.repeat, received)
     })
     .await;
     match result {
@@ -107,27 +108,32 @@ async fn play(app: &Arc<App>, req: &Request) -> Reply {
     }
 }
 
-fn stop(app: &App) -> Reply {
-    app.player.stop_all();
+fn stop(player: &ClipPlayer) -> Reply {
+    player.stop_all();
     ok("stopping")
 }
 
 /// Handles `mediaclip.cgi`.
-pub async fn mediaclip(app: &Arc<App>, req: &mut Request) -> Reply {
-    if let Err(r) = app.require(req, Role::Operator) {
+pub async fn mediaclip(
+    gate: &Gate,
+    clips: &Arc<ClipLibrary>,
+    player: &Arc<ClipPlayer>,
+    req: &mut Request,
+) -> Reply {
+    if let Err(r) = gate.require(req, Role::Operator) {
         return r;
     }
     match req.arg("action").unwrap_or("") {
-        "play" => play(app, req).await,
-        "stop" => stop(app),
-        "upload" => upload(app, req).await,
+        "play" => play(clips, player, req).await,
+        "stop" => stop(player),
+        "upload" => upload(clips, req).await,
         "remove" => {
             let id = match clip_arg(req) {
                 Ok(id) => id,
                 Err(r) => return r,
             };
-            app.player.stop_clip(id);
-            match app.clips.remove(id) {
+            player.stop_clip(id);
+            match clips.remove(id) {
                 Ok(_) => ok(&format!("removed={id}")),
                 Err(e) => bad_request(&e.to_string()),
             }
@@ -140,41 +146,46 @@ pub async fn mediaclip(app: &Arc<App>, req: &mut Request) -> Reply {
             let Some(name) = req.arg("name") else {
                 return bad_request("missing argument: name");
             };
-            match app.clips.rename(id, name) {
+            match clips.rename(id, name) {
                 Ok(()) => ok(&format!("updated={id}")),
                 Err(e) => bad_request(&e.to_string()),
             }
         }
-        "download" => download(app, req).await,
+        "download" => download(clips, req).await,
         "" => bad_request("missing argument: action"),
         other => bad_request(&format!("unknown action: {other}")),
     }
 }
 
 /// Handles `playclip.cgi`.
-pub async fn playclip(app: &Arc<App>, req: &Request) -> Reply {
-    if let Err(r) = app.require(req, Role::Viewer) {
+pub async fn playclip(
+    gate: &Gate,
+    clips: &ClipLibrary,
+    player: &Arc<ClipPlayer>,
+    req: &Request,
+) -> Reply {
+    if let Err(r) = gate.require(req, Role::Viewer) {
         return r;
     }
-    play(app, req).await
+    play(clips, player, req).await
 }
 
 /// Handles `stopclip.cgi`.
-pub fn stopclip(app: &App, req: &Request) -> Reply {
-    if let Err(r) = app.require(req, Role::Viewer) {
+pub fn stopclip(gate: &Gate, player: &ClipPlayer, req: &Request) -> Reply {
+    if let Err(r) = gate.require(req, Role::Viewer) {
         return r;
     }
-    stop(app)
+    stop(player)
 }
 
-async fn upload(app: &Arc<App>, req: &mut Request) -> Reply {
+async fn upload(clips: &Arc<ClipLibrary>, req: &mut Request) -> Reply {
     if let Some(media) = req.arg("media") {
         if !media.eq_ignore_ascii_case("audio") {
             return bad_request(&format!("unsupported media: {media}"));
         }
     }
-    let max = app.clips.max_upload_bytes();
-    let too_large = || bad_request(&ClipError::TooLarge(app.clips.max_upload_mb).to_string());
+    let max = clips.max_upload_bytes();
+    let too_large = || bad_request(&ClipError::TooLarge(clips.max_upload_mb).to_string());
     if let Some(len) = req
         .header("content-length")
         .and_then(|l| l.trim().parse::<u64>().ok())
@@ -198,7 +209,7 @@ async fn upload(app: &Arc<App>, req: &mut Request) -> Reply {
             .per_field(max),
     );
     let mut multipart = multer::Multipart::with_constraints(body, boundary, constraints);
-    let temp = app.clips.upload_path();
+    let temp = clips.upload_path();
     let mut file_name: Option<String> = None;
     let mut form_name: Option<String> = None;
     let result: Result<(), ClipError> = async {
@@ -206,7 +217,7 @@ async fn upload(app: &Arc<App>, req: &mut Request) -> Reply {
             let Some(field) = multipart
                 .next_field()
                 .await
-                .map_err(|e| upload_error(e, app))?
+                .map_err(|e| upload_error(e, clips))?
             else {
                 break;
             };
@@ -231,11 +242,11 @@ async fn upload(app: &Arc<App>, req: &mut Request) -> Reply {
             let mut field = field;
             let mut size = 0u64;
             loop {
-                match field.chunk().await.map_err(|e| upload_error(e, app)) {
+                match field.chunk().await.map_err(|e| upload_error(e, clips)) {
                     Ok(Some(chunk)) => {
                         size += chunk.len() as u64;
                         if size > max {
-                            return Err(ClipError::TooLarge(app.clips.max_upload_mb));
+                            return Err(ClipError::TooLarge(clips.max_upload_mb));
                         }
                         out.write_all(&chunk)
                             .await
@@ -257,11 +268,11 @@ async fn upload(app: &Arc<App>, req: &mut Request) -> Reply {
         (Err(e), _) => Err(e),
         (Ok(()), None) => Err(ClipError::NoFile),
         (Ok(()), Some(file_name)) => {
-            let app2 = app.clone();
+            let lib = clips.clone();
             let temp2 = temp.clone();
             tokio::task::spawn_blocking(move || {
-                let info = app2.clips.probe(&temp2, &file_name)?;
-                app2.clips.commit(&temp2, &file_name, name.as_deref(), info)
+                let info = lib.probe(&temp2, &file_name)?;
+                lib.commit(&temp2, &file_name, name.as_deref(), info)
             })
             .await
             .unwrap_or_else(|e| Err(ClipError::Storage(e.to_string())))
@@ -277,10 +288,10 @@ async fn upload(app: &Arc<App>, req: &mut Request) -> Reply {
 }
 
 /// A multipart failure as the reason the client is told.
-fn upload_error(e: multer::Error, app: &App) -> ClipError {
+fn upload_error(e: multer::Error, clips: &ClipLibrary) -> ClipError {
     match e {
         multer::Error::FieldSizeExceeded { .. } | multer::Error::StreamSizeExceeded { .. } => {
-            ClipError::TooLarge(app.clips.max_upload_mb)
+            ClipError::TooLarge(clips.max_upload_mb)
         }
         other => ClipError::Malformed(other.to_string()),
     }
@@ -302,16 +313,16 @@ async fn collect_small(mut field: multer::Field<'_>) -> Result<String, ClipError
 }
 
 /// Streams a clip as a 16-bit linear `.au` file at its own rate, mono.
-async fn download(app: &Arc<App>, req: &Request) -> Reply {
+async fn download(clips: &ClipLibrary, req: &Request) -> Reply {
     let id = match clip_arg(req) {
         Ok(id) => id,
         Err(r) => return r,
     };
-    let Some(clip) = app.clips.get(id) else {
+    let Some(clip) = clips.get(id) else {
         return bad_request(&format!("no clip {id}"));
     };
-    let path = app.clips.path(&clip);
-    let limits = app.engine.limits();
+    let path = clips.path(&clip);
+    let limits = clips.limits();
     let reader =
         match tokio::task::spawn_blocking(move || netamp_engine::decode::open(&path, limits)).await
         {
@@ -361,4 +372,137 @@ async fn download(app: &Arc<App>, req: &Request) -> Reply {
         reply.headers_mut().insert("content-disposition", v);
     }
     reply
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::EventBus;
+    use crate::http::testing::{gate, get, read, request};
+    use warp::http::{HeaderValue, Method};
+
+    /// A 0.1 s 8 kHz mono 16-bit WAV.
+    fn wav() -> Vec<u8> {
+        let samples = 800u32;
+        let mut w = Vec::new();
+        w.extend_from_slice(b"RIFF");
+        w.extend_from_slice(&(36 + samples * 2).to_le_bytes());
+        w.extend_from_slice(b"WAVEfmt ");
+        for v in [16u32, 0x0001_0001, 8000, 16000, 0x0010_0002] {
+            w.extend_from_slice(&v.to_le_bytes());
+        }
+        w.extend_from_slice(b"data");
+        w.extend_from_slice(&(samples * 2).to_le_bytes());
+        for i in 0..samples {
+            w.extend_from_slice(&(((i % 40) as i16 - 20) * 500).to_le_bytes());
+        }
+        w
+    }
+
+    /// The renderer and driver of the offline engine, kept alive for the test.
+    type Offline = (netamp_engine::Renderer, netamp_engine::OfflineDriver);
+
+    fn services(dir: &std::path::Path) -> (Gate, Arc<ClipLibrary>, Arc<ClipPlayer>, Offline) {
+        let (engine, r, d) = netamp_engine::Engine::offline(
+            Default::default(),
+            netamp_engine::decode::DecodeLimits::default(),
+        )
+        .expect("engine");
+        let clips = ClipLibrary::load(dir, 10, 1, 200, Default::default()).expect("clips");
+        let player = ClipPlayer::new(engine, Arc::new(EventBus::new()), false, 5);
+        (gate(dir), Arc::new(clips), Arc::new(player), (r, d))
+    }
+
+    #[tokio::test]
+    async fn upload_play_and_remove_with_the_replies_of_an_axis_speaker() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (gate, clips, player, _engine) = services(dir.path());
+        let mut body = b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"chime.wav\"\r\nContent-Type: audio/wav\r\n\r\n".to_vec();
+        body.extend(wav());
+        body.extend_from_slice(b"\r\n--XyZ--\r\n");
+        let mut req = request(
+            Method::POST,
+            "/axis-cgi/mediaclip.cgi?action=upload",
+            Some("op"),
+            Some(&body),
+        );
+        req.headers.insert(
+            "content-type",
+            HeaderValue::from_static("multipart/form-data; boundary=XyZ"),
+        );
+        let (status, _, reply) = read(mediaclip(&gate, &clips, &player, &mut req).await).await;
+        assert_eq!(
+            (status, reply.as_str()),
+            (StatusCode::OK, "OK\nuploaded=0\n")
+        );
+        assert_eq!(clips.list().len(), 1);
+
+        // A viewer may play (playclip.cgi) but not manage (mediaclip.cgi).
+        let r = mediaclip(
+            &gate,
+            &clips,
+            &player,
+            &mut get("/axis-cgi/mediaclip.cgi?action=remove&clip=0", Some("view")),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        let r = playclip(
+            &gate,
+            &clips,
+            &player,
+            &get("/axis-cgi/playclip.cgi?clip=0&volume=80", Some("view")),
+        )
+        .await;
+        assert_eq!(read(r).await.2, "OK\nplaying=0\n");
+        assert_eq!(player.plays(), 1);
+        let r = stopclip(&gate, &player, &get("/axis-cgi/stopclip.cgi", Some("view")));
+        assert_eq!(read(r).await.2, "OK\nstopping\n");
+        let r = mediaclip(
+            &gate,
+            &clips,
+            &player,
+            &mut get("/axis-cgi/mediaclip.cgi?action=remove&clip=0", Some("op")),
+        )
+        .await;
+        assert_eq!(read(r).await.2, "OK\nremoved=0\n");
+        assert!(clips.list().is_empty());
+    }
+
+    #[tokio::test]
+    async fn bad_play_arguments_are_400_with_the_reason() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (gate, clips, player, _engine) = services(dir.path());
+        for (target, reason) in [
+            (
+                "/axis-cgi/playclip.cgi",
+                "missing argument: clip or location",
+            ),
+            ("/axis-cgi/playclip.cgi?clip=x", "invalid clip: x"),
+            ("/axis-cgi/playclip.cgi?clip=7", "no clip 7"),
+            (
+                "/axis-cgi/playclip.cgi?location=nothing.mp3",
+                "no clip at location nothing.mp3",
+            ),
+        ] {
+            let r = playclip(&gate, &clips, &player, &get(target, Some("view"))).await;
+            assert_eq!(
+                read(r).await,
+                (
+                    StatusCode::BAD_REQUEST,
+                    "text/plain".into(),
+                    format!("400 Bad Request\n{reason}\n")
+                ),
+                "{target}"
+            );
+        }
+        let r = mediaclip(
+            &gate,
+            &clips,
+            &player,
+            &mut get("/axis-cgi/mediaclip.cgi?action=dance", Some("op")),
+        )
+        .await;
+        assert_eq!(read(r).await.2, "400 Bad Request\nunknown action: dance\n");
+        assert_eq!(player.plays(), 0);
+    }
 }

@@ -9,15 +9,17 @@ use netamp_io::{Circuit, Direction, IoError};
 use serde_json::{json, Value};
 use warp::http::{HeaderValue, Method, StatusCode};
 
+use super::Gate;
 use super::{bad_request, json, respond, text, Reply, Request};
-use crate::app::App;
 use crate::events::Event;
+use crate::events::EventBus;
+use crate::io_service::IoService;
 use crate::io_service::{TOPIC_OUTPUT_PORT, TOPIC_PORT};
 use crate::users::Role;
 
 /// Parses a comma list of 1-based port numbers into 0-based indices.
-fn port_list(app: &App, list: &str) -> Result<Vec<usize>, Reply> {
-    let n = app.io.board().len();
+fn port_list(io: &IoService, list: &str) -> Result<Vec<usize>, Reply> {
+    let n = io.board().len();
     list.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
@@ -29,35 +31,35 @@ fn port_list(app: &App, list: &str) -> Result<Vec<usize>, Reply> {
 }
 
 /// Handles `io/port.cgi`.
-pub async fn port_cgi(app: &App, req: &Request) -> Reply {
+pub async fn port_cgi(gate: &Gate, io: &IoService, bus: &EventBus, req: &Request) -> Reply {
     let role = if req.arg("action").is_some() {
         Role::Operator
     } else {
         Role::Viewer
     };
-    if let Err(r) = app.require(req, role) {
+    if let Err(r) = gate.require(req, role) {
         return r;
     }
     if let Some(a) = req.arg("action") {
-        return match app.io.action(a, req.received) {
+        return match io.action(a, req.received) {
             Ok(()) => text(StatusCode::OK, ""),
             Err(e) => bad_request(&e.to_string()),
         };
     }
     if let Some(list) = req.arg("monitor") {
-        return match port_list(app, list) {
-            Ok(ports) => monitor(app, ports),
+        return match port_list(io, list) {
+            Ok(ports) => monitor(io, bus, ports),
             Err(r) => r,
         };
     }
     let mut out = String::new();
     for (arg, what) in [("check", 0), ("checkactive", 1), ("checkdirection", 2)] {
         let Some(list) = req.arg(arg) else { continue };
-        let ports = match port_list(app, list) {
+        let ports = match port_list(io, list) {
             Ok(p) => p,
             Err(r) => return r,
         };
-        let b = app.io.board();
+        let b = io.board();
         for p in ports {
             let Ok((_, c, s)) = b.port(p) else { continue };
             let v = match what {
@@ -109,9 +111,9 @@ fn monitor_label(ev: &Event, ports: &[usize]) -> Option<(usize, char, bool)> {
 
 /// `port.cgi?monitor=`: a multipart stream of `<n><I|O>:<c>` parts, the current state
 /// first (`H`/`L`), then `/` and `\` as ports change, and an empty boundary when idle.
-fn monitor(app: &App, ports: Vec<usize>) -> Reply {
-    let keepalive = Duration::from_secs(app.config.io.monitor_keepalive_seconds.max(1));
-    let (snapshot, mut rx) = app.bus.subscribe();
+fn monitor(io: &IoService, bus: &EventBus, ports: Vec<usize>) -> Reply {
+    let keepalive = Duration::from_secs(io.config().monitor_keepalive_seconds.max(1));
+    let (snapshot, mut rx) = bus.subscribe();
     let part = |body: &str| {
         Bytes::from(format!(
             "--ioboundary\r\nContent-Type: text/plain\r\n\r\n{body}\r\n"
@@ -119,7 +121,7 @@ fn monitor(app: &App, ports: Vec<usize>) -> Reply {
     };
     let ports_task = ports.clone();
     let outputs: Vec<usize> = {
-        let b = app.io.board();
+        let b = io.board();
         ports
             .iter()
             .copied()
@@ -196,8 +198,8 @@ fn port_id(v: &Value) -> Option<usize> {
 }
 
 /// The `getPorts` document.
-pub fn ports_json(app: &App) -> Value {
-    let b = app.io.board();
+pub fn ports_json(io: &IoService) -> Value {
+    let b = io.board();
     let items: Vec<Value> = (0..b.len())
         .filter_map(|p| b.port(p).ok().map(|(d, c, s)| (p, d, c, s)))
         .map(|(p, d, c, s)| {
@@ -227,13 +229,13 @@ struct PortSet {
     state: Option<Circuit>,
 }
 
-fn parse_port_set(app: &App, v: &Value) -> Result<PortSet, String> {
+fn parse_port_set(io: &IoService, v: &Value) -> Result<PortSet, String> {
     let obj = v.as_object().ok_or("each port must be an object")?;
     let port = obj
         .get("port")
         .and_then(port_id)
         .ok_or("port is required")?;
-    if port >= app.io.board().len() {
+    if port >= io.board().len() {
         return Err(format!("no such port: {port}"));
     }
     let text = |k: &str| -> Result<Option<String>, String> {
@@ -258,11 +260,9 @@ fn parse_port_set(app: &App, v: &Value) -> Result<PortSet, String> {
         normal: circuit("normalState")?,
     };
     let state = circuit("state")?;
-    app.io
-        .check_patch(port, &patch)
-        .map_err(|e| e.to_string())?;
+    io.check_patch(port, &patch).map_err(|e| e.to_string())?;
     if state.is_some() {
-        let b = app.io.board();
+        let b = io.board();
         let dir = direction.unwrap_or(b.port(port).map_err(|e| e.to_string())?.1.direction);
         if dir != Direction::Output {
             return Err(format!("port {port} is an input; its state cannot be set"));
@@ -272,8 +272,8 @@ fn parse_port_set(app: &App, v: &Value) -> Result<PortSet, String> {
 }
 
 /// Handles `io/portmanagement.cgi`.
-pub async fn port_management(app: &App, req: &mut Request) -> Reply {
-    let call = match super::json_cgi::read(app, req, "Invalid JSON").await {
+pub async fn port_management(gate: &Gate, io: &IoService, req: &mut Request) -> Reply {
+    let call = match super::json_cgi::read(gate, req, "Invalid JSON").await {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -299,12 +299,12 @@ pub async fn port_management(app: &App, req: &mut Request) -> Reply {
         "setPorts" | "setStateSequence" => Role::Operator,
         _ => return pm_error(&ctx, &method, 2102, "Method not supported"),
     };
-    if let Err(r) = app.require(req, role) {
+    if let Err(r) = gate.require(req, role) {
         return r;
     }
     let params = v.get("params").cloned().unwrap_or(Value::Null);
     match method.as_str() {
-        "getPorts" => pm_ok(&ctx, &method, ports_json(app)),
+        "getPorts" => pm_ok(&ctx, &method, ports_json(io)),
         "setPorts" => {
             // Current form {"ports":[…]}; HA up to about v44 sent the bare list.
             let list = match &params {
@@ -318,7 +318,7 @@ pub async fn port_management(app: &App, req: &mut Request) -> Reply {
             // All or nothing: validate every entry before changing any port.
             let mut sets = Vec::new();
             for entry in &list {
-                match parse_port_set(app, entry) {
+                match parse_port_set(io, entry) {
                     Ok(s) => sets.push(s),
                     Err(msg) => {
                         return pm_error(
@@ -332,13 +332,10 @@ pub async fn port_management(app: &App, req: &mut Request) -> Reply {
             }
             let mut done = Vec::new();
             for s in sets {
-                let result = app
-                    .io
-                    .configure(s.port, &s.patch)
-                    .and_then(|()| match s.state {
-                        Some(c) => app.io.set_output(s.port, c),
-                        None => Ok(()),
-                    });
+                let result = io.configure(s.port, &s.patch).and_then(|()| match s.state {
+                    Some(c) => io.set_output(s.port, c),
+                    None => Ok(()),
+                });
                 if let Err(e) = result {
                     return pm_error(&ctx, &method, 1100, &format!("Internal error: {e}"));
                 }
@@ -365,7 +362,7 @@ pub async fn port_management(app: &App, req: &mut Request) -> Reply {
                     _ => return pm_error(&ctx, &method, 2104, "Invalid parameter value: sequence steps need state open|closed and time 0-65535"),
                 }
             }
-            match app.io.sequence(port, &steps) {
+            match io.sequence(port, &steps) {
                 Ok(()) => pm_ok(&ctx, &method, json!({"port": port.to_string()})),
                 Err(IoError::Busy(_)) => pm_error(
                     &ctx,
@@ -401,8 +398,8 @@ fn vi_error(code: u32, description: &str) -> Reply {
 }
 
 /// Handles `virtualinput/activate.cgi` and `deactivate.cgi`.
-pub fn virtual_input(app: &App, req: &Request, on: bool) -> Reply {
-    if let Err(r) = app.require(req, Role::Operator) {
+pub fn virtual_input(gate: &Gate, io: &IoService, req: &Request, on: bool) -> Reply {
+    if let Err(r) = gate.require(req, Role::Operator) {
         return r;
     }
     if let Some(v) = req.arg("schemaversion") {
@@ -432,7 +429,7 @@ pub fn virtual_input(app: &App, req: &Request, on: bool) -> Reply {
             _ => return vi_error(50, "Invalid duration"),
         },
     };
-    match app.io.set_virtual(port, on, duration) {
+    match io.set_virtual(port, on, duration) {
         Ok(changed) => {
             let tag = if on {
                 "ActivateSuccess"
@@ -446,8 +443,8 @@ pub fn virtual_input(app: &App, req: &Request, on: bool) -> Reply {
 }
 
 /// Handles `virtualinput/getschemaversions.cgi`.
-pub fn schema_versions(app: &App, req: &Request) -> Reply {
-    if let Err(r) = app.require(req, Role::Operator) {
+pub fn schema_versions(gate: &Gate, req: &Request) -> Reply {
+    if let Err(r) = gate.require(req, Role::Operator) {
         return r;
     }
     respond(
@@ -458,14 +455,14 @@ pub fn schema_versions(app: &App, req: &Request) -> Reply {
 }
 
 /// Handles `io/virtualinput.cgi?action=6:/2000\`, the manual trigger.
-pub fn manual_trigger(app: &App, req: &Request) -> Reply {
-    if let Err(r) = app.require(req, Role::Viewer) {
+pub fn manual_trigger(gate: &Gate, io: &IoService, req: &Request) -> Reply {
+    if let Err(r) = gate.require(req, Role::Viewer) {
         return r;
     }
     let Some(a) = req.arg("action") else {
         return bad_request("missing argument: action");
     };
-    match app.io.manual_trigger(a) {
+    match io.manual_trigger(a) {
         Ok(()) => text(StatusCode::OK, ""),
         Err(e) => bad_request(&e.to_string()),
     }
@@ -473,13 +470,13 @@ pub fn manual_trigger(app: &App, req: &Request) -> Reply {
 
 /// Handles `/api/v1/io/sim`: GET the ports and recorded output edges; POST
 /// `{"port":N,"state":"open|closed"}` or `{"port":N,"ohms":4700}` to set an input.
-pub async fn sim(app: &App, req: &mut Request) -> Reply {
+pub async fn sim(gate: &Gate, io: &IoService, req: &mut Request) -> Reply {
     let role = if req.method == Method::POST {
         Role::Operator
     } else {
         Role::Viewer
     };
-    if let Err(r) = app.require(req, role) {
+    if let Err(r) = gate.require(req, role) {
         return r;
     }
     let err = |msg: String| {
@@ -490,7 +487,7 @@ pub async fn sim(app: &App, req: &mut Request) -> Reply {
         )
     };
     if req.method == Method::POST {
-        let body = match req.body_bytes(app.config.http.max_body_bytes).await {
+        let body = match req.body_bytes(req.body_limit).await {
             Ok(b) => b,
             Err(r) => return r,
         };
@@ -509,10 +506,10 @@ pub async fn sim(app: &App, req: &mut Request) -> Reply {
             (None, Some(Value::String(s))) if s == "inf" => Reading::Ohms(f64::INFINITY),
             _ => return err("give state (open|closed) or ohms".into()),
         };
-        if let Err(e) = app.io.input(port, reading) {
+        if let Err(e) = io.input(port, reading) {
             return err(e.to_string());
         }
-        let b = app.io.board();
+        let b = io.board();
         let loop_state = b.loop_state(port).map(|l| l.as_str());
         let circuit = b
             .port(port)
@@ -520,7 +517,7 @@ pub async fn sim(app: &App, req: &mut Request) -> Reply {
             .unwrap_or("open");
         return json(&json!({"ok": true, "port": port, "state": circuit, "loop": loop_state}));
     }
-    let b = app.io.board();
+    let b = io.board();
     let edges: Vec<Value> = b
         .backend()
         .edges()
@@ -537,5 +534,165 @@ pub async fn sim(app: &App, req: &mut Request) -> Reply {
         .collect();
     let backend = b.backend().name();
     drop(b);
-    json(&json!({"backend": backend, "ports": ports_json(app), "edges": edges}))
+    json(&json!({"backend": backend, "ports": ports_json(io), "edges": edges}))
+}
+
+#[cfg(test)]
+mod handler_tests {
+    use super::*;
+    use crate::http::testing::{gate, get, read};
+    use std::sync::Arc;
+
+    fn io(dir: &std::path::Path) -> (Arc<EventBus>, IoService) {
+        let bus = Arc::new(EventBus::new());
+        let io = IoService::new("combined", &Default::default(), dir, bus.clone()).expect("io");
+        (bus, io)
+    }
+
+    #[tokio::test]
+    async fn port_cgi_reads_for_viewers_and_switches_for_operators_only() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (gate, (bus, io)) = (gate(dir.path()), io(dir.path()));
+
+        let r = port_cgi(
+            &gate,
+            &io,
+            &bus,
+            &get("/axis-cgi/io/port.cgi?checkactive=1,5", Some("view")),
+        )
+        .await;
+        assert_eq!(
+            read(r).await,
+            (
+                StatusCode::OK,
+                "text/plain".into(),
+                "port1=inactive\nport5=inactive\n".into()
+            )
+        );
+        // A viewer may not switch: challenged, and the relay stays as it was.
+        let r = port_cgi(
+            &gate,
+            &io,
+            &bus,
+            &get("/axis-cgi/io/port.cgi?action=1:/", Some("view")),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert!(r.headers().get_all("www-authenticate").iter().count() >= 2);
+        let r = port_cgi(
+            &gate,
+            &io,
+            &bus,
+            &get("/axis-cgi/io/port.cgi?checkactive=1", None),
+        )
+        .await;
+        assert_eq!(
+            r.status(),
+            StatusCode::UNAUTHORIZED,
+            "anonymous reads are refused"
+        );
+        let r = port_cgi(
+            &gate,
+            &io,
+            &bus,
+            &get("/axis-cgi/io/port.cgi?action=1:/", Some("op")),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let r = port_cgi(
+            &gate,
+            &io,
+            &bus,
+            &get("/axis-cgi/io/port.cgi?checkactive=1", Some("view")),
+        )
+        .await;
+        assert_eq!(read(r).await.2, "port1=active\n");
+    }
+
+    #[tokio::test]
+    async fn port_cgi_refuses_bad_arguments_in_the_vapix_form_and_changes_nothing() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (gate, (bus, io)) = (gate(dir.path()), io(dir.path()));
+        for (target, reason) in [
+            ("/axis-cgi/io/port.cgi?check=0", "no such port: 0"),
+            ("/axis-cgi/io/port.cgi?check=10", "no such port: 10"),
+            (
+                "/axis-cgi/io/port.cgi",
+                "one of action, check, checkactive, checkdirection or monitor is required",
+            ),
+        ] {
+            let r = port_cgi(&gate, &io, &bus, &get(target, Some("root"))).await;
+            assert_eq!(
+                read(r).await,
+                (
+                    StatusCode::BAD_REQUEST,
+                    "text/plain".into(),
+                    format!("400 Bad Request\n{reason}\n")
+                ),
+                "{target}"
+            );
+        }
+        let r = port_cgi(
+            &gate,
+            &io,
+            &bus,
+            &get("/axis-cgi/io/port.cgi?action=1:/x", Some("root")),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let r = port_cgi(
+            &gate,
+            &io,
+            &bus,
+            &get("/axis-cgi/io/port.cgi?checkactive=1", Some("root")),
+        )
+        .await;
+        assert_eq!(
+            read(r).await.2,
+            "port1=inactive\n",
+            "a refused action switched"
+        );
+    }
+
+    #[tokio::test]
+    async fn virtual_inputs_need_an_operator_and_answer_in_xml() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (gate, (_bus, io)) = (gate(dir.path()), io(dir.path()));
+        let r = virtual_input(
+            &gate,
+            &io,
+            &get(
+                "/axis-cgi/virtualinput/activate.cgi?schemaversion=1&port=3",
+                Some("view"),
+            ),
+            true,
+        );
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        let r = virtual_input(
+            &gate,
+            &io,
+            &get(
+                "/axis-cgi/virtualinput/activate.cgi?schemaversion=1&port=3",
+                Some("op"),
+            ),
+            true,
+        );
+        let (status, ct, body) = read(r).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(ct.contains("xml"), "{ct}");
+        assert!(body.contains("<StateChanged>true</StateChanged>"), "{body}");
+        let r = virtual_input(
+            &gate,
+            &io,
+            &get(
+                "/axis-cgi/virtualinput/activate.cgi?schemaversion=1&port=3",
+                Some("op"),
+            ),
+            true,
+        );
+        assert!(read(r)
+            .await
+            .2
+            .contains("<StateChanged>false</StateChanged>"));
+    }
 }

@@ -4,8 +4,10 @@
 use serde_json::{json, Map, Value};
 use warp::http::Method;
 
+use super::param::Model;
+use super::Gate;
 use super::{json, Reply, Request};
-use crate::app::App;
+use crate::config::IoConfig;
 use crate::users::Role;
 use crate::wildcard::Pattern;
 
@@ -60,7 +62,11 @@ fn success(api_version: &str, context: &str, method: &str, data: Value) -> Reply
 }
 
 /// Reads and checks the envelope; the error reply uses `default_version`.
-async fn envelope(app: &App, req: &mut Request, default_version: &str) -> Result<Envelope, Reply> {
+async fn envelope(
+    gate: &Gate,
+    req: &mut Request,
+    default_version: &str,
+) -> Result<Envelope, Reply> {
     if req.method != Method::POST {
         return Err(error(
             default_version,
@@ -70,11 +76,11 @@ async fn envelope(app: &App, req: &mut Request, default_version: &str) -> Result
             "HTTP request type not supported. Only POST is supported",
         ));
     }
-    let body = req.body_bytes(app.config.http.max_body_bytes).await?;
+    let body = req.body_bytes(req.body_limit).await?;
     if body.is_empty() && req.header("authorization").is_none() {
         // curl --digest probes with an empty POST and sends the body only after a
         // challenge; answering the probe with a JSON error would leave it unauthenticated.
-        return Err(app.challenge(false));
+        return Err(gate.challenge(false));
     }
     let v: Value = serde_json::from_slice(&body)
         .map_err(|_| error(default_version, "", None, 4000, "Invalid JSON"))?;
@@ -136,8 +142,8 @@ fn major(v: &str) -> Option<&str> {
 
 /// Reads the envelope and answers what every JSON API answers the same way:
 /// `getSupportedVersions` (`version` is the one supported) and unsupported major versions.
-async fn open(app: &App, req: &mut Request, version: &str) -> Result<Envelope, Reply> {
-    let env = envelope(app, req, version).await?;
+async fn open(gate: &Gate, req: &mut Request, version: &str) -> Result<Envelope, Reply> {
+    let env = envelope(gate, req, version).await?;
     if env.method == "getSupportedVersions" {
         return Err(success(
             version,
@@ -159,9 +165,9 @@ async fn open(app: &App, req: &mut Request, version: &str) -> Result<Envelope, R
 }
 
 /// The 14 properties Home Assistant requires.
-fn properties(app: &App) -> Map<String, Value> {
-    let id = &app.identity;
-    let p = super::param::all_params(app);
+fn properties(m: &Model<'_>) -> Map<String, Value> {
+    let id = m.identity;
+    let p = super::param::all_params(m);
     let get = |k: &str| {
         p.iter()
             .find(|(n, _)| n == k)
@@ -204,9 +210,9 @@ const UNRESTRICTED: [&str; 11] = [
 ];
 
 /// Handles `basicdeviceinfo.cgi`.
-pub async fn basic_device_info(app: &App, req: &mut Request) -> Reply {
+pub async fn basic_device_info(gate: &Gate, m: &Model<'_>, req: &mut Request) -> Reply {
     const VERSION: &str = "1.1";
-    let env = match open(app, req, VERSION).await {
+    let env = match open(gate, req, VERSION).await {
         Ok(e) => e,
         Err(r) => return r,
     };
@@ -216,10 +222,10 @@ pub async fn basic_device_info(app: &App, req: &mut Request) -> Reply {
     } else {
         Role::Viewer
     };
-    if let Err(r) = app.require(req, role) {
+    if let Err(r) = gate.require(req, role) {
         return r;
     }
-    let all = properties(app);
+    let all = properties(m);
     let v = env.api_version.as_str();
     match method {
         "getAllProperties" => success(v, ctx, method, json!({"propertyList": all})),
@@ -273,13 +279,13 @@ pub async fn basic_device_info(app: &App, req: &mut Request) -> Reply {
 }
 
 /// Handles `apidiscovery.cgi`.
-pub async fn api_discovery(app: &App, req: &mut Request) -> Reply {
+pub async fn api_discovery(gate: &Gate, io: &IoConfig, req: &mut Request) -> Reply {
     const VERSION: &str = "1.0";
     // Open to anyone, as on Axis devices, but not to an address blocked for failed logins.
-    if let Err(r) = app.require(req, Role::Anonymous) {
+    if let Err(r) = gate.require(req, Role::Anonymous) {
         return r;
     }
-    let env = match open(app, req, VERSION).await {
+    let env = match open(gate, req, VERSION).await {
         Ok(e) => e,
         Err(r) => return r,
     };
@@ -302,7 +308,7 @@ pub async fn api_discovery(app: &App, req: &mut Request) -> Reply {
                 (Ok(i), Ok(v)) => (i, v),
                 (Err(r), _) | (_, Err(r)) => return r,
             };
-            let port_management = app.config.io.port_management;
+            let port_management = io.port_management;
             let list: Vec<Value> = APIS
                 .iter()
                 .filter(|(id, _, _)| port_management || *id != "io-port-management")

@@ -6,8 +6,8 @@
 use serde_json::{json, Map, Value};
 use warp::http::Method;
 
+use super::Gate;
 use super::{json, Reply, Request};
-use crate::app::App;
 
 /// A parsed request: the whole object, its `context` and `method`.
 pub struct JsonCall {
@@ -45,7 +45,7 @@ pub fn ok(context: &str, method: &str, data: Value) -> Reply {
 
 /// Reads the body and checks the envelope; `invalid` is the message for a body that is
 /// not a JSON object (code 2101).
-pub async fn read(app: &App, req: &mut Request, invalid: &str) -> Result<JsonCall, Reply> {
+pub async fn read(gate: &Gate, req: &mut Request, invalid: &str) -> Result<JsonCall, Reply> {
     if req.method != Method::POST {
         return Err(error(
             "",
@@ -54,9 +54,9 @@ pub async fn read(app: &App, req: &mut Request, invalid: &str) -> Result<JsonCal
             "HTTP request type not supported. Only POST is supported",
         ));
     }
-    let raw = req.body_bytes(app.config.http.max_body_bytes).await?;
+    let raw = req.body_bytes(req.body_limit).await?;
     if raw.is_empty() && req.header("authorization").is_none() {
-        return Err(app.challenge(false));
+        return Err(gate.challenge(false));
     }
     let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&raw) else {
         return Err(error("", "", 2101, invalid));

@@ -5,6 +5,7 @@ mod audio_device;
 mod audio_mixer;
 mod call;
 mod clips;
+pub mod gate;
 mod io;
 mod json_api;
 mod json_cgi;
@@ -13,6 +14,8 @@ pub mod receive;
 pub mod recordings;
 pub mod server;
 mod status;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod transmit;
 mod users;
 pub mod ws;
@@ -20,35 +23,24 @@ pub mod ws;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use bytes::{Buf, Bytes};
 use futures_util::{Stream, StreamExt};
 use warp::http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use warp::Filter;
 
-use crate::app::App;
-use crate::auth::AuthOutcome;
-use crate::users::{Account, Role};
+pub use gate::{Gate, HttpStats};
+
+use crate::services::Services;
 
 /// The response type every handler returns.
 pub type Reply = warp::reply::Response;
 
 /// A streaming request body.
 pub type Body = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync>>;
-
-/// Counters for `/metrics`.
-#[derive(Debug, Default)]
-pub struct HttpStats {
-    /// Requests answered.
-    pub requests: AtomicU64,
-    /// Sum of handling time, microseconds.
-    pub micros_total: AtomicU64,
-    /// Requests that failed authentication.
-    pub auth_failures: AtomicU64,
-}
 
 /// One request, as the handlers see it.
 pub struct Request {
@@ -66,6 +58,8 @@ pub struct Request {
     pub received: Instant,
     /// The body, unread.
     pub body: Option<Body>,
+    /// Most bytes a handler reads into memory from the body (`[http] max_body_bytes`).
+    pub body_limit: usize,
 }
 
 impl Request {
@@ -169,101 +163,82 @@ pub fn bad_request(message: &str) -> Reply {
     )
 }
 
-const UNAUTHORIZED_HTML: &str = "<!DOCTYPE HTML PUBLIC \"-//IETF//DTD HTML 2.0//EN\">\n<html><head>\n<title>401 Unauthorized</title>\n</head><body>\n<h1>Unauthorized</h1>\n<p>This server could not verify that you\nare authorized to access the document\nrequested.  Either you supplied the wrong\ncredentials (e.g., bad password), or your\nbrowser doesn't understand how to supply\nthe credentials required.</p>\n</body></html>\n";
+/// What the HTTP layer itself holds: the door, the one transmit sender, websocket
+/// tokens, the receive listeners and the body limit.
+pub struct HttpState {
+    /// Credential checks and the counters.
+    pub gate: Gate,
+    /// The one transmit.cgi sender.
+    pub transmit: transmit::TransmitSlot,
+    /// Websocket session tokens.
+    pub ws_sessions: ws::WsSessions,
+    /// receive.cgi listeners connected now.
+    pub listeners: Arc<AtomicUsize>,
+    /// `[http] max_body_bytes`.
+    pub body_limit: usize,
+}
 
-impl App {
-    /// A 401 with the Digest and Basic challenges.
-    pub fn challenge(&self, stale: bool) -> Reply {
-        let mut r = respond(
-            StatusCode::UNAUTHORIZED,
-            "text/html; charset=iso-8859-1",
-            UNAUTHORIZED_HTML,
-        );
-        for c in self.auth.challenges(stale, SystemTime::now()) {
-            if let Ok(v) = HeaderValue::from_str(&c) {
-                r.headers_mut().append("www-authenticate", v);
-            }
-        }
-        r
-    }
-
-    /// Checks the request's credentials: the account (None for anonymous access to an
-    /// anonymous endpoint), or the reply to send instead.
-    pub fn require(&self, req: &Request, role: Role) -> Result<Option<Account>, Reply> {
-        let outcome = self.auth.authenticate(
-            req.method.as_str(),
-            &req.path,
-            req.header("authorization"),
-            req.remote.map(|a| a.ip()),
-            SystemTime::now(),
-        );
-        match outcome {
-            AuthOutcome::Blocked => Err(text(
-                StatusCode::FORBIDDEN,
-                "Too many failed logins from this address; try again later.\n",
-            )),
-            AuthOutcome::User(account) => {
-                if let Some(ip) = req.remote.map(|a| a.ip()) {
-                    self.auth.forgive(ip);
-                }
-                if account.role() >= role {
-                    Ok(Some(account))
-                } else {
-                    Err(self.challenge(false))
-                }
-            }
-            AuthOutcome::Anonymous if role == Role::Anonymous => Ok(None),
-            AuthOutcome::Anonymous => Err(self.challenge(false)),
-            AuthOutcome::Failed { stale } => {
-                self.http_stats
-                    .auth_failures
-                    .fetch_add(1, Ordering::Relaxed);
-                if role == Role::Anonymous && !stale {
-                    // Wrong credentials on an open endpoint still get challenged, as Apache does.
-                    Err(self.challenge(false))
-                } else {
-                    Err(self.challenge(stale))
-                }
-            }
+impl HttpState {
+    /// The HTTP layer's state over `auth`.
+    pub fn new(auth: Arc<crate::auth::Authenticator>, body_limit: usize) -> Self {
+        Self {
+            gate: Gate::new(auth, Arc::new(HttpStats::default())),
+            transmit: Default::default(),
+            ws_sessions: Default::default(),
+            listeners: Default::default(),
+            body_limit,
         }
     }
 }
 
-/// Dispatches a request.
-pub async fn route(app: Arc<App>, mut req: Request) -> Reply {
+/// Dispatches a request to its handler, with the services that handler uses.
+pub async fn route(svc: &Services, http: &HttpState, mut req: Request) -> Reply {
+    let gate = &http.gate;
     let path = req.path.clone();
     match path.as_str() {
         "/axis-cgi/param.cgi"
         | "/axis-cgi/admin/param.cgi"
         | "/axis-cgi/view/param.cgi"
-        | "/axis-cgi/operator/param.cgi" => param::handle(&app, &mut req).await,
-        "/axis-cgi/pwdgrp.cgi" => users::pwdgrp(&app, &mut req).await,
-        "/axis-cgi/usergroup.cgi" => users::usergroup(&app, &req),
-        "/axis-cgi/mediaclip.cgi" => clips::mediaclip(&app, &mut req).await,
-        "/axis-cgi/playclip.cgi" => clips::playclip(&app, &req).await,
-        "/axis-cgi/stopclip.cgi" => clips::stopclip(&app, &req),
-        "/axis-cgi/io/port.cgi" => io::port_cgi(&app, &req).await,
-        "/axis-cgi/io/portmanagement.cgi" => io::port_management(&app, &mut req).await,
-        "/axis-cgi/virtualinput/activate.cgi" => io::virtual_input(&app, &req, true),
-        "/axis-cgi/virtualinput/deactivate.cgi" => io::virtual_input(&app, &req, false),
-        "/axis-cgi/virtualinput/getschemaversions.cgi" => io::schema_versions(&app, &req),
-        "/axis-cgi/io/virtualinput.cgi" => io::manual_trigger(&app, &req),
-        "/axis-cgi/audio/transmit.cgi" => transmit::transmit(app.clone(), &mut req).await,
-        "/axis-cgi/audio/receive.cgi" => receive::receive(app.clone(), &req),
-        "/axis-cgi/audiodevicecontrol.cgi" => audio_device::handle(&app, &mut req).await,
-        "/axis-cgi/audiomixer.cgi" => audio_mixer::handle(&app, &mut req).await,
-        p if p == "/api/v1/recordings" || p.starts_with("/api/v1/recordings/") => {
-            recordings::handle(&app, &mut req).await
+        | "/axis-cgi/operator/param.cgi" => {
+            param::handle(gate, &param::Model::of(svc), &mut req).await
         }
-        "/axis-cgi/wssession.cgi" => ws::wssession(&app, &req),
-        "/api/v1/io/sim" => io::sim(&app, &mut req).await,
-        "/axis-cgi/basicdeviceinfo.cgi" => json_api::basic_device_info(&app, &mut req).await,
-        "/axis-cgi/apidiscovery.cgi" => json_api::api_discovery(&app, &mut req).await,
-        "/api/v1/status" => status::status(&app, &req),
-        "/api/v1/events/state" => status::event_state(&app, &req),
-        "/api/v1/events/recent" => status::event_recent(&app, &req),
-        "/vapix/call" => call::handle(&app, &mut req).await,
-        "/metrics" => status::metrics(&app, &req),
+        "/axis-cgi/pwdgrp.cgi" => users::pwdgrp(gate, &mut req).await,
+        "/axis-cgi/usergroup.cgi" => users::usergroup(gate, &req),
+        "/axis-cgi/mediaclip.cgi" => {
+            clips::mediaclip(gate, &svc.clips, &svc.player, &mut req).await
+        }
+        "/axis-cgi/playclip.cgi" => clips::playclip(gate, &svc.clips, &svc.player, &req).await,
+        "/axis-cgi/stopclip.cgi" => clips::stopclip(gate, &svc.player, &req),
+        "/axis-cgi/io/port.cgi" => io::port_cgi(gate, &svc.io, &svc.bus, &req).await,
+        "/axis-cgi/io/portmanagement.cgi" => io::port_management(gate, &svc.io, &mut req).await,
+        "/axis-cgi/virtualinput/activate.cgi" => io::virtual_input(gate, &svc.io, &req, true),
+        "/axis-cgi/virtualinput/deactivate.cgi" => io::virtual_input(gate, &svc.io, &req, false),
+        "/axis-cgi/virtualinput/getschemaversions.cgi" => io::schema_versions(gate, &req),
+        "/axis-cgi/io/virtualinput.cgi" => io::manual_trigger(gate, &svc.io, &req),
+        "/axis-cgi/audio/transmit.cgi" => {
+            transmit::transmit(gate, &http.transmit, &svc.audio, &mut req).await
+        }
+        "/axis-cgi/audio/receive.cgi" => receive::receive(gate, &http.listeners, &svc.audio, &req),
+        "/axis-cgi/audiodevicecontrol.cgi" => {
+            audio_device::handle(gate, &svc.audio, &mut req).await
+        }
+        "/axis-cgi/audiomixer.cgi" => audio_mixer::handle(gate, &svc.audio, &mut req).await,
+        p if p == "/api/v1/recordings" || p.starts_with("/api/v1/recordings/") => {
+            recordings::handle(gate, &svc.recorder, &mut req).await
+        }
+        "/axis-cgi/wssession.cgi" => ws::wssession(gate, &http.ws_sessions, &req),
+        "/api/v1/io/sim" => io::sim(gate, &svc.io, &mut req).await,
+        "/axis-cgi/basicdeviceinfo.cgi" => {
+            json_api::basic_device_info(gate, &param::Model::of(svc), &mut req).await
+        }
+        "/axis-cgi/apidiscovery.cgi" => {
+            json_api::api_discovery(gate, svc.io.config(), &mut req).await
+        }
+        "/api/v1/status" => status::status(gate, svc, http, &req),
+        "/api/v1/events/state" => status::event_state(gate, &svc.bus, &req),
+        "/api/v1/events/recent" => status::event_recent(gate, &svc.bus, &req),
+        "/vapix/call" => call::handle(gate, &svc.calls, &svc.clips, &mut req).await,
+        "/metrics" => status::metrics(gate, svc, &req),
         _ => text(StatusCode::NOT_FOUND, "404 Not Found\n"),
     }
 }
@@ -301,13 +276,14 @@ where
 /// Serves HTTP on `listener` within `limits` until `shutdown` resolves (and then at most
 /// `limits.grace` longer).
 pub async fn serve(
-    app: Arc<App>,
+    svc: Arc<Services>,
+    http: Arc<HttpState>,
     listener: tokio::net::TcpListener,
     limits: server::Limits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
     let idle = limits.idle_timeout;
-    let ws_app = app.clone();
+    let (ws_http, ws_bus) = (http.clone(), svc.bus.clone());
     let websocket = warp::path!("vapix" / "ws-data-stream")
         .and(warp::ws())
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
@@ -315,7 +291,6 @@ pub async fn serve(
         .and(peer())
         .map(
             move |upgrade: warp::ws::Ws, query: String, headers, remote| {
-                let app = ws_app.clone();
                 let req = Request {
                     method: Method::GET,
                     path: "/vapix/ws-data-stream".into(),
@@ -324,11 +299,15 @@ pub async fn serve(
                     remote,
                     received: Instant::now(),
                     body: None,
+                    body_limit: 0,
                 };
-                match ws::authorize(&app, &req) {
-                    Ok(_role) => warp::reply::Reply::into_response(
-                        upgrade.on_upgrade(move |socket| ws::session(app, socket)),
-                    ),
+                match ws::authorize(&ws_http.gate, &ws_http.ws_sessions, &req) {
+                    Ok(_role) => {
+                        let bus = ws_bus.clone();
+                        warp::reply::Reply::into_response(
+                            upgrade.on_upgrade(move |socket| ws::session(bus, socket)),
+                        )
+                    }
                     Err(reply) => reply,
                 }
             },
@@ -346,7 +325,7 @@ pub async fn serve(
                   headers,
                   remote,
                   body: Body| {
-                let app = app.clone();
+                let (svc, http) = (svc.clone(), http.clone());
                 async move {
                     let received = Instant::now();
                     let req = Request {
@@ -357,13 +336,14 @@ pub async fn serve(
                         remote,
                         received,
                         body: Some(body),
+                        body_limit: http.body_limit,
                     };
-                    let stats = app.http_stats.clone();
-                    let mut reply = route(app, req).await;
+                    let mut reply = route(&svc, &http, req).await;
                     reply.headers_mut().insert(
                         "server",
                         HeaderValue::from_static(concat!("netamp/", env!("CARGO_PKG_VERSION"))),
                     );
+                    let stats = http.gate.stats();
                     stats.requests.fetch_add(1, Ordering::Relaxed);
                     stats
                         .micros_total

@@ -2,13 +2,42 @@
 
 use warp::http::StatusCode;
 
+use super::Gate;
 use super::{text, Reply, Request};
-use crate::app::App;
+use crate::audio::AudioService;
+use crate::clips::ClipLibrary;
+use crate::identity::Identity;
+use crate::io_service::IoService;
+use crate::services::Services;
 use crate::users::Role;
 
+/// The settings `param.cgi` shows and writes: views over these services' own state.
+pub struct Model<'a> {
+    /// Device identity.
+    pub identity: &'a Identity,
+    /// Stored clips (`MediaClip.*`).
+    pub clips: &'a ClipLibrary,
+    /// Audio settings (`AudioSource.*`, `AudioOutput.*`).
+    pub audio: &'a AudioService,
+    /// Ports (`IOPort.*`).
+    pub io: &'a IoService,
+}
+
+impl<'a> Model<'a> {
+    /// The model over the daemon's services.
+    pub fn of(svc: &'a Services) -> Self {
+        Self {
+            identity: &svc.identity,
+            clips: &svc.clips,
+            audio: &svc.audio,
+            io: &svc.io,
+        }
+    }
+}
+
 /// Every parameter, names without `root.`, groups in alphabetical order.
-pub fn all_params(app: &App) -> Vec<(String, String)> {
-    let id = &app.identity;
+pub fn all_params(m: &Model<'_>) -> Vec<(String, String)> {
+    let id = &m.identity;
     let mut p: Vec<(String, String)> = Vec::new();
     let mut put = |k: &str, v: String| p.push((k.to_string(), v));
     put("Brand.Brand", "netamp".into());
@@ -22,7 +51,7 @@ pub fn all_params(app: &App) -> Vec<(String, String)> {
     put("Brand.ProdVariant", String::new());
     put("Brand.WebURL", "https://github.com/netamp/netamp".into());
     {
-        let b = app.io.board();
+        let b = m.io.board();
         let mut inputs = 0;
         let mut outputs = 0;
         for port in 0..b.len() {
@@ -52,17 +81,14 @@ pub fn all_params(app: &App) -> Vec<(String, String)> {
         put("Input.NbrOfInputs", inputs.to_string());
         put("Output.NbrOfOutputs", outputs.to_string());
     }
-    put("MediaClip.MaxGroups", app.clips.max_groups.to_string());
-    put(
-        "MediaClip.MaxUploadSize",
-        app.clips.max_upload_mb.to_string(),
-    );
-    for c in app.clips.list() {
+    put("MediaClip.MaxGroups", m.clips.max_groups.to_string());
+    put("MediaClip.MaxUploadSize", m.clips.max_upload_mb.to_string());
+    for c in m.clips.list() {
         put(&format!("MediaClip.M{}.Location", c.id), c.location());
         put(&format!("MediaClip.M{}.Name", c.id), c.name.clone());
         put(&format!("MediaClip.M{}.Type", c.id), "audio".into());
     }
-    let audio = &app.config.audio;
+    let audio = &m.audio.config;
     put("Audio.DSCP", "0".into());
     put("Audio.DuplexMode", "full".into());
     put("Audio.MaxListeners", audio.max_listeners.to_string());
@@ -80,7 +106,7 @@ pub fn all_params(app: &App) -> Vec<(String, String)> {
     put("Audio.A0.Name", "Audio".into());
     put("Audio.A0.NbrOfChannels", "1".into());
     put("Audio.A0.Source", "0".into());
-    let settings = app.audio_settings.get();
+    let settings = m.audio.settings();
     put("AudioSource.NbrOfSources", "1".into());
     put(
         "AudioSource.A0.AlarmLevel",
@@ -210,13 +236,13 @@ enum ParamWrite {
 
 /// Parses and checks one `update` pair without changing anything; None when the
 /// parameter does not exist, is read-only, or the value is invalid.
-fn parse_write(app: &App, name: &str, value: &str) -> Option<ParamWrite> {
+fn parse_write(m: &Model<'_>, name: &str, value: &str) -> Option<ParamWrite> {
     let name = strip_root(name);
     if value.len() > 64 {
         return None;
     }
     if let Some(rest) = name.strip_prefix("IOPort.I") {
-        return parse_ioport_write(app, rest, value);
+        return parse_ioport_write(m, rest, value);
     }
     if let Some(field) = name.strip_prefix("AudioSource.A0.") {
         type Patch = fn(&mut crate::audio_settings::Settings, i32);
@@ -237,18 +263,18 @@ fn parse_write(app: &App, name: &str, value: &str) -> Option<ParamWrite> {
         if field == "AlarmLevel" && !(0..=100).contains(&v) {
             return None;
         }
-        let mut check = app.audio_settings.get();
+        let mut check = m.audio.settings();
         patch(&mut check, v);
         return check.is_valid().then_some(ParamWrite::Audio(patch, v));
     }
     let (n, field) = name.strip_prefix("MediaClip.M")?.split_once('.')?;
     let id = n.parse::<u32>().ok()?;
-    (field == "Name" && app.clips.get(id).is_some())
+    (field == "Name" && m.clips.get(id).is_some())
         .then(|| ParamWrite::ClipName(id, value.to_string()))
 }
 
 /// `IOPort.I<n>.<field>=<value>`, as a patch of the port model.
-fn parse_ioport_write(app: &App, rest: &str, value: &str) -> Option<ParamWrite> {
+fn parse_ioport_write(m: &Model<'_>, rest: &str, value: &str) -> Option<ParamWrite> {
     use netamp_io::board::ConfigPatch;
     use netamp_io::{Circuit, Direction};
     let (n, field) = rest.split_once('.')?;
@@ -278,26 +304,26 @@ fn parse_ioport_write(app: &App, rest: &str, value: &str) -> Option<ParamWrite> 
         }
         _ => return None,
     };
-    app.io.check_patch(port, &patch).ok()?;
+    m.io.check_patch(port, &patch).ok()?;
     Some(ParamWrite::Port(port, patch))
 }
 
-fn apply_write(app: &App, w: ParamWrite) -> bool {
+fn apply_write(m: &Model<'_>, w: ParamWrite) -> bool {
     match w {
-        ParamWrite::ClipName(id, name) => app.clips.rename(id, &name).is_ok(),
-        ParamWrite::Port(port, patch) => app.io.configure(port, &patch).is_ok(),
+        ParamWrite::ClipName(id, name) => m.clips.rename(id, &name).is_ok(),
+        ParamWrite::Port(port, patch) => m.io.configure(port, &patch).is_ok(),
         ParamWrite::Audio(patch, v) => {
-            let mut s = app.audio_settings.get();
+            let mut s = m.audio.settings();
             patch(&mut s, v);
-            app.audio_settings.set(s, &app.engine, &app.capture).is_ok()
+            m.audio.set_settings(s).is_ok()
         }
         ParamWrite::Unchanged => true,
     }
 }
 
 /// Handles `param.cgi` (GET or form POST).
-pub async fn handle(app: &App, req: &mut Request) -> Reply {
-    let args = match req.form_args(app.config.http.max_body_bytes).await {
+pub async fn handle(gate: &Gate, m: &Model<'_>, req: &mut Request) -> Reply {
+    let args = match req.form_args(req.body_limit).await {
         Ok(a) => a,
         Err(r) => return r,
     };
@@ -308,11 +334,11 @@ pub async fn handle(app: &App, req: &mut Request) -> Reply {
     } else {
         Role::Operator
     };
-    if let Err(r) = app.require(req, role) {
+    if let Err(r) = gate.require(req, role) {
         return r;
     }
     match action.as_str() {
-        "list" => text(StatusCode::OK, &list(&all_params(app), get("group"))),
+        "list" => text(StatusCode::OK, &list(&all_params(m), get("group"))),
         "update" => {
             const RESERVED: [&str; 3] = ["action", "usergroup", "responseformat"];
             let pairs: Vec<_> = args
@@ -325,7 +351,7 @@ pub async fn handle(app: &App, req: &mut Request) -> Reply {
             // All or nothing: every pair is checked before any is applied.
             let mut writes = Vec::with_capacity(pairs.len());
             for (k, v) in &pairs {
-                match parse_write(app, k, v) {
+                match parse_write(m, k, v) {
                     Some(w) => writes.push(w),
                     None => {
                         return text(
@@ -336,7 +362,7 @@ pub async fn handle(app: &App, req: &mut Request) -> Reply {
                 }
             }
             for ((k, v), w) in pairs.iter().zip(writes) {
-                if !apply_write(app, w) {
+                if !apply_write(m, w) {
                     return text(
                         StatusCode::OK,
                         &format!("# Error: Error setting '{k}' to '{v}'!\n"),

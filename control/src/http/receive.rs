@@ -7,7 +7,7 @@
 //! one Ogg page a part). Up to `Audio.MaxListeners` at once (`503` beyond). Each listener
 //! has its own capture ring: one that stops reading loses its own frames and nothing else.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,8 +15,9 @@ use bytes::Bytes;
 use netamp_engine::live::{LiveEncoder, OutCodec};
 use warp::http::{HeaderValue, StatusCode};
 
+use super::Gate;
 use super::{text, Reply, Request};
-use crate::app::App;
+use crate::audio::AudioService;
 use crate::users::Role;
 
 /// How much capture a listener's ring holds before it starts losing frames.
@@ -27,11 +28,11 @@ const POLL: Duration = Duration::from_millis(20);
 const BOUNDARY: &str = "myboundary";
 
 /// Counts a listener for as long as its stream lives.
-struct Listener(Arc<App>);
+struct Listener(Arc<AtomicUsize>);
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        self.0.listeners.fetch_sub(1, Ordering::AcqRel);
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -43,8 +44,13 @@ fn bad(why: &str) -> Reply {
 }
 
 /// Handles `GET /axis-cgi/audio/receive.cgi`.
-pub fn receive(app: Arc<App>, req: &Request) -> Reply {
-    if let Err(r) = app.require(req, Role::Viewer) {
+pub fn receive(
+    gate: &Gate,
+    listeners: &Arc<AtomicUsize>,
+    audio: &AudioService,
+    req: &Request,
+) -> Reply {
+    if let Err(r) = gate.require(req, Role::Viewer) {
         return r;
     }
     let codec = match req.arg("audiocodec").unwrap_or("g711") {
@@ -89,15 +95,15 @@ pub fn receive(app: Arc<App>, req: &Request) -> Reply {
         Ok(e) => e,
         Err(e) => return bad(&e.to_string()),
     };
-    let max = app.config.audio.max_listeners;
-    if app.listeners.fetch_add(1, Ordering::AcqRel) >= max {
-        app.listeners.fetch_sub(1, Ordering::AcqRel);
+    let max = audio.config.max_listeners;
+    if listeners.fetch_add(1, Ordering::AcqRel) >= max {
+        listeners.fetch_sub(1, Ordering::AcqRel);
         return text(
             StatusCode::SERVICE_UNAVAILABLE,
             &format!("503 Service Unavailable\nat most {max} listeners\n"),
         );
     }
-    let listener = Listener(app.clone());
+    let listener = Listener(listeners.clone());
     let content_type = encoder.content_type();
     // Fixed part sizes for PCM; Opus goes a page a part.
     let part_size = match codec {
@@ -105,7 +111,7 @@ pub fn receive(app: Arc<App>, req: &Request) -> Reply {
         OutCodec::L16 => Some(1024),
         OutCodec::OggOpus => None,
     };
-    let mut tap = app.capture.subscribe(TAP_MS);
+    let mut tap = audio.capture.subscribe(TAP_MS);
     // A small channel: a listener that stops reading fills it, then its task stops
     // draining its tap, which then loses frames on its own.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(8);
@@ -171,4 +177,55 @@ fn part(content_type: &str, data: &[u8]) -> Vec<u8> {
     p.extend_from_slice(data);
     p.extend_from_slice(b"\r\n");
     p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::testing::{gate, get, read};
+
+    #[tokio::test]
+    async fn listeners_are_counted_refused_beyond_the_limit_and_freed() {
+        let dir = tempfile::tempdir().expect("dir");
+        let gate = gate(dir.path());
+        let mut audio = crate::audio::tests::service(dir.path());
+        audio.config.max_listeners = 1;
+        let listeners = Arc::new(AtomicUsize::new(0));
+        let target = "/axis-cgi/audio/receive.cgi?audiocodec=g711";
+        let r = receive(&gate, &listeners, &audio, &get(target, None));
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        let (status, _, body) = read(receive(
+            &gate,
+            &listeners,
+            &audio,
+            &get("/axis-cgi/audio/receive.cgi?audiocodec=mp3", Some("view")),
+        ))
+        .await;
+        assert_eq!(
+            (status, body.as_str()),
+            (
+                StatusCode::BAD_REQUEST,
+                "400 Bad Request\naudiocodec=mp3 is not supported\n"
+            )
+        );
+        let first = receive(&gate, &listeners, &audio, &get(target, Some("view")));
+        assert_eq!(first.status(), StatusCode::OK);
+        assert_eq!(listeners.load(Ordering::Acquire), 1);
+        let second = receive(&gate, &listeners, &audio, &get(target, Some("view")));
+        assert_eq!(second.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            listeners.load(Ordering::Acquire),
+            1,
+            "a refused listener is counted"
+        );
+        // The stream's task holds the count until the client goes.
+        drop(first);
+        for _ in 0..200 {
+            if listeners.load(Ordering::Acquire) == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert_eq!(listeners.load(Ordering::Acquire), 0);
+    }
 }

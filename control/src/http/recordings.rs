@@ -10,8 +10,9 @@
 use serde_json::{json, Value};
 use warp::http::{Method, StatusCode};
 
+use super::Gate;
 use super::{json, respond, Reply, Request};
-use crate::app::App;
+use crate::recorder::Recorder;
 use crate::users::Role;
 
 fn error(status: StatusCode, message: &str) -> Reply {
@@ -38,8 +39,8 @@ fn range(req: &Request) -> Result<(u64, u64), Reply> {
 }
 
 /// Handles every path under `/api/v1/recordings`.
-pub async fn handle(app: &App, req: &mut Request) -> Reply {
-    if let Err(r) = app.require(req, Role::Operator) {
+pub async fn handle(gate: &Gate, recorder: &Recorder, req: &mut Request) -> Reply {
+    if let Err(r) = gate.require(req, Role::Operator) {
         return r;
     }
     let rest = req.path["/api/v1/recordings".len()..]
@@ -52,12 +53,12 @@ pub async fn handle(app: &App, req: &mut Request) -> Reply {
                 Err(r) => return r,
             };
             json(&json!({
-                "recording": app.recorder.is_recording(),
-                "segments": app.recorder.list(from, to),
+                "recording": recorder.is_recording(),
+                "segments": recorder.list(from, to),
             }))
         }
         (Method::POST, "") => {
-            let body = match req.body_bytes(app.config.http.max_body_bytes).await {
+            let body = match req.body_bytes(req.body_limit).await {
                 Ok(b) => b,
                 Err(r) => return r,
             };
@@ -70,7 +71,7 @@ pub async fn handle(app: &App, req: &mut Request) -> Reply {
                     "body must be {\"recording\": true|false}",
                 );
             };
-            match app.recorder.set_recording(on) {
+            match recorder.set_recording(on) {
                 Ok(()) => json(&json!({"recording": on})),
                 Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
             }
@@ -80,14 +81,13 @@ pub async fn handle(app: &App, req: &mut Request) -> Reply {
                 Ok(r) => r,
                 Err(r) => return r,
             };
-            let recorder = &app.recorder;
-            let limit_ms = app.config.recording.max_export_seconds.saturating_mul(1000);
+            let limit_ms = recorder.config().max_export_seconds.saturating_mul(1000);
             if recorder.covered_ms(from, to) > limit_ms {
                 return error(
                     StatusCode::BAD_REQUEST,
                     &format!(
                         "at most {} s of audio per export; narrow from/to",
-                        app.config.recording.max_export_seconds
+                        recorder.config().max_export_seconds
                     ),
                 );
             }
@@ -100,7 +100,7 @@ pub async fn handle(app: &App, req: &mut Request) -> Reply {
             let Ok(id) = id.parse::<u64>() else {
                 return error(StatusCode::NOT_FOUND, "no such segment");
             };
-            match app.recorder.delete(id) {
+            match recorder.delete(id) {
                 Ok(true) => json(&json!({"deleted": id})),
                 Ok(false) => error(StatusCode::NOT_FOUND, "no such segment"),
                 Err(e) => error(StatusCode::CONFLICT, &e),

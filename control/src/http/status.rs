@@ -7,7 +7,9 @@ use serde_json::json;
 use warp::http::StatusCode;
 
 use super::{json, respond, Reply, Request};
-use crate::app::App;
+use super::{Gate, HttpState};
+use crate::events::EventBus;
+use crate::services::Services;
 use crate::users::Role;
 
 /// Resident set size of this process, bytes (Linux).
@@ -25,9 +27,9 @@ pub fn rss_bytes() -> u64 {
 }
 
 /// The status document.
-pub fn document(app: &App) -> serde_json::Value {
-    let s = app.engine.stats();
-    let cfg = app.engine.config();
+pub fn document(app: &Services, http: &HttpState) -> serde_json::Value {
+    let s = app.audio.engine.stats();
+    let cfg = app.audio.engine.config();
     let lat = app.player.latency();
     let period_ns = cfg.period_frames as f64 * 1e9 / f64::from(netamp_engine::SAMPLE_RATE);
     let load = if s.blocks > 0 {
@@ -42,8 +44,8 @@ pub fn document(app: &App) -> serde_json::Value {
         "uptime_s": app.started.elapsed().as_secs(),
         "audio": {
             "output": {
-                "spec": app.config.audio.output,
-                "device": app.output_device,
+                "spec": app.audio.config.output,
+                "device": app.audio.output_device(),
                 "period_frames": cfg.period_frames,
                 "sample_rate": netamp_engine::SAMPLE_RATE,
                 "frames_rendered": s.frames_rendered,
@@ -51,28 +53,28 @@ pub fn document(app: &App) -> serde_json::Value {
                 "xruns": s.xruns,
             },
             "input": {
-                "spec": app.input_device,
-                "frames": app.capture.frames(),
-                "lost_frames": app.capture.lost_frames(),
-                "device_errors": app.capture.device_errors(),
-                "level_dbfs": app.capture.level_dbfs(),
-                "started_unix_ns": app.capture.started_unix_ns(),
-                "listeners": app.listeners.load(std::sync::atomic::Ordering::Relaxed),
+                "spec": app.audio.input_device(),
+                "frames": app.audio.capture.frames(),
+                "lost_frames": app.audio.capture.lost_frames(),
+                "device_errors": app.audio.capture.device_errors(),
+                "level_dbfs": app.audio.capture.level_dbfs(),
+                "started_unix_ns": app.audio.capture.started_unix_ns(),
+                "listeners": http.listeners.load(std::sync::atomic::Ordering::Relaxed),
                 "processing": {
-                    "echo_cancel": app.capture.stages().echo_cancel,
-                    "echo_reference": app.echo_reference,
-                    "noise_suppression": app.capture.stages().noise_suppression,
-                    "agc": app.capture.stages().agc,
+                    "echo_cancel": app.audio.capture.stages().echo_cancel,
+                    "echo_reference": app.audio.echo_reference(),
+                    "noise_suppression": app.audio.capture.stages().noise_suppression,
+                    "agc": app.audio.capture.stages().agc,
                 },
             },
-            "avc_gain_db": app.engine.avc_handle().gain_db(),
+            "avc_gain_db": app.audio.engine.avc_handle().gain_db(),
             "underruns": s.underruns,
             "active_sources": s.active_sources,
             "render_ns_max": s.render_ns_max,
             "render_load": load,
             "limiter_engaged_samples": s.limiter_engaged,
         },
-        "sip": app.sip.get().map(|ua| {
+        "sip": app.calls.ua().map(|ua| {
             let (g, c) = (ua.guard_stats(), ua.stats());
             let n = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
             json!({
@@ -91,7 +93,7 @@ pub fn document(app: &App) -> serde_json::Value {
             "plays": app.player.plays(),
             "trigger_latency_us": lat,
         },
-        "rtsp": app.rtsp_addr.get().map(|a| a.to_string()),
+        "rtsp": app.rtsp_addr.map(|a| a.to_string()),
         "io": {
             "backend": app.io.board().backend().name(),
             "ports": app.io.board().len(),
@@ -103,21 +105,21 @@ pub fn document(app: &App) -> serde_json::Value {
 }
 
 /// Handles `GET /api/v1/status`.
-pub fn status(app: &App, req: &Request) -> Reply {
-    if let Err(r) = app.require(req, Role::Viewer) {
+pub fn status(gate: &Gate, app: &Services, http: &HttpState, req: &Request) -> Reply {
+    if let Err(r) = gate.require(req, Role::Viewer) {
         return r;
     }
-    json(&document(app))
+    json(&document(app, http))
 }
 
 /// Handles `GET /metrics`.
-pub fn metrics(app: &App, req: &Request) -> Reply {
-    if let Err(r) = app.require(req, Role::Viewer) {
+pub fn metrics(gate: &Gate, app: &Services, req: &Request) -> Reply {
+    if let Err(r) = gate.require(req, Role::Viewer) {
         return r;
     }
-    let s = app.engine.stats();
+    let s = app.audio.engine.stats();
     let lat = app.player.latency();
-    let h = &app.http_stats;
+    let h = gate.stats();
     let mut out = String::new();
     let mut metric = |name: &str, kind: &str, help: &str, value: String| {
         let _ = writeln!(
@@ -185,7 +187,7 @@ pub fn metrics(app: &App, req: &Request) -> Reply {
         "netamp_calls_active",
         "gauge",
         "Active SIP calls.",
-        app.sip.get().map_or(0, |ua| ua.calls().len()).to_string(),
+        app.calls.ua().map_or(0, |ua| ua.calls().len()).to_string(),
     );
     metric(
         "netamp_http_requests_total",
@@ -216,13 +218,12 @@ pub fn metrics(app: &App, req: &Request) -> Reply {
 
 /// Handles `GET /api/v1/events/recent[?topic=…]`: the last events published, oldest
 /// first, stateless ones included.
-pub fn event_recent(app: &App, req: &Request) -> Reply {
-    if let Err(r) = app.require(req, Role::Viewer) {
+pub fn event_recent(gate: &Gate, bus: &EventBus, req: &Request) -> Reply {
+    if let Err(r) = gate.require(req, Role::Viewer) {
         return r;
     }
     let topic = req.arg("topic");
-    let list: Vec<_> = app
-        .bus
+    let list: Vec<_> = bus
         .recent()
         .iter()
         .filter(|e| topic.is_none_or(|t| e.topic == t))
@@ -232,14 +233,69 @@ pub fn event_recent(app: &App, req: &Request) -> Reply {
 }
 
 /// Handles `GET /api/v1/events/state`: the current value of every stateful topic.
-pub fn event_state(app: &App, req: &Request) -> Reply {
-    if let Err(r) = app.require(req, Role::Viewer) {
+pub fn event_state(gate: &Gate, bus: &EventBus, req: &Request) -> Reply {
+    if let Err(r) = gate.require(req, Role::Viewer) {
         return r;
     }
-    let (snapshot, _) = app.bus.subscribe();
+    let (snapshot, _) = bus.subscribe();
     let list: Vec<_> = snapshot
         .iter()
         .map(|e| json!({"topic": e.topic, "timestamp": e.timestamp_ms, "message": {"source": e.source, "key": e.key, "data": e.data}}))
         .collect();
     json(&json!({ "events": list }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::Event;
+    use crate::http::testing::{gate, get, read};
+
+    #[tokio::test]
+    async fn event_state_holds_stateful_topics_and_recent_filters_by_topic() {
+        let dir = tempfile::tempdir().expect("dir");
+        let gate = gate(dir.path());
+        let bus = EventBus::new();
+        bus.publish(Event::new(
+            "tns1:Device/IO/Port",
+            &[("port", "0")],
+            &[("state", "1")],
+            true,
+        ));
+        bus.publish(Event::new(
+            "tnsaxis:Call/DTMF",
+            &[("DTMFEventId", "digit")],
+            &[("Digit", "5")],
+            false,
+        ));
+        let r = event_state(&gate, &bus, &get("/api/v1/events/state", None));
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        let (_, ct, body) = read(event_state(
+            &gate,
+            &bus,
+            &get("/api/v1/events/state", Some("view")),
+        ))
+        .await;
+        assert_eq!(ct, "application/json");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+        let topics: Vec<_> = v["events"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|e| e["topic"].clone())
+            .collect();
+        assert_eq!(topics, [json!("tns1:Device/IO/Port")]);
+        let (_, _, body) = read(event_recent(
+            &gate,
+            &bus,
+            &get(
+                "/api/v1/events/recent?topic=tnsaxis:Call/DTMF",
+                Some("view"),
+            ),
+        ))
+        .await;
+        let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+        assert_eq!(v["events"][0]["message"]["data"]["Digit"], "5");
+        assert_eq!(v["events"].as_array().map(Vec::len), Some(1));
+    }
 }

@@ -22,8 +22,9 @@ use netamp_engine::live::{LiveDecoder, LiveFormat};
 use netamp_engine::{StreamOptions, StreamWriter, SAMPLE_RATE};
 use warp::http::StatusCode;
 
+use super::Gate;
 use super::{text, Body, Reply, Request};
-use crate::app::App;
+use crate::audio::AudioService;
 use crate::users::Role;
 
 /// Priority of live audio (ARCHITECTURE.md §2).
@@ -39,15 +40,15 @@ const DRIFT_DEADBAND_MS: u64 = 30;
 /// Held while a sender streams.
 #[derive(Default)]
 pub struct TransmitSlot {
-    busy: AtomicBool,
+    busy: Arc<AtomicBool>,
 }
 
 /// Frees the slot when the stream's task ends, however it ends.
-struct Busy(Arc<App>);
+struct Busy(Arc<AtomicBool>);
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        self.0.transmit.busy.store(false, Ordering::Release);
+        self.0.store(false, Ordering::Release);
     }
 }
 
@@ -56,9 +57,14 @@ impl Drop for Busy {
 /// The stream is played by a task of its own: a sender that closes its connection right
 /// after the last byte (ffmpeg does) cancels this handler, and the audio it sent must
 /// still play to the end.
-pub async fn transmit(app: Arc<App>, req: &mut Request) -> Reply {
+pub async fn transmit(
+    gate: &Gate,
+    slot: &TransmitSlot,
+    audio: &Arc<AudioService>,
+    req: &mut Request,
+) -> Reply {
     // Credentials first: a 401 goes out before the body is touched (no 100 Continue).
-    if let Err(r) = app.require(req, Role::Viewer) {
+    if let Err(r) = gate.require(req, Role::Viewer) {
         return r;
     }
     if req.method != warp::http::Method::POST {
@@ -85,17 +91,17 @@ pub async fn transmit(app: Arc<App>, req: &mut Request) -> Reply {
         Ok(f) => f,
         Err(e) => return unsupported(&e.to_string()),
     };
-    if app.transmit.busy.swap(true, Ordering::AcqRel) {
+    if slot.busy.swap(true, Ordering::AcqRel) {
         return text(
             StatusCode::SERVICE_UNAVAILABLE,
             "503 Service Unavailable\nReceiving audio from another client\n",
         );
     }
-    let busy = Busy(app.clone());
+    let busy = Busy(slot.busy.clone());
     let Some(body) = req.body.take() else {
         return text(StatusCode::BAD_REQUEST, "400 Bad Request\nno body\n");
     };
-    match tokio::spawn(play(busy, declared, body)).await {
+    match tokio::spawn(play(busy, audio.clone(), declared, body)).await {
         Ok(reply) => reply,
         Err(e) => text(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -214,9 +220,13 @@ async fn write_all(writer: &mut StreamWriter, samples: &[f32], cushion: &mut Cus
 ///
 /// The slot is given back as soon as the body has ended: the audio still buffered plays
 /// out on its own, and the next sender need not wait for it.
-async fn play(busy: Busy, declared: LiveFormat, mut body: Body) -> Reply {
-    let app = busy.0.clone();
-    let audio = &app.config.audio;
+async fn play(
+    busy: Busy,
+    service: Arc<AudioService>,
+    declared: LiveFormat,
+    mut body: Body,
+) -> Reply {
+    let audio = &service.config;
     let idle = Duration::from_millis(audio.receiver_timeout_ms.max(100));
     let mut cushion = Cushion::new(
         audio.transmit_buffer_min_ms,
@@ -248,7 +258,7 @@ async fn play(busy: Busy, declared: LiveFormat, mut body: Body) -> Reply {
         }
         if !out.is_empty() {
             if writer.is_none() {
-                match app.engine.add_stream(StreamOptions {
+                match service.engine.add_stream(StreamOptions {
                     gain: 1.0,
                     priority: PRIORITY,
                     capacity_ms: 1000,
@@ -342,5 +352,80 @@ mod tests {
         c.margin = 9600;
         let r = c.observe(0, t0 + DRIFT_WINDOW * 4).unwrap();
         assert!(r > 1.0, "an emptying ring is refilled: {r}");
+    }
+}
+
+#[cfg(test)]
+mod handler_tests {
+    use super::*;
+    use crate::http::testing::{gate, read, request};
+    use warp::http::{HeaderValue, Method};
+
+    #[tokio::test]
+    async fn refusals_come_before_the_body_and_leave_the_slot_free() {
+        let dir = tempfile::tempdir().expect("dir");
+        let gate = gate(dir.path());
+        let audio = Arc::new(crate::audio::tests::service(dir.path()));
+        let slot = TransmitSlot::default();
+        let target = "/axis-cgi/audio/transmit.cgi";
+
+        let mut r = request(Method::POST, target, None, Some(b"\xff\xff"));
+        assert_eq!(
+            transmit(&gate, &slot, &audio, &mut r).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+        let mut r = request(Method::GET, target, Some("view"), None);
+        assert_eq!(
+            transmit(&gate, &slot, &audio, &mut r).await.status(),
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+        // Neither length nor chunked: 411 and the connection closes.
+        let mut r = request(Method::POST, target, Some("view"), Some(b"\xff\xff"));
+        r.headers
+            .insert("content-type", HeaderValue::from_static("audio/basic"));
+        let reply = transmit(&gate, &slot, &audio, &mut r).await;
+        assert_eq!(reply.status(), StatusCode::LENGTH_REQUIRED);
+        assert_eq!(
+            reply.headers().get("connection").map(|v| v.as_bytes()),
+            Some(&b"close"[..])
+        );
+        let mut r = request(Method::POST, target, Some("view"), Some(b"\xff\xff"));
+        r.headers
+            .insert("content-length", HeaderValue::from_static("2"));
+        r.headers
+            .insert("content-type", HeaderValue::from_static("video/mp4"));
+        let (status, _, body) = read(transmit(&gate, &slot, &audio, &mut r).await).await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
+        assert!(
+            !slot.busy.load(Ordering::Acquire),
+            "a refused sender holds the slot"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_second_sender_is_refused_while_one_streams() {
+        let dir = tempfile::tempdir().expect("dir");
+        let gate = gate(dir.path());
+        let audio = Arc::new(crate::audio::tests::service(dir.path()));
+        let slot = TransmitSlot::default();
+        slot.busy.store(true, Ordering::Release);
+        let mut r = request(
+            Method::POST,
+            "/axis-cgi/audio/transmit.cgi",
+            Some("view"),
+            Some(b"\xff"),
+        );
+        r.headers
+            .insert("content-length", HeaderValue::from_static("1"));
+        r.headers
+            .insert("content-type", HeaderValue::from_static("audio/basic"));
+        let (status, _, body) = read(transmit(&gate, &slot, &audio, &mut r).await).await;
+        assert_eq!(
+            (status, body.as_str()),
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "503 Service Unavailable\nReceiving audio from another client\n"
+            )
+        );
     }
 }

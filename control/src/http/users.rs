@@ -2,8 +2,8 @@
 
 use warp::http::StatusCode;
 
+use super::Gate;
 use super::{respond, text, Reply, Request};
-use crate::app::App;
 use crate::users::{AccountError, Role};
 
 fn html(status: StatusCode, body: &str) -> Reply {
@@ -27,14 +27,14 @@ fn account_error(e: &AccountError, user: &str) -> Reply {
 }
 
 /// Handles `pwdgrp.cgi` (GET or form POST).
-pub async fn pwdgrp(app: &App, req: &mut Request) -> Reply {
-    let args = match req.form_args(app.config.http.max_body_bytes).await {
+pub async fn pwdgrp(gate: &Gate, req: &mut Request) -> Reply {
+    let args = match req.form_args(req.body_limit).await {
         Ok(a) => a,
         Err(r) => return r,
     };
     let get = |k: &str| super::find_arg(&args, k);
     let action = get("action").unwrap_or("");
-    let users = app.auth.users();
+    let users = gate.auth().users();
 
     // While no account exists, only the first administrator may be created, anonymously.
     if users.is_empty() {
@@ -51,7 +51,7 @@ pub async fn pwdgrp(app: &App, req: &mut Request) -> Reply {
                 "Error: not a valid initial admin user.",
             );
         }
-    } else if let Err(r) = app.require(req, Role::Admin) {
+    } else if let Err(r) = gate.require(req, Role::Admin) {
         return r;
     }
 
@@ -113,8 +113,8 @@ pub async fn pwdgrp(app: &App, req: &mut Request) -> Reply {
 }
 
 /// Handles `usergroup.cgi`: the caller's name and groups.
-pub fn usergroup(app: &App, req: &Request) -> Reply {
-    match app.require(req, Role::Viewer) {
+pub fn usergroup(gate: &Gate, req: &Request) -> Reply {
+    match gate.require(req, Role::Viewer) {
         Ok(Some(a)) => {
             let mut groups = Vec::new();
             if a.group == "root" {
@@ -126,7 +126,115 @@ pub fn usergroup(app: &App, req: &Request) -> Reply {
                 &format!("{}\n{}\n", a.name, groups.join(" ")),
             )
         }
-        Ok(None) => app.challenge(false),
+        Ok(None) => gate.challenge(false),
         Err(r) => r,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::testing::{gate, get, read, PASSWORD};
+
+    #[tokio::test]
+    async fn only_an_administrator_manages_accounts_and_replies_are_the_axis_lines() {
+        let dir = tempfile::tempdir().expect("dir");
+        let gate = gate(dir.path());
+        let add = format!(
+            "/axis-cgi/pwdgrp.cgi?action=add&user=guard&pwd={PASSWORD}&grp=users&sgrp=viewer"
+        );
+        for who in [None, Some("view"), Some("op")] {
+            let r = pwdgrp(&gate, &mut get(&add, who)).await;
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{who:?}");
+        }
+        assert!(
+            gate.auth().users().get("guard").is_none(),
+            "a refused add was stored"
+        );
+        let r = pwdgrp(&gate, &mut get(&add, Some("root"))).await;
+        assert_eq!(
+            read(r).await,
+            (
+                StatusCode::OK,
+                "text/html".into(),
+                "Created account guard.\n".into()
+            )
+        );
+        let r = pwdgrp(&gate, &mut get(&add, Some("root"))).await;
+        assert_eq!(
+            read(r).await.2,
+            "Error: this user name already exists, consult the system log file (guard).\n"
+        );
+        let r = pwdgrp(
+            &gate,
+            &mut get("/axis-cgi/pwdgrp.cgi?action=get", Some("root")),
+        )
+        .await;
+        assert_eq!(
+            read(r).await.2,
+            "admin=\"root\"\r\noperator=\"root,op\"\r\nviewer=\"root,op,view,guard\"\r\nptz=\"root\"\r\ndigusers=\"root,op,view,guard\"\r\n"
+        );
+        let r = pwdgrp(
+            &gate,
+            &mut get(
+                "/axis-cgi/pwdgrp.cgi?action=remove&user=guard",
+                Some("root"),
+            ),
+        )
+        .await;
+        assert_eq!(read(r).await.2, "Removed account guard.\n");
+        let r = pwdgrp(
+            &gate,
+            &mut get("/axis-cgi/pwdgrp.cgi?action=explode", Some("root")),
+        )
+        .await;
+        assert_eq!(
+            read(r).await.2,
+            "Error: malformed action operation, explode.\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_first_administrator_is_created_anonymously_and_nothing_else() {
+        let dir = tempfile::tempdir().expect("dir");
+        let users = std::sync::Arc::new(
+            crate::users::UserStore::load(dir.path().join("users.json"), "r".into())
+                .expect("users"),
+        );
+        let gate = Gate::new(
+            std::sync::Arc::new(crate::auth::Authenticator::new(users, Default::default())),
+            Default::default(),
+        );
+        let r = pwdgrp(&gate, &mut get("/axis-cgi/pwdgrp.cgi?action=get", None)).await;
+        assert_eq!(
+            read(r).await,
+            (
+                StatusCode::UNAUTHORIZED,
+                "text/html".into(),
+                "Error: initial admin user must be created first.\n".into()
+            )
+        );
+        let viewer =
+            format!("/axis-cgi/pwdgrp.cgi?action=add&user=a&pwd={PASSWORD}&grp=users&sgrp=viewer");
+        let r = pwdgrp(&gate, &mut get(&viewer, None)).await;
+        assert_eq!(read(r).await.2, "Error: not a valid initial admin user.\n");
+        let admin = format!("/axis-cgi/pwdgrp.cgi?action=add&user=root&pwd={PASSWORD}&grp=root&sgrp=admin:operator:viewer");
+        let r = pwdgrp(&gate, &mut get(&admin, None)).await;
+        assert_eq!(read(r).await.2, "Created account root.\n");
+        // From now on credentials are needed.
+        let r = pwdgrp(&gate, &mut get(&admin.replace("user=root", "user=b"), None)).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    #[tokio::test]
+    async fn usergroup_names_the_caller_and_its_groups() {
+        let dir = tempfile::tempdir().expect("dir");
+        let gate = gate(dir.path());
+        let r = usergroup(&gate, &get("/axis-cgi/usergroup.cgi", Some("root")));
+        assert_eq!(read(r).await.2, "root\nroot admin operator viewer ptz\n");
+        let r = usergroup(&gate, &get("/axis-cgi/usergroup.cgi", Some("view")));
+        assert_eq!(read(r).await.2, "view\nviewer\n");
+        let r = usergroup(&gate, &get("/axis-cgi/usergroup.cgi", None));
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     }
 }

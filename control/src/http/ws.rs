@@ -9,10 +9,9 @@ use serde_json::{json, Value};
 use warp::http::StatusCode;
 use warp::ws::{Message, WebSocket};
 
-use super::{text, Reply, Request};
-use crate::app::App;
+use super::{text, Gate, Reply, Request};
 use crate::event_filter::Subscription;
-use crate::events::Event;
+use crate::events::{Event, EventBus};
 use crate::users::Role;
 
 /// How long a `wssession.cgi` token may be used.
@@ -61,25 +60,22 @@ impl WsSessions {
 }
 
 /// Handles `GET /axis-cgi/wssession.cgi`: a token for the websocket, valid 15 s.
-pub fn wssession(app: &App, req: &Request) -> Reply {
-    match app.require(req, Role::Viewer) {
-        Ok(Some(account)) => text(StatusCode::OK, &app.ws_sessions.issue(account.role())),
-        Ok(None) => app.challenge(false),
+pub fn wssession(gate: &Gate, sessions: &WsSessions, req: &Request) -> Reply {
+    match gate.require(req, Role::Viewer) {
+        Ok(Some(account)) => text(StatusCode::OK, &sessions.issue(account.role())),
+        Ok(None) => gate.challenge(false),
         Err(r) => r,
     }
 }
 
 /// Checks the upgrade's credentials: a `wssession` token or HTTP auth.
-pub fn authorize(app: &App, req: &Request) -> Result<Role, Reply> {
+pub fn authorize(gate: &Gate, sessions: &WsSessions, req: &Request) -> Result<Role, Reply> {
     if let Some(token) = req.arg("wssession") {
-        return app
-            .ws_sessions
-            .redeem(token)
-            .ok_or_else(|| app.challenge(false));
+        return sessions.redeem(token).ok_or_else(|| gate.challenge(false));
     }
-    match app.require(req, Role::Viewer)? {
+    match gate.require(req, Role::Viewer)? {
         Some(account) => Ok(account.role()),
-        None => Err(app.challenge(false)),
+        None => Err(gate.challenge(false)),
     }
 }
 
@@ -147,9 +143,9 @@ fn configure(v: &Value) -> (String, Option<Vec<Subscription>>) {
 }
 
 /// One websocket session: configure, then notifications for every matching event.
-pub async fn session(app: Arc<App>, socket: WebSocket) {
+pub async fn session(bus: Arc<EventBus>, socket: WebSocket) {
     let (mut tx, mut rx) = socket.split();
-    let (_, mut events) = app.bus.subscribe();
+    let (_, mut events) = bus.subscribe();
     let mut subs: Vec<Subscription> = Vec::new();
     loop {
         tokio::select! {
@@ -169,7 +165,7 @@ pub async fn session(app: Arc<App>, socket: WebSocket) {
                 if let Some(new) = new {
                     subs = new;
                     // Stateful topics give their current state to a new subscription.
-                    let (snapshot, _) = app.bus.subscribe();
+                    let (snapshot, _) = bus.subscribe();
                     for ev in &snapshot {
                         for _ in subs.iter().filter(|s| s.matches(ev)) {
                             if tx.send(Message::text(notify(ev))).await.is_err() {
@@ -193,5 +189,77 @@ pub async fn session(app: Arc<App>, socket: WebSocket) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::testing::{gate, get, read};
+
+    #[tokio::test]
+    async fn a_session_token_is_digits_and_opens_the_stream_once() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (gate, sessions) = (gate(dir.path()), WsSessions::default());
+        let r = wssession(&gate, &sessions, &get("/axis-cgi/wssession.cgi", None));
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        let (status, _, token) = read(wssession(
+            &gate,
+            &sessions,
+            &get("/axis-cgi/wssession.cgi", Some("view")),
+        ))
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            token.len() >= 19 && token.bytes().all(|b| b.is_ascii_digit()),
+            "{token}"
+        );
+        let upgrade = get(&format!("/vapix/ws-data-stream?wssession={token}"), None);
+        assert_eq!(
+            authorize(&gate, &sessions, &upgrade).ok(),
+            Some(Role::Viewer)
+        );
+        let again = authorize(&gate, &sessions, &upgrade);
+        assert_eq!(
+            again.err().map(|r| r.status()),
+            Some(StatusCode::UNAUTHORIZED),
+            "a token was accepted twice"
+        );
+        let r = authorize(&gate, &sessions, &get("/vapix/ws-data-stream", Some("op")));
+        assert_eq!(r.ok(), Some(Role::Operator));
+    }
+
+    #[test]
+    fn configure_answers_each_malformed_request_with_its_vapix_code() {
+        let code = |v: Value| {
+            let (reply, subs) = configure(&v);
+            let r: Value = serde_json::from_str(&reply).expect("json");
+            (
+                r.pointer("/error/code").and_then(Value::as_u64),
+                subs.map(|s| s.len()),
+            )
+        };
+        assert_eq!(code(json!({"method": "events:other"})), (Some(2102), None));
+        assert_eq!(
+            code(json!({"method": "events:configure"})),
+            (Some(2103), None)
+        );
+        assert_eq!(
+            code(json!({"method": "events:configure", "params": {"eventFilterList": []}})),
+            (Some(2104), None)
+        );
+        let many: Vec<Value> = (0..=MAX_FILTERS)
+            .map(|_| json!({"topicFilter": "tns1:Device"}))
+            .collect();
+        assert_eq!(
+            code(json!({"method": "events:configure", "params": {"eventFilterList": many}})),
+            (Some(2107), None)
+        );
+        assert_eq!(
+            code(
+                json!({"method": "events:configure", "params": {"eventFilterList": [{"topicFilter": "tns1:Device//."}]}})
+            ),
+            (None, Some(1))
+        );
     }
 }

@@ -11,25 +11,8 @@ impl Inner {
         while let Some(state) = states.recv().await {
             match state {
                 DialogState::Confirmed(id, _) => {
-                    let watched = self
-                        .lock_calls()
-                        .get(&id.call_id)
-                        .is_some_and(|c| c.session.is_some());
-                    if watched {
-                        tokio::spawn(self.clone().watch_session(id.call_id.clone()));
-                    }
-                    if let Some(limit) = self.policy().max_duration {
-                        let me = self.clone();
-                        let key = id.call_id.clone();
-                        tokio::spawn(async move {
-                            tokio::time::sleep(limit).await;
-                            let d = me.lock_calls().get(&key).map(|c| c.dialog.clone());
-                            if let Some(d) = d {
-                                tracing::info!("call reached its time limit");
-                                let _ = d.bye().await;
-                            }
-                        });
-                    }
+                    // The limits (maximum duration, session timer) run from here.
+                    let _ = self.input(&id.call_id, Input::Confirmed);
                 }
                 DialogState::Info(id, req, handle) => {
                     let ct = req
@@ -97,34 +80,21 @@ impl Inner {
         }
     }
 
-    /// Ends the call with a BYE when the caller stops refreshing its session timer.
-    async fn watch_session(self: Arc<Self>, key: String) {
-        loop {
-            let deadline = match self.lock_calls().get(&key).and_then(|c| c.session) {
-                Some(w) => w.deadline(),
-                None => return,
-            };
-            tokio::time::sleep_until(deadline.into()).await;
-            let expired = self.lock_calls().get(&key).and_then(|c| {
-                c.session
-                    .map(|w| (w.expired(Instant::now()), c.dialog.clone()))
-            });
-            match expired {
-                Some((true, dialog)) => {
-                    tracing::info!("session timer ran out: ending the call");
-                    let _ = dialog.bye().await;
-                    return;
-                }
-                Some((false, _)) => {}
-                None => return,
-            }
-        }
-    }
-
     /// Forgets a call, stops its media and reports it ended.
     pub(super) fn end(&self, key: &str, reason: String, ending: Ending) {
         let ended = self.lock_calls().remove(key);
         if let Some(mut call) = ended {
+            // The core's last word (a pre-announcement to stop); its timer task sees the
+            // call gone and ends.
+            call.core.handle(Input::Ended, Instant::now());
+            while let Some(a) = call.core.poll() {
+                if a == Action::StopClip {
+                    let _ = self.events.send(SipEvent::StopClip {
+                        call: call.info.id.clone(),
+                    });
+                }
+            }
+            call.wake.notify_one();
             // Media threads are joined away from the dialog-state task: a join takes a few
             // ms, and calls ending back to back would otherwise queue behind each other.
             if let Some(media) = call.media.take() {
@@ -149,9 +119,8 @@ impl Inner {
         // Any re-INVITE or UPDATE refreshes a session timer.
         let session_headers = match self.lock_calls().get_mut(&key) {
             Some(c) => {
-                if let Some(w) = c.session.as_mut() {
-                    w.refreshed(Instant::now());
-                }
+                c.core.handle(Input::SessionRefreshed, Instant::now());
+                c.wake.notify_one();
                 c.session_headers()
             }
             None => Vec::new(),

@@ -146,7 +146,7 @@ impl Inner {
             }
         };
         let key = dialog.id().call_id.clone();
-        let (account, account_answers) = self.account_reached(&tx.original);
+        let (account, account_answers, account_clip) = self.account_reached(&tx.original);
         let info = CallInfo {
             id: dialog.id().call_id.clone(),
             state: CallState::Ringing,
@@ -183,18 +183,26 @@ impl Inner {
             let mut calls = self.lock_calls();
             let busy = calls.len() >= policy.max_calls;
             if !busy {
+                let limits = CallLimits {
+                    ring_timeout: policy.ring_timeout,
+                    max_duration: policy.max_duration,
+                    pre_announcement: account_clip.or(policy.pre_announcement),
+                    session_interval: session,
+                };
+                let core = CallCore::incoming(
+                    limits,
+                    account_answers.unwrap_or(policy.auto_answer),
+                    Instant::now(),
+                );
                 calls.insert(
                     key.clone(),
-                    Call {
-                        session: session
-                            .map(|s| crate::session_timer::Watch::new(s, Instant::now())),
-                        ..self.new_call(
-                            info.clone(),
-                            dialog.clone(),
-                            (answer, negotiated),
-                            (socket, rtcp),
-                        )
-                    },
+                    self.new_call(
+                        info.clone(),
+                        dialog.clone(),
+                        (answer, negotiated),
+                        (socket, rtcp),
+                        core,
+                    ),
                 );
             }
             busy
@@ -205,27 +213,8 @@ impl Inner {
         }
         let mut d = dialog.clone();
         let handle = tokio::spawn(async move { d.handle(&mut tx).await });
-        if account_answers.unwrap_or(policy.auto_answer) {
-            self.answer_key(&key)?;
-        } else {
-            dialog.ringing(None, None).map_err(stack)?;
-            let _ = self.events.send(SipEvent::Call(info));
-            let me = self.clone();
-            let ring = policy.ring_timeout;
-            tokio::spawn(async move {
-                tokio::time::sleep(ring).await;
-                let still_ringing = me
-                    .lock_calls()
-                    .get(&key)
-                    .is_some_and(|c| c.info.state == CallState::Ringing);
-                if still_ringing {
-                    let _ = dialog.reject(
-                        Some(StatusCode::TemporarilyUnavailable),
-                        Some("not answered".into()),
-                    );
-                }
-            });
-        }
+        // The core answers, rings or announces, and keeps the ring timer.
+        self.start_core(&key);
         match handle.await {
             Ok(r) => r.map_err(stack),
             Err(_) => Ok(()),
@@ -236,10 +225,13 @@ impl Inner {
     /// Request-URI's user (a registrar forwards calls to the contact the account
     /// registered, which carries that user) — and whether it answers at once (`None`:
     /// as the policy says). No match: the peer-to-peer account.
-    fn account_reached(&self, invite: &rsipstack::sip::Request) -> (Option<String>, Option<bool>) {
+    fn account_reached(
+        &self,
+        invite: &rsipstack::sip::Request,
+    ) -> (Option<String>, Option<bool>, Option<u32>) {
         let user = invite.uri.auth.as_ref().map(|a| a.user.as_str());
         let Some(user) = user.filter(|u| !u.is_empty()) else {
-            return (None, None);
+            return (None, None, None);
         };
         let accounts = self.lock_accounts();
         let mut matching: Vec<&AccountConfig> = accounts
@@ -249,9 +241,9 @@ impl Inner {
             .collect();
         // The map's order is arbitrary; the lowest id wins, the same every time.
         matching.sort_by(|a, b| a.id.cmp(&b.id));
-        matching
-            .first()
-            .map_or((None, None), |c| (Some(c.id.clone()), c.auto_answer))
+        matching.first().map_or((None, None, None), |c| {
+            (Some(c.id.clone()), c.auto_answer, c.pre_announcement)
+        })
     }
 
     /// The Contact of our replies: the address the request reached, over its transport.
@@ -278,7 +270,7 @@ impl Inner {
     }
 
     pub(super) fn answer(&self, call_id: &str) -> Result<(), SipError> {
-        self.answer_key(call_id)
+        self.input(call_id, Input::Answer)
     }
 
     /// Sends 200 with the answer and starts the media.

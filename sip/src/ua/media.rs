@@ -23,6 +23,7 @@ impl Inner {
         dialog: InviteDialog,
         sdp: (String, Negotiated),
         sockets: (UdpSocket, UdpSocket),
+        core: CallCore,
     ) -> Call {
         Call {
             info,
@@ -36,7 +37,8 @@ impl Inner {
                 self.config.sequences.clone(),
                 SEQUENCE_GAP,
             ))),
-            session: None,
+            core,
+            wake: Arc::new(tokio::sync::Notify::new()),
             provisional: false,
         }
     }

@@ -26,6 +26,7 @@ use rsipstack::EndpointBuilder;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::call_core::{Action, ByeReason, CallCore, CallLimits, Input};
 use crate::dtmf::{self, Digit, Sequence, SequenceMatcher};
 use crate::guard::{GuardStats, GuardedUdp};
 use crate::jitter::JitterConfig;
@@ -37,6 +38,7 @@ use crate::sdp::{self, AudioCodec, Direction, Negotiated};
 use crate::SipError;
 
 mod accounts;
+mod core_driver;
 mod dialogs;
 mod incoming;
 mod media;
@@ -120,6 +122,8 @@ pub struct CallPolicy {
     pub ring_timeout: Duration,
     /// Calls are ended (BYE) after this long; `None` = never.
     pub max_duration: Option<Duration>,
+    /// The clip played while a peer-to-peer call rings (answered when it ends).
+    pub pre_announcement: Option<u32>,
 }
 
 impl Default for CallPolicy {
@@ -130,6 +134,7 @@ impl Default for CallPolicy {
             auto_answer: true,
             ring_timeout: Duration::from_secs(60),
             max_duration: None,
+            pre_announcement: None,
         }
     }
 }
@@ -265,6 +270,19 @@ pub enum SipEvent {
         /// How it came.
         method: DtmfMethod,
     },
+    /// Play the pre-announcement `clip` to the room while `call` rings; answer with
+    /// [`SipUa::clip_ended`] when it has played (or could not).
+    PlayClip {
+        /// The call.
+        call: String,
+        /// The clip id.
+        clip: u32,
+    },
+    /// Stop the pre-announcement of `call` (answered, given up or timed out).
+    StopClip {
+        /// The call.
+        call: String,
+    },
     /// A configured sequence was typed.
     Sequence {
         /// The call.
@@ -329,8 +347,10 @@ struct Call {
     rtcp: UdpSocket,
     media: Option<Media>,
     matcher: Arc<Mutex<SequenceMatcher>>,
-    /// The session timer the caller asked for (RFC 4028), netamp watching.
-    session: Option<crate::session_timer::Watch>,
+    /// What the call does in time: ring timeout, pre-announcement, limits.
+    core: CallCore,
+    /// Wakes the call's timer task when an input moved the core's next deadline.
+    wake: Arc<tokio::sync::Notify>,
     /// A provisional response (100, 18x) came for our INVITE.
     provisional: bool,
 }
@@ -338,10 +358,12 @@ struct Call {
 impl Call {
     /// `Session-Expires` and `Require: timer` for our 2xx, when the caller asked.
     fn session_headers(&self) -> Vec<Header> {
-        self.session
-            .map(|w| {
+        self.core
+            .limits()
+            .session_interval
+            .map(|s| {
                 vec![
-                    Header::SessionExpires(format!("{};refresher=uac", w.interval_secs()).into()),
+                    Header::SessionExpires(format!("{s};refresher=uac").into()),
                     Header::Require("timer".into()),
                 ]
             })
@@ -467,6 +489,17 @@ impl SipUa {
     /// Answers a ringing call.
     pub fn answer(&self, id: &str) -> Result<(), SipError> {
         self.inner.answer(id)
+    }
+
+    /// The pre-announcement of `id` ([`SipEvent::PlayClip`]) has played to its end
+    /// (`played`) or could not play: the call is answered either way.
+    pub fn clip_ended(&self, id: &str, played: bool) -> Result<(), SipError> {
+        let input = if played {
+            Input::ClipEnded
+        } else {
+            Input::ClipFailed
+        };
+        self.inner.input(id, input)
     }
 
     /// Calls a SIP address (`sip:user@host[:port][;transport=tcp]`); returns the call id

@@ -100,11 +100,18 @@ impl Inner {
                         },
                     ),
                     (socket, rtcp),
+                    CallCore::outgoing(CallLimits {
+                        ring_timeout: self.policy().ring_timeout,
+                        max_duration: self.policy().max_duration,
+                        pre_announcement: None,
+                        session_interval: None,
+                    }),
                 ),
             );
             (dialog, pending)
         };
         let id = dialog.id().call_id.clone();
+        self.start_core(&id);
         if let Some(info) = self.lock_calls().get(&id).map(|c| c.info.clone()) {
             let _ = self.events.send(SipEvent::Call(info));
         }
@@ -178,6 +185,7 @@ impl Inner {
         call.negotiated = negotiated;
         call.info.codec = Some(call.negotiated.codec);
         call.media = Some(self.start_media(call, socket)?);
+        call.core.handle(Input::RemoteAnswered, Instant::now());
         call.info.state = CallState::Active;
         let _ = self.events.send(SipEvent::Call(call.info.clone()));
         Ok(())
