@@ -11,6 +11,7 @@ pub mod guard;
 pub mod jitter;
 pub mod latch;
 pub mod media;
+pub mod media_task;
 pub mod playout;
 pub mod register;
 pub mod rtcp;

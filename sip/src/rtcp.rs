@@ -12,6 +12,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::latch::{Latch, Verdict};
+use crate::media_task::MediaTask;
 use crate::rtp_out::RtpOutStats;
 use crate::rtp_params::RtpInStats;
 use crate::SipError;
@@ -189,7 +190,7 @@ pub struct RtcpStats {
     pub peer_reported_lost: AtomicU64,
 }
 
-/// The RTCP half of a call; dropping it stops the thread.
+/// The RTCP half of a call; dropping it stops it (and joins its thread, when it has one).
 pub struct RtcpSession {
     stop: Arc<AtomicBool>,
     stats: Arc<RtcpStats>,
@@ -220,17 +221,73 @@ impl RtcpSession {
         src: RtcpSources,
     ) -> Result<Self, SipError> {
         socket.set_read_timeout(Some(Duration::from_millis(200)))?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let stats = Arc::new(RtcpStats::default());
-        let (t_stop, t_stats) = (stop.clone(), stats.clone());
+        let (mut session, mut reporter) = Self::reporter(socket, peer, window, src);
+        let stop = session.stop.clone();
         let thread = std::thread::Builder::new()
             .name("netamp-rtcp".into())
-            .spawn(move || run(socket, peer, window, src, t_stop, t_stats))?;
-        Ok(Self {
-            stop,
-            stats,
-            thread: Some(thread),
-        })
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    // Blocks up to 200 ms for the peer's report.
+                    if let Ok((n, from)) = reporter.socket.recv_from(&mut reporter.buf) {
+                        reporter.datagram(n, from, Instant::now());
+                    }
+                    reporter.report_if_due(Instant::now());
+                }
+            })?;
+        session.thread = Some(thread);
+        Ok(session)
+    }
+
+    /// The session without a thread: the handle, and the task a call's media thread runs
+    /// ([`crate::rtp_in::RtpReceiver::start_with`]); `socket` is made non-blocking.
+    pub fn task(
+        socket: UdpSocket,
+        peer: SocketAddr,
+        window: Duration,
+        src: RtcpSources,
+    ) -> Result<(Self, Box<dyn MediaTask>), SipError> {
+        socket.set_nonblocking(true)?;
+        let (session, reporter) = Self::reporter(socket, peer, window, src);
+        Ok((session, Box::new(reporter)))
+    }
+
+    fn reporter(
+        socket: UdpSocket,
+        peer: SocketAddr,
+        window: Duration,
+        src: RtcpSources,
+    ) -> (Self, Reporter) {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stats = Arc::new(RtcpStats::default());
+        let started = Instant::now();
+        let cname = format!(
+            "netamp@{}",
+            socket
+                .local_addr()
+                .map(|a| a.ip().to_string())
+                .unwrap_or_default()
+        );
+        let reporter = Reporter {
+            socket,
+            latch: Latch::new(peer, window + FIRST_REPORT_SLACK, started),
+            // The first report goes out early so short calls report at all.
+            next: started + Duration::from_secs(1),
+            last_sr: None,
+            prev: (0, 0),
+            buf: [0u8; 1500],
+            cname,
+            src,
+            stop: stop.clone(),
+            stats: stats.clone(),
+        };
+        (
+            Self {
+                stop,
+                stats,
+                thread: None,
+            },
+            reporter,
+        )
     }
 
     /// The session's counters.
@@ -248,69 +305,83 @@ impl Drop for RtcpSession {
     }
 }
 
-fn run(
+/// One call's RTCP state: the latch on the peer's reports, what it last sent, when the
+/// next report is due.
+struct Reporter {
     socket: UdpSocket,
-    peer: SocketAddr,
-    window: Duration,
+    latch: Latch,
+    next: Instant,
+    last_sr: Option<(u32, Instant)>,
+    prev: (u64, u64),
+    buf: [u8; 1500],
+    cname: String,
     src: RtcpSources,
     stop: Arc<AtomicBool>,
     stats: Arc<RtcpStats>,
-) {
-    let started = Instant::now();
-    let mut latch = Latch::new(peer, window + FIRST_REPORT_SLACK, started);
-    // The first report goes out early so short calls report at all.
-    let mut next = started + Duration::from_secs(1);
-    let mut last_sr: Option<(u32, Instant)> = None;
-    let mut prev: (u64, u64) = (0, 0);
-    let mut buf = [0u8; 1500];
-    let cname = format!(
-        "netamp@{}",
-        socket
-            .local_addr()
-            .map(|a| a.ip().to_string())
-            .unwrap_or_default()
-    );
-    while !stop.load(Ordering::Relaxed) {
-        if let Ok((n, from)) = socket.recv_from(&mut buf) {
-            if let Some(rx) = src
-                .rx
-                .as_ref()
-                .filter(|rx| rx.received.load(Ordering::Relaxed) > 0)
-            {
-                latch.expect_ssrc(rx.ssrc.load(Ordering::Relaxed) as u32);
+}
+
+impl MediaTask for Reporter {
+    fn step(&mut self, now: Instant) -> Instant {
+        if self.stop.load(Ordering::Relaxed) {
+            return now + Duration::from_secs(3600);
+        }
+        // Non-blocking: whatever reports have come, then the report if due.
+        while let Ok((n, from)) = self.socket.recv_from(&mut self.buf) {
+            self.datagram(n, from, now);
+        }
+        self.report_if_due(now);
+        self.next
+    }
+}
+
+impl Reporter {
+    /// A datagram of `n` bytes in `buf` from `from`.
+    fn datagram(&mut self, n: usize, from: SocketAddr, now: Instant) {
+        let (src, stats) = (&self.src, &self.stats);
+        if let Some(rx) = src
+            .rx
+            .as_ref()
+            .filter(|rx| rx.received.load(Ordering::Relaxed) > 0)
+        {
+            self.latch
+                .expect_ssrc(rx.ssrc.load(Ordering::Relaxed) as u32);
+        }
+        match parse(&self.buf[..n]) {
+            Ok(p) if self.latch.packet(from, p.ssrc, now) == Verdict::Spoofed => {
+                stats.spoofed.fetch_add(1, Ordering::Relaxed);
             }
-            match parse(&buf[..n]) {
-                Ok(p) if latch.packet(from, p.ssrc, Instant::now()) == Verdict::Spoofed => {
-                    stats.spoofed.fetch_add(1, Ordering::Relaxed);
+            Ok(p) => {
+                stats.received.fetch_add(1, Ordering::Relaxed);
+                if let Some(m) = p.sr_ntp_middle {
+                    self.last_sr = Some((m, now));
                 }
-                Ok(p) => {
-                    stats.received.fetch_add(1, Ordering::Relaxed);
-                    if let Some(m) = p.sr_ntp_middle {
-                        last_sr = Some((m, Instant::now()));
-                    }
-                    if let Some(b) = p.blocks.iter().find(|b| b.ssrc == src.ssrc) {
-                        stats
-                            .peer_reported_lost
-                            .store(b.cumulative_lost.max(0) as u64, Ordering::Relaxed);
-                    }
+                if let Some(b) = p.blocks.iter().find(|b| b.ssrc == src.ssrc) {
+                    stats
+                        .peer_reported_lost
+                        .store(b.cumulative_lost.max(0) as u64, Ordering::Relaxed);
                 }
-                Err(_) => {
-                    stats.malformed.fetch_add(1, Ordering::Relaxed);
-                }
+            }
+            Err(_) => {
+                stats.malformed.fetch_add(1, Ordering::Relaxed);
             }
         }
-        let now = Instant::now();
-        if now < next {
-            continue;
+    }
+
+    /// Sends the compound report when it is due.
+    fn report_if_due(&mut self, now: Instant) {
+        if now < self.next {
+            return;
         }
-        next = now + INTERVAL;
+        self.next = now + INTERVAL;
+        let (src, last_sr) = (&self.src, self.last_sr);
+        let prev = &mut self.prev;
         let block = src.rx.as_ref().and_then(|rx| {
             let (ssrc, expected, received, highest, jitter) = rx.reception();
             if expected == 0 {
                 return None;
             }
             let (d_exp, d_rec) = (expected - prev.0, received.saturating_sub(prev.1));
-            prev = (expected, received);
+            *prev = (expected, received);
             let lost_interval = d_exp.saturating_sub(d_rec);
             let (lsr, dlsr) = last_sr.map_or((0, 0), |(m, at)| {
                 (m, (now.duration_since(at).as_secs_f64() * 65536.0) as u32)
@@ -339,9 +410,9 @@ fn run(
                 )
             })
         });
-        let packet = compound(src.ssrc, sender, block, &cname);
-        if socket.send_to(&packet, latch.current()).is_ok() {
-            stats.sent.fetch_add(1, Ordering::Relaxed);
+        let packet = compound(src.ssrc, sender, block, &self.cname);
+        if self.socket.send_to(&packet, self.latch.current()).is_ok() {
+            self.stats.sent.fetch_add(1, Ordering::Relaxed);
         }
     }
 }

@@ -18,6 +18,7 @@ use netamp_engine::Engine;
 
 use crate::dtmf::{Digit, EventReceiver};
 use crate::latch::{Latch, Verdict};
+use crate::media_task::MediaTask;
 use crate::playout::CallPlayout;
 pub use crate::rtp_params::{RtpInParams, RtpInStats};
 use crate::{rtp, SipError};
@@ -89,13 +90,33 @@ impl RtpReceiver {
         peer: PeerLatch,
         dtmf: DtmfSink,
     ) -> Result<Self, SipError> {
-        socket.set_read_timeout(Some(Duration::from_millis(2)))?;
+        let stats = Arc::new(RtpInStats::default());
+        Self::start_with(socket, engine, params, peer, dtmf, stats, Vec::new())
+    }
+
+    /// Like [`RtpReceiver::start`], with the call's other media work (the sender, RTCP)
+    /// run on the same thread between packets: one thread per call. `stats` are the
+    /// counters the receiver fills (RTCP reads them).
+    pub fn start_with(
+        socket: UdpSocket,
+        engine: Engine,
+        params: RtpInParams,
+        peer: PeerLatch,
+        dtmf: DtmfSink,
+        stats: Arc<RtpInStats>,
+        tasks: Vec<Box<dyn MediaTask>>,
+    ) -> Result<Self, SipError> {
+        socket.set_read_timeout(Some(POLL))?;
         // Fail here, not on the thread, when the codec cannot be decoded.
         let playout = CallPlayout::new(engine, &params)?;
         let stop = Arc::new(AtomicBool::new(false));
-        let stats = Arc::new(RtpInStats::default());
         let (t_stop, t_stats) = (stop.clone(), stats.clone());
-        let io = Io { socket, peer, dtmf };
+        let io = Io {
+            socket,
+            peer,
+            dtmf,
+            tasks,
+        };
         let thread = std::thread::Builder::new()
             .name("netamp-rtp-in".into())
             .spawn(move || run(io, playout, params, t_stop, t_stats))?;
@@ -126,12 +147,18 @@ impl Drop for RtpReceiver {
     }
 }
 
-/// The receiver's ends: socket in, peer address and digits out.
+/// The receiver's ends: socket in, peer address and digits out, and the call's other
+/// media work.
 struct Io {
     socket: UdpSocket,
     peer: PeerLatch,
     dtmf: DtmfSink,
+    tasks: Vec<Box<dyn MediaTask>>,
 }
+
+/// The longest the receive thread waits for a packet: playout is polled at least this
+/// often, and a media task runs at most this late.
+const POLL: Duration = Duration::from_millis(2);
 
 fn run(
     mut io: Io,
@@ -146,7 +173,19 @@ fn run(
     let mut reception = Reception::default();
     let t0 = Instant::now();
     let mut latch = Latch::new(params.remote, params.latch_window, t0);
+    let mut due = t0;
     while !stop.load(Ordering::Relaxed) {
+        // First in the loop: no path through it (a flood of spoofed packets included)
+        // keeps the sender and RTCP from their turn.
+        let now = Instant::now();
+        if !io.tasks.is_empty() && now >= due {
+            due = io
+                .tasks
+                .iter_mut()
+                .map(|t| t.step(now))
+                .min()
+                .unwrap_or(now + POLL);
+        }
         match io.socket.recv_from(&mut buf) {
             Ok((n, from)) => {
                 stats.datagrams.fetch_add(1, Ordering::Relaxed);
@@ -198,7 +237,7 @@ fn run(
             Err(e) => {
                 // ICMP port unreachable from a peer that has gone surfaces here on Linux.
                 tracing::debug!("RTP socket: {e}");
-                std::thread::sleep(Duration::from_millis(2));
+                std::thread::sleep(POLL);
             }
         }
         playout.poll(Instant::now(), &stats);

@@ -17,6 +17,7 @@ use netamp_engine::capture::CaptureTap;
 use netamp_engine::resample::StreamResampler;
 
 use crate::media::{pcm_rate, Encoder};
+use crate::media_task::MediaTask;
 use crate::rtp::{self, RtpHeader};
 use crate::rtp_in::PeerLatch;
 use crate::sdp::AudioCodec;
@@ -51,7 +52,7 @@ pub struct RtpOutStats {
     pub last_timestamp: AtomicU64,
 }
 
-/// A running sender; dropping it stops the thread.
+/// A running sender; dropping it stops it (and joins its thread, when it has one).
 pub struct RtpSender {
     stop: Arc<AtomicBool>,
     sending: Arc<AtomicBool>,
@@ -60,21 +61,57 @@ pub struct RtpSender {
 }
 
 impl RtpSender {
-    /// Starts sending `tap`'s audio from `socket`.
+    /// Starts sending `tap`'s audio from `socket`, on a thread of its own.
     pub fn start(
         socket: UdpSocket,
         tap: Option<CaptureTap>,
         params: RtpOutParams,
         peer: PeerLatch,
     ) -> Result<Self, SipError> {
+        let (mut sender, mut task) = Self::task(socket, tap, params, peer)?;
+        let stop = sender.stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("netamp-rtp-out".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let now = Instant::now();
+                    let next = task.step(now);
+                    std::thread::sleep(
+                        next.saturating_duration_since(now)
+                            .min(Duration::from_millis(5)),
+                    );
+                }
+            })?;
+        sender.thread = Some(thread);
+        Ok(sender)
+    }
+
+    /// The sender without a thread: the handle, and the task a call's media thread runs
+    /// ([`crate::rtp_in::RtpReceiver::start_with`]).
+    pub fn task(
+        socket: UdpSocket,
+        tap: Option<CaptureTap>,
+        params: RtpOutParams,
+        peer: PeerLatch,
+    ) -> Result<(Self, Box<dyn MediaTask>), SipError> {
         let encoder = Encoder::new(params.codec)?;
         let resampler = StreamResampler::from_internal(pcm_rate(params.codec))?;
         let stop = Arc::new(AtomicBool::new(false));
         let sending = Arc::new(AtomicBool::new(true));
         let stats = Arc::new(RtpOutStats::default());
+        let frame = (pcm_rate(params.codec) / 50) as usize;
+        let header = RtpHeader {
+            marker: true,
+            payload_type: params.payload_type,
+            seq: (params.ssrc >> 16) as u16,
+            timestamp: params.ssrc.rotate_left(7),
+            ssrc: params.ssrc,
+        };
         let state = Sending {
             socket,
             tap,
+            frame,
+            units: params.codec.clock_rate() / 50,
             params,
             peer,
             encoder,
@@ -82,16 +119,22 @@ impl RtpSender {
             stop: stop.clone(),
             sending: sending.clone(),
             stats: stats.clone(),
+            header,
+            captured: Vec::with_capacity(MAX_BACKLOG * 2),
+            pcm: Vec::with_capacity(frame * 4),
+            payload: Vec::with_capacity(1500),
+            packet: Vec::with_capacity(1600),
+            next: Instant::now() + PTIME,
         };
-        let thread = std::thread::Builder::new()
-            .name("netamp-rtp-out".into())
-            .spawn(move || state.run())?;
-        Ok(Self {
-            stop,
-            sending,
-            stats,
-            thread: Some(thread),
-        })
+        Ok((
+            Self {
+                stop,
+                sending,
+                stats,
+                thread: None,
+            },
+            Box::new(state),
+        ))
     }
 
     /// Pauses (hold, recvonly) or resumes sending; the clock and sequence run on.
@@ -129,80 +172,87 @@ struct Sending {
     stop: Arc<AtomicBool>,
     sending: Arc<AtomicBool>,
     stats: Arc<RtpOutStats>,
+    /// Codec samples per packet.
+    frame: usize,
+    /// RTP timestamp units per packet.
+    units: u32,
+    header: RtpHeader,
+    captured: Vec<f32>,
+    pcm: Vec<f32>,
+    payload: Vec<u8>,
+    packet: Vec<u8>,
+    /// When the next packet is due.
+    next: Instant,
+}
+
+/// 48 kHz samples the capture tap gives per packet.
+const CAPTURED_FRAME: usize = 960;
+
+impl MediaTask for Sending {
+    fn step(&mut self, now: Instant) -> Instant {
+        if self.stop.load(Ordering::Relaxed) {
+            return now + Duration::from_secs(3600);
+        }
+        while now >= self.next {
+            self.next += PTIME;
+            // After a long stall (a suspended machine) start afresh instead of bursting.
+            if now.saturating_duration_since(self.next) > Duration::from_millis(200) {
+                self.next = now + PTIME;
+            }
+            self.packetise();
+        }
+        self.next
+    }
 }
 
 impl Sending {
-    fn run(mut self) {
-        let frame = (pcm_rate(self.params.codec) / 50) as usize;
-        let units = self.params.codec.clock_rate() / 50;
-        let captured_frame = 960;
-        let mut header = RtpHeader {
-            marker: true,
-            payload_type: self.params.payload_type,
-            seq: (self.params.ssrc >> 16) as u16,
-            timestamp: self.params.ssrc.rotate_left(7),
-            ssrc: self.params.ssrc,
-        };
-        let mut captured: Vec<f32> = Vec::with_capacity(MAX_BACKLOG * 2);
-        let mut pcm: Vec<f32> = Vec::with_capacity(frame * 4);
-        let mut payload = Vec::with_capacity(1500);
-        let mut packet = Vec::with_capacity(1600);
-        let mut next = Instant::now() + PTIME;
-        while !self.stop.load(Ordering::Relaxed) {
-            let now = Instant::now();
-            if now < next {
-                std::thread::sleep((next - now).min(Duration::from_millis(5)));
-                continue;
-            }
-            next += PTIME;
-            // After a long stall (a suspended machine) start afresh instead of bursting.
-            if now.saturating_duration_since(next) > Duration::from_millis(200) {
-                next = now + PTIME;
-            }
-            if let Some(tap) = self.tap.as_mut() {
-                tap.read(&mut captured);
-            }
-            if captured.len() > MAX_BACKLOG {
-                let cut = captured.len() - MAX_BACKLOG;
-                captured.drain(..cut);
-            }
-            let take = captured.len().min(captured_frame);
-            self.resampler.push(&captured[..take]);
-            captured.drain(..take);
-            if take < captured_frame {
-                self.resampler.push(&[0.0; 960][..captured_frame - take]);
-            }
-            let ready = self.resampler.ready();
-            let n = ready.len();
-            pcm.extend_from_slice(ready);
-            self.resampler.consume(n);
-            while pcm.len() >= frame {
-                if self.sending.load(Ordering::Relaxed) {
-                    payload.clear();
-                    self.encoder.encode(&pcm[..frame], &mut payload);
-                    packet.clear();
-                    rtp::write(&header, &payload, &mut packet);
-                    let to = self
-                        .peer
-                        .lock()
-                        .ok()
-                        .and_then(|p| *p)
-                        .unwrap_or(self.params.remote);
-                    if self.socket.send_to(&packet, to).is_ok() {
-                        self.stats.packets.fetch_add(1, Ordering::Relaxed);
-                        self.stats
-                            .bytes
-                            .fetch_add(payload.len() as u64, Ordering::Relaxed);
-                        self.stats
-                            .last_timestamp
-                            .store(u64::from(header.timestamp), Ordering::Relaxed);
-                    }
-                    header.marker = false;
+    /// One packet time: take what the tap holds, send what is encoded.
+    fn packetise(&mut self) {
+        if let Some(tap) = self.tap.as_mut() {
+            tap.read(&mut self.captured);
+        }
+        if self.captured.len() > MAX_BACKLOG {
+            let cut = self.captured.len() - MAX_BACKLOG;
+            self.captured.drain(..cut);
+        }
+        let take = self.captured.len().min(CAPTURED_FRAME);
+        self.resampler.push(&self.captured[..take]);
+        self.captured.drain(..take);
+        if take < CAPTURED_FRAME {
+            self.resampler
+                .push(&[0.0; CAPTURED_FRAME][..CAPTURED_FRAME - take]);
+        }
+        let ready = self.resampler.ready();
+        let n = ready.len();
+        self.pcm.extend_from_slice(ready);
+        self.resampler.consume(n);
+        let frame = self.frame;
+        while self.pcm.len() >= frame {
+            if self.sending.load(Ordering::Relaxed) {
+                self.payload.clear();
+                self.encoder.encode(&self.pcm[..frame], &mut self.payload);
+                self.packet.clear();
+                rtp::write(&self.header, &self.payload, &mut self.packet);
+                let to = self
+                    .peer
+                    .lock()
+                    .ok()
+                    .and_then(|p| *p)
+                    .unwrap_or(self.params.remote);
+                if self.socket.send_to(&self.packet, to).is_ok() {
+                    self.stats.packets.fetch_add(1, Ordering::Relaxed);
+                    self.stats
+                        .bytes
+                        .fetch_add(self.payload.len() as u64, Ordering::Relaxed);
+                    self.stats
+                        .last_timestamp
+                        .store(u64::from(self.header.timestamp), Ordering::Relaxed);
                 }
-                header.seq = header.seq.wrapping_add(1);
-                header.timestamp = header.timestamp.wrapping_add(units);
-                pcm.drain(..frame);
+                self.header.marker = false;
             }
+            self.header.seq = self.header.seq.wrapping_add(1);
+            self.header.timestamp = self.header.timestamp.wrapping_add(self.units);
+            self.pcm.drain(..frame);
         }
     }
 }

@@ -326,3 +326,36 @@ pub async fn api_discovery(gate: &Gate, io: &IoConfig, req: &mut Request) -> Rep
         ),
     }
 }
+
+#[cfg(test)]
+mod handler_tests {
+    use super::*;
+    use crate::http::testing::{gate, read, request};
+    use warp::http::{Method, StatusCode};
+
+    #[tokio::test]
+    async fn api_discovery_is_open_and_lists_port_management_only_when_enabled() {
+        let dir = tempfile::tempdir().expect("dir");
+        let gate = gate(dir.path());
+        let body = br#"{"apiVersion":"1.0","context":"c1","method":"getApiList"}"#;
+        let ids = |reply: String| -> Vec<String> {
+            let v: Value = serde_json::from_str(&reply).expect("json");
+            v["data"]["apiList"]
+                .as_array()
+                .expect("list")
+                .iter()
+                .filter_map(|a| a["id"].as_str().map(String::from))
+                .collect()
+        };
+        let mut io = IoConfig::default();
+        let mut req = request(Method::POST, "/axis-cgi/apidiscovery.cgi", None, Some(body));
+        let (status, _, reply) = read(api_discovery(&gate, &io, &mut req).await).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(reply.contains("\"context\":\"c1\""), "{reply}");
+        assert!(ids(reply).iter().any(|i| i == "io-port-management"));
+        io.port_management = false;
+        let mut req = request(Method::POST, "/axis-cgi/apidiscovery.cgi", None, Some(body));
+        let (_, _, reply) = read(api_discovery(&gate, &io, &mut req).await).await;
+        assert!(!ids(reply).iter().any(|i| i == "io-port-management"));
+    }
+}

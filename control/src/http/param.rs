@@ -426,3 +426,74 @@ mod tests {
         assert!(list(&p, Some("Bra")).starts_with("# Error"));
     }
 }
+
+#[cfg(test)]
+mod handler_tests {
+    use super::*;
+    use crate::http::testing::{gate, get, read};
+
+    #[tokio::test]
+    async fn viewers_list_operators_update_and_one_bad_pair_changes_nothing() {
+        let dir = tempfile::tempdir().expect("dir");
+        let gate = gate(dir.path());
+        let identity = Identity::new(None, None, "combined").expect("identity");
+        let clips = ClipLibrary::load(dir.path(), 10, 10, 100, Default::default()).expect("clips");
+        let audio = crate::audio::tests::service(dir.path());
+        let bus = std::sync::Arc::new(crate::events::EventBus::new());
+        let io = IoService::new("combined", &Default::default(), dir.path(), bus).expect("io");
+        let m = Model {
+            identity: &identity,
+            clips: &clips,
+            audio: &audio,
+            io: &io,
+        };
+        let r = handle(
+            &gate,
+            &m,
+            &mut get(
+                "/axis-cgi/param.cgi?action=list&group=AudioSource.A0.AlarmLevel",
+                Some("view"),
+            ),
+        )
+        .await;
+        assert_eq!(
+            read(r).await,
+            (
+                StatusCode::OK,
+                "text/plain".into(),
+                "AudioSource.A0.AlarmLevel=50\n".into()
+            )
+        );
+        let update = "/axis-cgi/param.cgi?action=update&AudioSource.A0.AlarmLevel=70";
+        let r = handle(&gate, &m, &mut get(update, Some("view"))).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        let r = handle(
+            &gate,
+            &m,
+            &mut get(
+                &format!("{update}&AudioSource.A0.AlarmLevel=900"),
+                Some("op"),
+            ),
+        )
+        .await;
+        assert_eq!(
+            read(r).await.2,
+            "# Error: Error setting 'AudioSource.A0.AlarmLevel' to '900'!\n"
+        );
+        assert_eq!(
+            audio.settings().alarm_level,
+            50,
+            "a refused update changed a value"
+        );
+        let r = handle(&gate, &m, &mut get(update, Some("op"))).await;
+        assert_eq!(read(r).await.2, "OK\n");
+        assert_eq!(audio.settings().alarm_level, 70);
+        let r = handle(
+            &gate,
+            &m,
+            &mut get("/axis-cgi/param.cgi?action=explode", Some("op")),
+        )
+        .await;
+        assert_eq!(read(r).await.2, "# Error: Unknown action 'explode'\n");
+    }
+}

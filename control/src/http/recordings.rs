@@ -112,3 +112,48 @@ pub async fn handle(gate: &Gate, recorder: &Recorder, req: &mut Request) -> Repl
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::testing::{gate, get, read, request};
+
+    #[tokio::test]
+    async fn recordings_need_an_operator_and_a_bad_switch_changes_nothing() {
+        let dir = tempfile::tempdir().expect("dir");
+        let gate = gate(dir.path());
+        let recorder = Recorder::load(dir.path(), Default::default()).expect("recorder");
+        let r = handle(
+            &gate,
+            &recorder,
+            &mut get("/api/v1/recordings", Some("view")),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        let (status, ct, body) =
+            read(handle(&gate, &recorder, &mut get("/api/v1/recordings", Some("op"))).await).await;
+        assert_eq!((status, ct.as_str()), (StatusCode::OK, "application/json"));
+        let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+        assert_eq!(v["recording"], false);
+        let mut bad = request(
+            Method::POST,
+            "/api/v1/recordings",
+            Some("op"),
+            Some(b"{\"recording\": 3}"),
+        );
+        let r = handle(&gate, &recorder, &mut bad).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        assert!(!recorder.is_recording());
+        let mut on = request(
+            Method::POST,
+            "/api/v1/recordings",
+            Some("op"),
+            Some(b"{\"recording\": true}"),
+        );
+        assert_eq!(
+            handle(&gate, &recorder, &mut on).await.status(),
+            StatusCode::OK
+        );
+        assert!(recorder.is_recording());
+    }
+}

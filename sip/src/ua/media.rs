@@ -80,6 +80,8 @@ impl Inner {
         }
     }
 
+    /// Starts the call's media on one thread: the receiver, with the sender and RTCP as
+    /// its tasks.
     pub(super) fn start_media(&self, call: &Call, socket: UdpSocket) -> Result<Media, SipError> {
         let n = &call.negotiated;
         let peer: PeerLatch = Arc::new(Mutex::new(None));
@@ -87,7 +89,51 @@ impl Inner {
         let events = self.events.clone();
         let id = call.info.id.clone();
         let matcher = call.matcher.clone();
-        let rx = RtpReceiver::start(
+        let sends = matches!(n.direction, Direction::SendRecv | Direction::SendOnly);
+        let ssrc = rand_u32();
+        let rx_stats = Arc::new(crate::rtp_params::RtpInStats::default());
+        let mut tasks = Vec::new();
+        let tx = if n.remote.1 != 0 {
+            let (tx, task) = RtpSender::task(
+                out_socket,
+                (self.taps)(),
+                RtpOutParams {
+                    codec: n.codec,
+                    payload_type: n.payload_type,
+                    remote: SocketAddr::new(n.remote.0, n.remote.1),
+                    ssrc,
+                },
+                peer.clone(),
+            )?;
+            tx.set_sending(sends);
+            tasks.push(task);
+            Some(tx)
+        } else {
+            None
+        };
+        // RTCP is best effort: a call goes on without it.
+        let rtcp = (n.remote.1 != 0)
+            .then(|| {
+                let socket = call.rtcp.try_clone().ok()?;
+                RtcpSession::task(
+                    socket,
+                    SocketAddr::new(n.remote.0, n.remote.1.saturating_add(1)),
+                    self.config.latch_window,
+                    RtcpSources {
+                        ssrc,
+                        rx: Some(rx_stats.clone()),
+                        tx: tx.as_ref().map(|t| t.stats_handle()),
+                    },
+                )
+                .map_err(|e| tracing::warn!("RTCP: {e}"))
+                .ok()
+            })
+            .flatten()
+            .map(|(session, task)| {
+                tasks.push(task);
+                session
+            });
+        let rx = RtpReceiver::start_with(
             socket,
             self.engine.clone(),
             RtpInParams {
@@ -98,46 +144,11 @@ impl Inner {
                 remote: SocketAddr::new(n.remote.0, n.remote.1),
                 latch_window: self.config.latch_window,
             },
-            peer.clone(),
+            peer,
             Box::new(move |digit| report_digit(&events, &id, &matcher, digit, DtmfMethod::Rtp)),
+            rx_stats,
+            tasks,
         )?;
-        let sends = matches!(n.direction, Direction::SendRecv | Direction::SendOnly);
-        let ssrc = rand_u32();
-        let tx = if n.remote.1 != 0 {
-            let tx = RtpSender::start(
-                out_socket,
-                (self.taps)(),
-                RtpOutParams {
-                    codec: n.codec,
-                    payload_type: n.payload_type,
-                    remote: SocketAddr::new(n.remote.0, n.remote.1),
-                    ssrc,
-                },
-                peer,
-            )?;
-            tx.set_sending(sends);
-            Some(tx)
-        } else {
-            None
-        };
-        // RTCP is best effort: a call goes on without it.
-        let rtcp = (n.remote.1 != 0)
-            .then(|| {
-                let socket = call.rtcp.try_clone().ok()?;
-                RtcpSession::start(
-                    socket,
-                    SocketAddr::new(n.remote.0, n.remote.1.saturating_add(1)),
-                    self.config.latch_window,
-                    RtcpSources {
-                        ssrc,
-                        rx: Some(rx.stats_handle()),
-                        tx: tx.as_ref().map(|t| t.stats_handle()),
-                    },
-                )
-                .map_err(|e| tracing::warn!("RTCP: {e}"))
-                .ok()
-            })
-            .flatten();
         Ok(Media { rx, tx, rtcp })
     }
 }

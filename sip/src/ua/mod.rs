@@ -371,6 +371,9 @@ impl Call {
     }
 }
 
+/// A call's media: one thread, the receiver's, which runs the sender and RTCP as its
+/// tasks. `rx` is first so it drops first: its thread (with the tasks) is joined before
+/// the other handles go.
 struct Media {
     rx: RtpReceiver,
     tx: Option<RtpSender>,
