@@ -144,7 +144,7 @@ fn level_range(p: &Played, from: usize, to: usize) -> (f64, f64) {
 }
 
 /// The longest run of near-silence in the output between two whole seconds, ms.
-fn longest_gap_ms(p: &Played, from: usize, to: usize) -> f64 {
+fn longest_silence_ms(p: &Played, from: usize, to: usize) -> f64 {
     let span = &p.out[from * 48_000..to * 48_000];
     let (mut run, mut longest) = (0usize, 0usize);
     for s in span {
@@ -251,7 +251,7 @@ fn a_ring_that_ran_dry_gets_its_cushion_back() {
     });
     let (low, high) = level_range(&p, 15, 19);
     let later = underruns_between(&p, 15, 19);
-    let gap = longest_gap_ms(&p, 9, 19);
+    let gap = longest_silence_ms(&p, 9, 19);
     eprintln!(
         "a 45 ms delay step: underruns {} ({later} from 15 s), ring {low:.1}–{high:.1} ms from 15 s, longest gap {gap:.1} ms",
         p.underruns[19]

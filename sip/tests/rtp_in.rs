@@ -245,39 +245,14 @@ fn run_once(plan: Plan) -> Run {
     }
 }
 
-/// Best normalised correlation of `reference` (which starts `offset` samples into the
-/// sent audio) inside `capture`, searched ±30 ms around where the onsets put it (early
-/// underruns shift the output by a few 5 ms blocks).
+/// Where `reference` sits in `capture` near `onset + offset` (within 30 ms), and how well
+/// it matches there: the shared FFT alignment over that window.
 fn align(reference: &[f32], offset: usize, capture: &[f32]) -> (usize, f64) {
-    let e = |x: &[f32]| x.iter().map(|&s| f64::from(s) * f64::from(s)).sum::<f64>();
-    let er = e(reference);
     let onset = capture.iter().position(|s| s.abs() > 0.01).unwrap_or(0);
-    let guess = onset + offset;
-    (guess.saturating_sub(1440)..(guess + 1440).min(capture.len() - reference.len()))
-        .map(|lag| {
-            let c = &capture[lag..lag + reference.len()];
-            let dot: f64 = reference
-                .iter()
-                .zip(c)
-                .map(|(a, b)| f64::from(*a) * f64::from(*b))
-                .sum();
-            (lag, dot / (er * e(c)).sqrt().max(1e-12))
-        })
-        .max_by(|a, b| a.1.total_cmp(&b.1))
-        .unwrap_or((0, 0.0))
-}
-
-/// The longest run of near-silence between the first and last sound, ms.
-fn longest_gap_ms(x: &[f32]) -> f64 {
-    let loud: Vec<usize> = x
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| s.abs() > 0.01)
-        .map(|(i, _)| i)
-        .collect();
-    loud.windows(2)
-        .map(|w| (w[1] - w[0]) as f64 / 48.0)
-        .fold(0.0, f64::max)
+    let start = (onset + offset).saturating_sub(1440);
+    let end = (onset + offset + 1440 + reference.len()).min(capture.len());
+    let a = netamp_tests::audio::align(reference, &capture[start..end]);
+    (start + a.lag, a.correlation)
 }
 
 #[test]
@@ -298,7 +273,7 @@ fn clean_pcmu_plays_the_sent_audio() {
     assert_eq!(concealed, 0);
     // One underrun at most: the ring running dry after the last packet.
     assert!(underruns <= 1, "underruns {underruns}");
-    assert!(longest_gap_ms(&out) < 5.0);
+    assert!(netamp_tests::audio::longest_gap_ms(&out, 0.01) < 5.0);
 }
 
 #[test]
@@ -316,7 +291,7 @@ fn jitter_reordering_and_loss_stay_continuous() {
         alaw: true,
         ..Plan::default()
     });
-    let gap = longest_gap_ms(&out);
+    let gap = netamp_tests::audio::longest_gap_ms(&out, 0.01);
     eprintln!("jittered PCMA with 5 % loss: longest gap {gap:.1} ms, underruns {underruns}, concealed {concealed}");
     // While the target delay grows to the measured jitter (the first half second), the
     // buffer holds frames back and the engine ring runs dry for a block at a time: a

@@ -98,6 +98,20 @@ pub struct Alignment {
     pub gain_db: f64,
 }
 
+/// The longest stretch between two samples louder than `threshold` (first sound to last
+/// sound: a dropout inside the audio, not the silence around it), ms at 48 kHz.
+pub fn longest_gap_ms(x: &[f32], threshold: f32) -> f64 {
+    let loud: Vec<usize> = x
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.abs() > threshold)
+        .map(|(i, _)| i)
+        .collect();
+    loud.windows(2)
+        .map(|w| (w[1] - w[0]) as f64 / 48.0)
+        .fold(0.0, f64::max)
+}
+
 /// Aligns by FFT cross-correlation; only lags where the whole reference fits are considered.
 pub fn align(reference: &[f32], capture: &[f32]) -> Alignment {
     assert!(!reference.is_empty(), "empty reference");

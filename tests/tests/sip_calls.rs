@@ -196,19 +196,6 @@ fn sipp_pcmu_and_opus_calls_play_their_audio() {
     assert_audio_windows("SIPp Opus", &reference, &capture[before..], 0.0, 0.95);
 }
 
-/// The longest run of near-silence between the first and last sound, ms.
-fn longest_gap_ms(x: &[f32]) -> f64 {
-    let loud: Vec<usize> = x
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| s.abs() > 0.005)
-        .map(|(i, _)| i)
-        .collect();
-    loud.windows(2)
-        .map(|w| (w[1] - w[0]) as f64 / 48.0)
-        .fold(0.0, f64::max)
-}
-
 #[test]
 fn jittered_reordered_lossy_rtp_stays_continuous() {
     let _serial = serial();
@@ -235,7 +222,7 @@ fn jittered_reordered_lossy_rtp_stays_continuous() {
     let pcap = d.dir.path().join("jitter.pcap");
     write_pcap(&pcap, &packets);
     let capture = call_and_capture(&d, &uac_scenario(PCMU_TE, &play(&pcap, 5500), 200));
-    let gap = longest_gap_ms(&capture);
+    let gap = netamp_tests::audio::longest_gap_ms(&capture, 0.005);
     eprintln!("SIPp jittered PCMU, 5 % loss: longest gap {gap:.1} ms");
     assert!(gap < 30.0, "a {gap:.1} ms dropout");
     let reference = reference_8k(d.dir.path(), &voice8);
@@ -383,7 +370,7 @@ fn a_thousand_malformed_datagrams_and_truncated_tcp_messages_leave_the_call_alon
     assert_eq!(answered, 500, "every answerable malformed request gets 400");
 
     let capture = read_capture(&d.capture, 0);
-    let gap = longest_gap_ms(&capture);
+    let gap = netamp_tests::audio::longest_gap_ms(&capture, 0.005);
     let reference = reference_8k(d.dir.path(), &voice8);
     eprintln!("  call audio during the flood: longest gap {gap:.1} ms");
     assert!(gap < 10.0, "a {gap:.1} ms dropout");
