@@ -34,6 +34,8 @@ enum Framing {
     Chunked,
     /// A Content-Length of 99,999,999 that the stream never reaches, as VMS clients send.
     FakeLength,
+    /// Neither: the body runs until ffmpeg closes (`-chunked_post 0`, no length).
+    UntilClose,
 }
 
 /// Streams `src` with ffmpeg at real time (`-re`).
@@ -55,6 +57,7 @@ fn ffmpeg_stream(
             "-headers",
             "Content-Length: 99999999\r\n",
         ],
+        Framing::UntilClose => &["-auth_type", "basic", "-chunked_post", "0"],
     };
     Command::new("ffmpeg")
         .args(["-v", "error", "-re", "-i"])
@@ -115,7 +118,13 @@ fn ffmpeg_streams_play_as_they_arrive() {
             fmt,
         ];
         let reference = coded_reference(d.dir.path(), &src, codec, rate);
-        for framing in [Framing::Chunked, Framing::FakeLength] {
+        // Until-close framing once: it differs from the others only in how the body ends.
+        let framings: &[Framing] = if ct == "audio/basic" {
+            &[Framing::Chunked, Framing::FakeLength, Framing::UntilClose]
+        } else {
+            &[Framing::Chunked, Framing::FakeLength]
+        };
+        for &framing in framings {
             let f0 = frames(&d);
             // ffmpeg reports an error closing a fake-length body it never finished; the
             // audio is what counts.
@@ -560,14 +569,40 @@ fn raw_transmit(d: &Daemon, framing: &str, body: &[u8], read_reply: bool) -> Str
 }
 
 #[test]
-fn an_unframed_body_is_refused_first_and_the_slot_frees_when_a_body_ends() {
+fn an_unframed_body_plays_until_close_and_the_slot_frees_when_a_body_ends() {
+    use std::io::{Read, Write};
     let d = Daemon::start();
-    // Neither Content-Length nor chunked: one 411, and the audio bytes are not read as a
-    // second request (no 200 before it, no 400 after it).
-    let reply = raw_transmit(&d, "", &[0xFF; 4000], true);
+    // Neither Content-Length nor chunked: the body runs until the sender closes its side;
+    // then one 200, and the audio bytes were never read as a second request (no 400).
+    let f0 = frames(&d);
+    let mut c = std::net::TcpStream::connect(&d.addr).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    write!(
+        c,
+        "POST /axis-cgi/audio/transmit.cgi HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {}\r\nContent-Type: audio/basic\r\n\r\n",
+        netamp_tests::daemon::admin_basic()
+    )
+    .expect("headers");
+    // 0.5 s of a loud µ-law square wave (0x80 and 0x00 are the two extremes).
+    let wave: Vec<u8> = (0..4000)
+        .map(|i| if i % 16 < 8 { 0x80 } else { 0x00 })
+        .collect();
+    c.write_all(&wave).expect("body");
+    c.shutdown(std::net::Shutdown::Write).expect("shutdown");
+    let mut reply = String::new();
+    let _ = c.read_to_string(&mut reply);
     eprintln!("unframed: {reply:?}");
-    assert!(reply.starts_with("HTTP/1.1 411"), "{reply}");
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
     assert_eq!(reply.matches("HTTP/1.1").count(), 1, "{reply}");
+    wait_idle(&d);
+    let played = netamp_tests::audio::read_capture(&d.capture, f0);
+    let loud = played.iter().filter(|s| s.abs() > 0.5).count();
+    // 0.5 s at 48 kHz, most of it near full scale (the edges ring through the resampler).
+    assert!(
+        loud > 15_000,
+        "{loud} loud samples of the unframed body played"
+    );
 
     // A sender posts 0.9 s of audio and hangs up without reading the reply; 150 ms later,
     // while that audio still plays, the next sender is taken.

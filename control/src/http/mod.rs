@@ -17,6 +17,7 @@ mod status;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod transmit;
+mod unframed;
 mod users;
 pub mod ws;
 

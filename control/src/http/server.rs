@@ -9,9 +9,9 @@
 //! - at most `[http] max_connections` at once; beyond it a new connection is closed at
 //!   once (counted in `/metrics`);
 //! - a connection must send a request's headers within `[http] idle_timeout_s` of
-//!   opening or of its last response (hyper's header-read timer, which also runs while
-//!   a keep-alive connection waits), and a body may pause no longer than that
-//!   ([`super::boxed_body`]);
+//!   opening (netamp reads the first head itself: [`super::unframed`]) or of its last
+//!   response (hyper's header-read timer, which also runs while a keep-alive connection
+//!   waits), and a body may pause no longer than that ([`super::boxed_body`]);
 //! - at shutdown, connections get `grace` to finish, then are dropped.
 
 use std::future::Future;
@@ -89,15 +89,26 @@ pub async fn run<S>(
                 tower_service::Service::call(&mut s, req)
             },
         );
-        // HTTP/1.1 only: VAPIX clients speak it, and the automatic HTTP/2 detection would
-        // wait for a first byte without any timeout.
-        let conn = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(limits.idle_timeout)
-            .serve_connection(TokioIo::new(stream), service)
-            .with_upgrades();
         let mut stop = stop_rx.clone();
+        let idle_timeout = limits.idle_timeout;
         tokio::spawn(async move {
+            // The first request head is read here (an unframed transmit body gets its
+            // length: [`super::unframed`]), within the same header timeout hyper keeps.
+            let io = tokio::select! {
+                io = super::unframed::prepare(stream, idle_timeout) => io,
+                () = async { drop(stop.wait_for(|s| *s).await) } => None,
+            };
+            let Some(io) = io else {
+                drop(slot);
+                return;
+            };
+            // HTTP/1.1 only: VAPIX clients speak it, and the automatic HTTP/2 detection
+            // would wait for a first byte without any timeout.
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(idle_timeout)
+                .serve_connection(TokioIo::new(io), service)
+                .with_upgrades();
             let mut conn = std::pin::pin!(conn);
             tokio::select! {
                 _ = conn.as_mut() => {}

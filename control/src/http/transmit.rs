@@ -73,9 +73,11 @@ pub async fn transmit(
             "405 Method Not Allowed\nuse POST\n",
         );
     }
-    // A body with neither length nor chunked framing reads as empty in HTTP/1.1, and the
-    // audio after the headers would then be parsed as a next request: say so before any
-    // 200, and close the connection so those bytes are never read as one.
+    // A first request with neither length nor chunked framing was given a length that
+    // runs until the sender closes ([`super::unframed`]). A later one on a keep-alive
+    // connection reads as empty in HTTP/1.1, and the audio after the headers would then
+    // be parsed as a next request: say so before any 200, and close the connection so
+    // those bytes are never read as one.
     if req.header("content-length").is_none() && req.header("transfer-encoding").is_none() {
         let mut r = text(
             StatusCode::LENGTH_REQUIRED,
