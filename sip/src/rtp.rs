@@ -1,5 +1,9 @@
-//! RTP packets (RFC 3550): the fixed header, CSRCs, an extension and padding, parsed
-//! without trusting any length in the packet.
+//! RTP packets (RFC 3550) through `rtp-rs` (the design card's choice): its `RtpReader`
+//! checks the fixed header, CSRCs, extension and padding against the datagram's length
+//! (it trusts none of them), its `RtpPacketBuilder` writes ours. netamp adds the size
+//! limit and keeps the few fields it uses in [`RtpHeader`].
+
+use rtp_rs::{RtpPacketBuilder, RtpReader, RtpReaderError, Seq};
 
 use crate::SipError;
 
@@ -23,60 +27,48 @@ pub struct RtpHeader {
 
 /// Splits a datagram into its header and payload.
 pub fn parse(packet: &[u8]) -> Result<(RtpHeader, &[u8]), SipError> {
-    let bad = |why: &str| SipError::Malformed(format!("RTP: {why}"));
     if packet.len() > MAX_PACKET {
         return Err(SipError::Limit(format!(
             "RTP packet of {} bytes",
             packet.len()
         )));
     }
-    if packet.len() < 12 {
-        return Err(bad("shorter than its header"));
-    }
-    if packet[0] >> 6 != 2 {
-        return Err(bad("version is not 2"));
-    }
-    let padding = packet[0] & 0x20 != 0;
-    let extension = packet[0] & 0x10 != 0;
-    let csrcs = usize::from(packet[0] & 0x0F);
+    let r = RtpReader::new(packet).map_err(|e| {
+        SipError::Malformed(format!(
+            "RTP: {}",
+            match e {
+                RtpReaderError::BufferTooShort(_) => "shorter than its header",
+                RtpReaderError::UnsupportedVersion(_) => "version is not 2",
+                RtpReaderError::HeadersTruncated { .. } => "header longer than the packet",
+                RtpReaderError::PaddingLengthInvalid(_) =>
+                    "padding of zero bytes or longer than the packet",
+            }
+        ))
+    })?;
     let header = RtpHeader {
-        marker: packet[1] & 0x80 != 0,
-        payload_type: packet[1] & 0x7F,
-        seq: u16::from_be_bytes([packet[2], packet[3]]),
-        timestamp: u32::from_be_bytes([packet[4], packet[5], packet[6], packet[7]]),
-        ssrc: u32::from_be_bytes([packet[8], packet[9], packet[10], packet[11]]),
+        marker: r.mark(),
+        payload_type: r.payload_type(),
+        seq: u16::from(r.sequence_number()),
+        timestamp: r.timestamp(),
+        ssrc: r.ssrc(),
     };
-    let mut start = 12 + 4 * csrcs;
-    if extension {
-        let ext = packet
-            .get(start + 2..start + 4)
-            .ok_or_else(|| bad("extension header cut off"))?;
-        start += 4 + 4 * usize::from(u16::from_be_bytes([ext[0], ext[1]]));
-    }
-    let mut end = packet.len();
-    if padding {
-        let pad = usize::from(*packet.last().unwrap_or(&0));
-        if pad == 0 {
-            return Err(bad("padding of zero bytes"));
-        }
-        end = end
-            .checked_sub(pad)
-            .ok_or_else(|| bad("padding longer than the packet"))?;
-    }
-    if start > end {
-        return Err(bad("header longer than the packet"));
-    }
-    Ok((header, &packet[start..end]))
+    Ok((header, r.payload()))
 }
 
-/// Writes a packet with no CSRCs, extension or padding.
+/// Appends a packet with no CSRCs, extension or padding to `out`.
 pub fn write(h: &RtpHeader, payload: &[u8], out: &mut Vec<u8>) {
-    out.push(0x80);
-    out.push(u8::from(h.marker) << 7 | (h.payload_type & 0x7F));
-    out.extend_from_slice(&h.seq.to_be_bytes());
-    out.extend_from_slice(&h.timestamp.to_be_bytes());
-    out.extend_from_slice(&h.ssrc.to_be_bytes());
-    out.extend_from_slice(payload);
+    let b = RtpPacketBuilder::new()
+        .payload_type(h.payload_type & 0x7F)
+        .marked(h.marker)
+        .sequence(Seq::from(h.seq))
+        .timestamp(h.timestamp)
+        .ssrc(h.ssrc)
+        .payload(payload);
+    let start = out.len();
+    out.resize(start + b.target_length(), 0);
+    // Only a payload type above 127 or more than 15 CSRCs fail: neither can happen here.
+    let n = b.build_into(&mut out[start..]).unwrap_or(0);
+    out.truncate(start + n);
 }
 
 #[cfg(test)]
