@@ -549,16 +549,28 @@ mod handler_tests {
         (bus, io)
     }
 
+    /// port.cgi for `target` as `who`.
+    async fn ask(
+        gate: &Gate,
+        io: &IoService,
+        bus: &EventBus,
+        target: &str,
+        who: Option<&str>,
+    ) -> Reply {
+        port_cgi(gate, io, bus, &get(target, who)).await
+    }
+
     #[tokio::test]
     async fn port_cgi_reads_for_viewers_and_switches_for_operators_only() {
         let dir = tempfile::tempdir().expect("dir");
         let (gate, (bus, io)) = (gate(dir.path()), io(dir.path()));
 
-        let r = port_cgi(
+        let r = ask(
             &gate,
             &io,
             &bus,
-            &get("/axis-cgi/io/port.cgi?checkactive=1,5", Some("view")),
+            "/axis-cgi/io/port.cgi?checkactive=1,5",
+            Some("view"),
         )
         .await;
         assert_eq!(
@@ -570,20 +582,22 @@ mod handler_tests {
             )
         );
         // A viewer may not switch: challenged, and the relay stays as it was.
-        let r = port_cgi(
+        let r = ask(
             &gate,
             &io,
             &bus,
-            &get("/axis-cgi/io/port.cgi?action=1:/", Some("view")),
+            "/axis-cgi/io/port.cgi?action=1:/",
+            Some("view"),
         )
         .await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
         assert!(r.headers().get_all("www-authenticate").iter().count() >= 2);
-        let r = port_cgi(
+        let r = ask(
             &gate,
             &io,
             &bus,
-            &get("/axis-cgi/io/port.cgi?checkactive=1", None),
+            "/axis-cgi/io/port.cgi?checkactive=1",
+            None,
         )
         .await;
         assert_eq!(
@@ -591,19 +605,21 @@ mod handler_tests {
             StatusCode::UNAUTHORIZED,
             "anonymous reads are refused"
         );
-        let r = port_cgi(
+        let r = ask(
             &gate,
             &io,
             &bus,
-            &get("/axis-cgi/io/port.cgi?action=1:/", Some("op")),
+            "/axis-cgi/io/port.cgi?action=1:/",
+            Some("op"),
         )
         .await;
         assert_eq!(r.status(), StatusCode::OK);
-        let r = port_cgi(
+        let r = ask(
             &gate,
             &io,
             &bus,
-            &get("/axis-cgi/io/port.cgi?checkactive=1", Some("view")),
+            "/axis-cgi/io/port.cgi?checkactive=1",
+            Some("view"),
         )
         .await;
         assert_eq!(read(r).await.2, "port1=active\n");
@@ -621,7 +637,7 @@ mod handler_tests {
                 "one of action, check, checkactive, checkdirection or monitor is required",
             ),
         ] {
-            let r = port_cgi(&gate, &io, &bus, &get(target, Some("root"))).await;
+            let r = ask(&gate, &io, &bus, target, Some("root")).await;
             assert_eq!(
                 read(r).await,
                 (
@@ -632,19 +648,21 @@ mod handler_tests {
                 "{target}"
             );
         }
-        let r = port_cgi(
+        let r = ask(
             &gate,
             &io,
             &bus,
-            &get("/axis-cgi/io/port.cgi?action=1:/x", Some("root")),
+            "/axis-cgi/io/port.cgi?action=1:/x",
+            Some("root"),
         )
         .await;
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-        let r = port_cgi(
+        let r = ask(
             &gate,
             &io,
             &bus,
-            &get("/axis-cgi/io/port.cgi?checkactive=1", Some("root")),
+            "/axis-cgi/io/port.cgi?checkactive=1",
+            Some("root"),
         )
         .await;
         assert_eq!(
