@@ -8,6 +8,7 @@
 //! coder (64 kbit/s, 16 kHz audio, an 8 kHz RTP clock as RFC 3551 has it).
 
 use netamp_dsp::g711;
+use netamp_engine::live::opus_voice::{VoiceDecoder, VoiceEncoder};
 
 use crate::sdp::AudioCodec;
 use crate::SipError;
@@ -24,7 +25,7 @@ pub fn pcm_rate(codec: AudioCodec) -> u32 {
 /// Decodes one stream's payloads, concealing losses.
 pub struct Decoder {
     codec: AudioCodec,
-    opus: Option<opus::Decoder>,
+    opus: Option<VoiceDecoder>,
     g722: Option<ezk_g722::libg722::decoder::Decoder>,
     last: Vec<f32>,
     gain: f32,
@@ -42,10 +43,9 @@ impl Decoder {
     /// A decoder for `codec`.
     pub fn new(codec: AudioCodec) -> Result<Self, SipError> {
         let opus = match codec {
-            AudioCodec::Opus => Some(
-                opus::Decoder::new(48_000, opus::Channels::Mono)
-                    .map_err(|e| SipError::Unsupported(format!("opus decoder: {e}")))?,
-            ),
+            AudioCodec::Opus => {
+                Some(VoiceDecoder::new().map_err(|e| SipError::Unsupported(e.to_string()))?)
+            }
             _ => None,
         };
         let g722 = (codec == AudioCodec::G722).then(|| {
@@ -91,14 +91,8 @@ impl Decoder {
             }
             AudioCodec::Opus => {
                 if let Some(dec) = self.opus.as_mut() {
-                    // 120 ms is the longest Opus packet.
-                    out.resize(start + 5760, 0.0);
-                    match dec.decode_float(payload, &mut out[start..], false) {
-                        Ok(n) => out.truncate(start + n),
-                        Err(_) => {
-                            out.truncate(start);
-                            self.conceal(frame, out);
-                        }
+                    if dec.decode(payload, out).is_err() {
+                        self.conceal(frame, out);
                     }
                 }
                 return;
@@ -119,11 +113,7 @@ impl Decoder {
     /// Appends `samples` of concealment for a lost frame.
     pub fn conceal(&mut self, samples: usize, out: &mut Vec<f32>) {
         if let Some(dec) = self.opus.as_mut() {
-            let start = out.len();
-            out.resize(start + samples, 0.0);
-            if dec.decode_float(&[], &mut out[start..], false).is_err() {
-                out[start..].fill(0.0);
-            }
+            dec.conceal(samples, out);
             return;
         }
         let from = self.gain;
@@ -144,7 +134,7 @@ impl Decoder {
 /// Encodes the uplink, one 20 ms frame at a time.
 pub struct Encoder {
     codec: AudioCodec,
-    opus: Option<opus::Encoder>,
+    opus: Option<VoiceEncoder>,
     g722: Option<ezk_g722::libg722::encoder::Encoder>,
     pcm16: Vec<i16>,
 }
@@ -154,11 +144,7 @@ impl Encoder {
     pub fn new(codec: AudioCodec) -> Result<Self, SipError> {
         let opus = match codec {
             AudioCodec::Opus => {
-                let mut e =
-                    opus::Encoder::new(48_000, opus::Channels::Mono, opus::Application::Voip)
-                        .map_err(|e| SipError::Unsupported(format!("opus encoder: {e}")))?;
-                let _ = e.set_bitrate(opus::Bitrate::Bits(32_000));
-                Some(e)
+                Some(VoiceEncoder::new(48_000).map_err(|e| SipError::Unsupported(e.to_string()))?)
             }
             _ => None,
         };
@@ -197,12 +183,8 @@ impl Encoder {
             }
             AudioCodec::Opus => {
                 if let Some(enc) = self.opus.as_mut() {
-                    let start = out.len();
-                    out.resize(start + 1500, 0);
-                    match enc.encode_float(pcm, &mut out[start..]) {
-                        Ok(n) => out.truncate(start + n),
-                        Err(_) => out.truncate(start),
-                    }
+                    // A frame that does not encode sends nothing (a lost packet).
+                    let _ = enc.encode(pcm, out);
                 }
             }
         }

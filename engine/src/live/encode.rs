@@ -4,13 +4,12 @@
 use netamp_dsp::g711;
 
 use super::ogg::OggWriter;
+use super::opus_voice::VoiceEncoder;
 use crate::resample::StreamResampler;
 use crate::EngineError;
 
 /// Opus frames are 20 ms.
 const OPUS_FRAME_MS: u32 = 20;
-/// Largest Opus packet the encoder may produce.
-const OPUS_MAX_PACKET: usize = 4000;
 
 /// What a listener receives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +31,7 @@ pub struct LiveEncoder {
 }
 
 struct OpusState {
-    encoder: opus::Encoder,
+    encoder: VoiceEncoder,
     ogg: OggWriter,
     pending: Vec<f32>,
     packet: Vec<u8>,
@@ -47,17 +46,11 @@ impl LiveEncoder {
             return Err(EngineError::Unsupported(format!("sample rate {rate}")));
         }
         let opus = if codec == OutCodec::OggOpus {
-            let mut encoder =
-                opus::Encoder::new(rate, opus::Channels::Mono, opus::Application::Voip)
-                    .map_err(|e| EngineError::Unsupported(format!("Opus at {rate} Hz: {e}")))?;
-            encoder
-                .set_bitrate(opus::Bitrate::Bits(32_000))
-                .map_err(|e| EngineError::Unsupported(format!("Opus bitrate: {e}")))?;
             Some(OpusState {
-                encoder,
+                encoder: VoiceEncoder::new(rate)?,
                 ogg: OggWriter::new(0x6e65_7461),
                 pending: Vec::new(),
-                packet: vec![0; OPUS_MAX_PACKET],
+                packet: Vec::with_capacity(super::opus_voice::MAX_PACKET),
                 granule: 0,
                 headers_sent: false,
             })
@@ -95,7 +88,7 @@ impl LiveEncoder {
                     head.push(1);
                     head.push(1);
                     // Pre-skip: the encoder's look-ahead, in 48 kHz samples.
-                    let lookahead = o.encoder.get_lookahead().unwrap_or(0).max(0) as u64;
+                    let lookahead = u64::from(o.encoder.lookahead());
                     let pre_skip = lookahead * 48_000 / u64::from(self.rate);
                     head.extend_from_slice(&(pre_skip as u16).to_le_bytes());
                     head.extend_from_slice(&self.rate.to_le_bytes());
@@ -115,10 +108,10 @@ impl LiveEncoder {
                 let frame = (self.rate * OPUS_FRAME_MS / 1000) as usize;
                 let mut start = 0;
                 while o.pending.len() - start >= frame {
+                    o.packet.clear();
                     let n = o
                         .encoder
-                        .encode_float(&o.pending[start..start + frame], &mut o.packet)
-                        .map_err(|e| EngineError::Corrupt(format!("Opus encoder: {e}")))?;
+                        .encode(&o.pending[start..start + frame], &mut o.packet)?;
                     start += frame;
                     o.granule += u64::from(48 * OPUS_FRAME_MS);
                     let mut page = Vec::with_capacity(n + 64);

@@ -7,6 +7,7 @@
 
 mod encode;
 mod ogg;
+pub mod opus_voice;
 
 use netamp_dsp::g711;
 use netamp_dsp::g726::{G726Decoder, Packing};
@@ -18,8 +19,6 @@ pub use ogg::{last_granule, OggPackets, OggWriter};
 
 /// Largest header (WAV chunks before `data`, AU offset) read before audio starts.
 const MAX_HEADER: usize = 4096;
-/// Most samples one Opus packet decodes to (120 ms at 48 kHz).
-const OPUS_MAX_FRAME: usize = 5760;
 
 /// How the bytes of a live stream are coded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -248,7 +247,7 @@ fn sniff_wav(head: &[u8]) -> Result<Sniffed, EngineError> {
 struct OggOpus {
     pages: OggPackets,
     packets: Vec<Vec<u8>>,
-    decoder: Option<opus::Decoder>,
+    decoder: Option<opus_voice::VoiceDecoder>,
     seen_tags: bool,
     pre_skip: usize,
     frame: Vec<f32>,
@@ -262,7 +261,7 @@ impl OggOpus {
             decoder: None,
             seen_tags: false,
             pre_skip: 0,
-            frame: vec![0.0; OPUS_MAX_FRAME],
+            frame: Vec::with_capacity(opus_voice::MAX_FRAME),
         }
     }
 
@@ -283,10 +282,7 @@ impl OggOpus {
                 }
                 self.pre_skip = usize::from(u16::from_le_bytes([packet[10], packet[11]]));
                 // A mono decoder mixes a stereo stream down itself.
-                self.decoder = Some(
-                    opus::Decoder::new(48000, opus::Channels::Mono)
-                        .map_err(|e| EngineError::Corrupt(format!("Opus decoder: {e}")))?,
-                );
+                self.decoder = Some(opus_voice::VoiceDecoder::new()?);
                 continue;
             };
             if !self.seen_tags {
@@ -295,9 +291,8 @@ impl OggOpus {
                     continue;
                 }
             }
-            let n = dec
-                .decode_float(&packet, &mut self.frame, false)
-                .map_err(|e| EngineError::Corrupt(format!("Opus packet: {e}")))?;
+            self.frame.clear();
+            let n = dec.decode(&packet, &mut self.frame)?;
             let skip = self.pre_skip.min(n);
             self.pre_skip -= skip;
             out.extend_from_slice(&self.frame[skip..n]);
