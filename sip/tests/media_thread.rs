@@ -102,13 +102,19 @@ fn receiver_sender_and_rtcp_share_one_thread_and_all_work() {
             .is_ok_and(|n| n >= 8 && buf[1] == 200);
     }
     assert!(reported, "no sender report came");
-    assert!(
+    // The counter goes up once `send_to` has returned, which may be after the peer has
+    // the datagram.
+    let sent = || {
         session
             .stats()
             .sent
             .load(std::sync::atomic::Ordering::Relaxed)
-            >= 1
-    );
+    };
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while sent() == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(sent() >= 1, "the report went out uncounted");
 
     drop((rx, tx, session));
     assert_eq!(threads(), before, "the media thread outlived its call");
