@@ -123,7 +123,14 @@ fn run_block(d: &Daemon, dir: &Path, cmds: &[String], carried: &mut Vec<String>)
         let rc: i32 = h.next().and_then(|x| x.parse().ok()).unwrap_or(-1);
         let cmd = &cmds[i];
         let ok_rc = rc == 0 || (rc == 124 && streams(cmd));
-        let error = output.contains("Error") || output.contains("\"error\"");
+        // `timeout` signals the command and its process group, so ffmpeg may see the
+        // stop twice and say so ("Immediate exit requested"): the harness's doing, not
+        // the command's.
+        let stopped_here = |l: &&str| rc == 124 && l.contains("Immediate exit requested");
+        let error = output
+            .lines()
+            .filter(|l| !stopped_here(l))
+            .any(|l| l.contains("Error") || l.contains("\"error\""));
         let shown: String = cmd.chars().take(110).collect();
         eprintln!("[{rc:>3}] {shown}");
         if !ok_rc || error {
