@@ -39,7 +39,9 @@ pub async fn prepare(mut stream: TcpStream, timeout: Duration) -> Option<Prefixe
     let mut head = Vec::with_capacity(1024);
     let read = async {
         let mut buf = [0u8; 2048];
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_HEAD {
+        // Until the head is complete (CRLF or bare-LF line ends, as hyper takes them), is
+        // not HTTP at all (hyper answers that at once), or is too long to look at.
+        while head_state(&head) == Head::Partial && head.len() < MAX_HEAD {
             match stream.read(&mut buf).await {
                 Ok(0) | Err(_) => return head.is_empty(),
                 Ok(n) => head.extend_from_slice(&buf[..n]),
@@ -60,12 +62,27 @@ pub async fn prepare(mut stream: TcpStream, timeout: Duration) -> Option<Prefixe
     })
 }
 
+#[derive(Debug, PartialEq, Eq)]
+enum Head {
+    Partial,
+    Done,
+}
+
+fn head_state(head: &[u8]) -> Head {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    match httparse::Request::new(&mut headers).parse(head) {
+        Ok(httparse::Status::Partial) => Head::Partial,
+        // Complete, or not a request netamp can read: hyper takes it from here.
+        Ok(httparse::Status::Complete(_)) | Err(_) => Head::Done,
+    }
+}
+
 /// `head` (a request head and perhaps body bytes after it) with a Content-Length added
 /// when it is an unframed POST to transmit.cgi; unchanged otherwise.
 pub fn with_length(mut head: Vec<u8>) -> Vec<u8> {
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut req = httparse::Request::new(&mut headers);
-    let Ok(httparse::Status::Complete(end)) = req.parse(&head) else {
+    let Ok(httparse::Status::Complete(_)) = req.parse(&head) else {
         return head;
     };
     let path = req.path.unwrap_or("");
@@ -77,9 +94,13 @@ pub fn with_length(mut head: Vec<u8>) -> Vec<u8> {
     if req.method != Some("POST") || path != TRANSMIT || framed {
         return head;
     }
-    // Before the blank line that ends the head.
+    // Right after the request line: header order does not matter, and this is a line
+    // start whichever line ends (CRLF or bare LF) the client uses.
+    let Some(line_end) = head.iter().position(|&b| b == b'\n') else {
+        return head;
+    };
     let line = format!("Content-Length: {UNTIL_CLOSE}\r\n");
-    head.splice(end - 2..end - 2, line.into_bytes());
+    head.splice(line_end + 1..line_end + 1, line.into_bytes());
     head
 }
 
@@ -144,7 +165,7 @@ mod tests {
         let out = with_length(unframed);
         let text = String::from_utf8_lossy(&out);
         assert!(
-            text.starts_with("POST /axis-cgi/audio/transmit.cgi?x=1 HTTP/1.1\r\nHost: a\r\nContent-Type: audio/basic\r\nContent-Length: 4611686018427387904\r\n\r\n"),
+            text.starts_with("POST /axis-cgi/audio/transmit.cgi?x=1 HTTP/1.1\r\nContent-Length: 4611686018427387904\r\nHost: a\r\nContent-Type: audio/basic\r\n\r\n"),
             "{text}"
         );
         assert!(
@@ -191,7 +212,7 @@ mod tests {
         client.await.expect("client");
         assert_eq!(
             String::from_utf8_lossy(&all),
-            format!("POST /axis-cgi/audio/transmit.cgi HTTP/1.1\r\nHost: a\r\nContent-Length: {UNTIL_CLOSE}\r\n\r\nbody")
+            format!("POST /axis-cgi/audio/transmit.cgi HTTP/1.1\r\nContent-Length: {UNTIL_CLOSE}\r\nHost: a\r\n\r\nbody")
         );
         // A connection that sends nothing is closed when its time is up.
         let idle = TcpStream::connect(addr);
