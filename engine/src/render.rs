@@ -104,7 +104,7 @@ impl Renderer {
         for chunk in out.chunks_mut(self.period) {
             self.render_block(chunk, now);
         }
-        self.stats.set_clock(first, out.len(), now);
+        self.stats.set_clock(first, now);
     }
 
     fn render_block(&mut self, out: &mut [f32], now: Instant) {

@@ -16,12 +16,11 @@ pub struct Stats {
     pub(crate) started_unix_ns: AtomicU64,
     pub(crate) limiter_engaged: AtomicU64,
     pub(crate) dropped_events: AtomicU64,
-    /// The device clock: the last render call's first frame, its `now` (ns since
-    /// `epoch`) and length, under a sequence number (odd while being written).
+    /// The device clock: the last render call's first frame and its `now` (ns since
+    /// `epoch`), under a sequence number (odd while being written).
     clock_seq: AtomicU64,
     clock_frames: AtomicU64,
     clock_ns: AtomicU64,
-    clock_len: AtomicU64,
     epoch: Instant,
 }
 
@@ -41,7 +40,6 @@ impl Default for Stats {
             clock_seq: AtomicU64::new(0),
             clock_frames: AtomicU64::new(0),
             clock_ns: AtomicU64::new(0),
-            clock_len: AtomicU64::new(0),
             epoch: Instant::now(),
         }
     }
@@ -89,23 +87,29 @@ impl Stats {
         }
     }
 
-    /// Notes a render call (render thread): `len` frames from `first`, going out at `now`.
+    /// Notes a render call (render thread): its first frame `first` goes out at `now`.
     /// Lock-free for the reader and the writer alike (a sequence lock).
-    pub(crate) fn set_clock(&self, first: u64, len: usize, now: Instant) {
+    pub(crate) fn set_clock(&self, first: u64, now: Instant) {
         let ns = now.saturating_duration_since(self.epoch).as_nanos() as u64;
         let seq = self.clock_seq.load(Relaxed);
         self.clock_seq.store(seq.wrapping_add(1), Relaxed);
         fence(Ordering::Release);
         self.clock_frames.store(first, Relaxed);
         self.clock_ns.store(ns, Relaxed);
-        self.clock_len.store(len as u64, Relaxed);
         self.clock_seq.store(seq.wrapping_add(2), Ordering::Release);
     }
 
     /// Where the device is at `now`, in frames (fractional): the last render call's first
-    /// frame plus the time since it went out, at most its length. Unlike
-    /// `frames_rendered` it does not jump by whole blocks, so readings against it taken
-    /// at arbitrary moments line up (clock-drift measurement).
+    /// frame plus the time since it went out. Unlike `frames_rendered` it does not jump
+    /// by whole blocks, so readings against it taken at arbitrary moments line up
+    /// (clock-drift measurement).
+    ///
+    /// It is not held at the end of the last block: a device whose render thread is late
+    /// plays on (a sound card underruns, the paced devices catch up to frame `n` at
+    /// `start + n / rate`). Held, every reading taken during a stall of the render
+    /// thread would look early by the stall, and the drift estimator keeps exactly the
+    /// earliest-looking readings: on a loaded machine it read a steady sender as
+    /// thousands of ppm fast.
     pub fn device_position(&self, now: Instant, rate: u32) -> f64 {
         let ns_now = now.saturating_duration_since(self.epoch).as_nanos() as u64;
         for _ in 0..16 {
@@ -116,13 +120,12 @@ impl Stats {
             }
             let first = self.clock_frames.load(Relaxed);
             let ns = self.clock_ns.load(Relaxed);
-            let len = self.clock_len.load(Relaxed);
             fence(Ordering::Acquire);
             if self.clock_seq.load(Relaxed) != seq {
                 continue;
             }
             let since = ns_now.saturating_sub(ns) as f64 * f64::from(rate) / 1e9;
-            return first as f64 + since.min(len as f64);
+            return first as f64 + since;
         }
         self.frames_rendered.load(Relaxed) as f64
     }
@@ -130,5 +133,23 @@ impl Stats {
     /// Counts one device xrun (called by device drivers).
     pub fn count_xrun(&self) {
         self.xruns.fetch_add(1, Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_device_position_runs_on_while_the_render_thread_is_late() {
+        let stats = Stats::default();
+        let t0 = Instant::now();
+        stats.set_clock(48_000, t0);
+        let at = |ms: u64| stats.device_position(t0 + Duration::from_millis(ms), 48_000);
+        assert_eq!(at(0), 48_000.0);
+        assert!((at(2) - 48_096.0).abs() < 1e-6);
+        // No render call for 50 ms: the device played on.
+        assert!((at(50) - 50_400.0).abs() < 1e-6, "{}", at(50));
     }
 }
