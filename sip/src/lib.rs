@@ -4,7 +4,6 @@
 #![forbid(unsafe_code)]
 
 pub mod call_core;
-pub mod drift;
 pub mod dtmf;
 mod error;
 pub mod guard;

@@ -3,37 +3,19 @@
 //! 48 kHz and writes them to an engine stream (priority 8, ducks clips and live HTTP
 //! audio).
 //!
-//! Two things keep that stream from running dry or piling up:
-//!
-//! - **Cushion.** The stream starts behind [`LEAD_IN`] of silence so the renderer's 5 ms
-//!   blocks never catch up with a frame being written. When the ring runs dry anyway,
-//!   the frames due are compared with where the schedule puts them:
-//!   - *Behind* it (the jitter buffer moved its delay up, a slow sender): the whole
-//!     cushion is rebuilt in front of the next frame at once, with the codec's
-//!     concealment after a short dry spell (so the rebuild is not a second gap) and
-//!     silence after a long one.
-//!   - *Ahead* of it (this thread woke late and writes frames that were due while the
-//!     device played silence): as much of the oldest audio as the device played
-//!     silence instead of is dropped. Kept, every late wake-up would add to the call's
-//!     delay for good.
-//!
-//!   When this thread's own lateness runs the ring dry a second time within
-//!   [`GROW_WITHIN`], the cushion grows by what that dry spell lacked, up to
-//!   [`MAX_CUSHION`]: this machine wakes the thread that late, and will again. Once is
-//!   not enough to pay delay for the rest of the call.
-//! - **Clock drift** (ARCHITECTURE.md §2). The jitter buffer plays at the sender's pace;
-//!   the device plays at its own. [`DriftEstimator`] measures the difference from the
-//!   packets' timestamps against the device's position as they arrive, and once it is
-//!   trusted the live resampler's ratio is set to cancel it (a feed-forward correction:
-//!   the ring's level moves by milliseconds with thread scheduling, too much to steer
-//!   by).
+//! The ring's cushion, the rebuild after it ran dry, dropping audio written late and the
+//! clock-drift correction are the engine's live-playout core
+//! ([`netamp_engine::live::playout`]), shared with `transmit.cgi`. This side knows the
+//! schedule: how late the frames due now are (the jitter buffer's due time against
+//! this thread's wake-up), and feeds the core the packets' timestamps against the
+//! device's position as the sender's clock.
 
+use netamp_engine::live::playout::{Due, LivePlayout, PlayoutConfig, Ring};
 use netamp_engine::resample::StreamResampler;
 use netamp_engine::{Engine, StreamOptions, StreamWriter, SAMPLE_RATE};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use crate::drift::DriftEstimator;
 use crate::jitter::{JitterBuffer, JitterConfig, JitterStats, Packet, Pop};
 use crate::media::{pcm_rate, Decoder};
 use crate::rtp::RtpHeader;
@@ -49,9 +31,6 @@ pub const LEAD_IN: usize = 480;
 /// How late (48 kHz frames) the receive thread may poll without that counting as
 /// lateness: it polls every 2 ms.
 const POLL_SLACK: usize = 120;
-/// Two dry spells of this thread's own making this close (device frames, 30 s) grow
-/// the cushion.
-pub const GROW_WITHIN: u64 = 30 * SAMPLE_RATE as u64;
 /// The most the cushion grows to on a machine that wakes the receive thread late.
 pub const MAX_CUSHION: usize = 1440;
 /// The longest frame (Opus's 120 ms) at 48 kHz.
@@ -59,10 +38,6 @@ const MAX_FRAME: usize = 5760;
 /// A dry spell longer than this (48 kHz frames) is refilled with silence: concealment
 /// would repeat audio that is too old by then.
 const CONCEAL_DRY: u64 = 4800;
-/// How often the resampler's ratio is re-read from the estimate (device frames).
-const DRIFT_EVERY: u64 = SAMPLE_RATE as u64;
-/// A new estimate closer than this to the one in force is not applied.
-const DRIFT_STEP: f64 = 5e-6;
 
 /// Decoder and resampler, made at the first packet; the engine stream, opened at the
 /// first decoded audio (so the stream never waits, empty, for the jitter buffer).
@@ -81,20 +56,11 @@ pub struct CallPlayout {
     pcm_per_unit: f64,
     jb: JitterBuffer,
     out: Option<Output>,
-    drift: DriftEstimator,
-    /// The drift the resampler is set to cancel.
-    applied: f64,
-    /// Device frame at which the estimate is next read.
-    next_drift_check: u64,
+    /// Cushion, dry spells and drift.
+    core: LivePlayout,
     /// Jitter-buffer resyncs seen (each starts the drift estimate over).
     resyncs: u64,
-    /// The stream's starved frames at the last write.
-    starved: u64,
     last_jb: JitterStats,
-    /// The cushion now: [`LEAD_IN`], grown after this thread came late.
-    cushion: usize,
-    /// Device frame of the last dry spell this thread's lateness caused.
-    last_own_dry: Option<u64>,
     /// The previous poll (how long this thread was away).
     last_poll: Option<Instant>,
     /// Frames due at this poll (kept to reuse its allocation).
@@ -119,14 +85,13 @@ impl CallPlayout {
             pcm_per_unit: f64::from(pcm_rate(params.codec)) / f64::from(clock),
             jb: JitterBuffer::new(config),
             out: None,
-            drift: DriftEstimator::new(),
-            applied: 0.0,
-            next_drift_check: 0,
+            core: LivePlayout::new(PlayoutConfig {
+                cushion: LEAD_IN,
+                max_cushion: MAX_CUSHION,
+                poll_slack: POLL_SLACK,
+            }),
             resyncs: 0,
-            starved: 0,
             last_jb: JitterStats::default(),
-            cushion: LEAD_IN,
-            last_own_dry: None,
             last_poll: None,
             pops: Vec::with_capacity(16),
         })
@@ -156,12 +121,12 @@ impl CallPlayout {
         if resyncs != self.resyncs {
             // A new source or timeline: its clock is measured afresh.
             self.resyncs = resyncs;
-            self.drift.reset();
+            self.core.restart_clock();
         }
         // The sender's clock (the newest timestamp) against the device's, at arrival.
         let device = self.engine.device_position(now) / f64::from(SAMPLE_RATE);
         let media = self.jb.newest_timestamp() as f64 / f64::from(self.clock);
-        self.drift.observe(device, media);
+        self.core.sender_clock(device, media);
     }
 
     fn start_output(&self) -> Result<Output, SipError> {
@@ -186,7 +151,7 @@ impl CallPlayout {
             .store(self.jb.target_delay().as_micros() as u64, Ordering::Relaxed);
         stats
             .drift_ppm
-            .store((self.applied * 1e6).round() as i64, Ordering::Relaxed);
+            .store((self.core.drift() * 1e6).round() as i64, Ordering::Relaxed);
     }
 
     /// The stream's ring now, 48 kHz samples (0 before it opened).
@@ -199,7 +164,7 @@ impl CallPlayout {
 
     /// The drift the resampler cancels now (relative; +0.001 = the sender 1,000 ppm fast).
     pub fn drift(&self) -> f64 {
-        self.applied
+        self.core.drift()
     }
 
     fn play(&mut self, now: Instant) {
@@ -225,52 +190,37 @@ impl CallPlayout {
         // Frames are as long as the sender makes them (the buffer learns it).
         let frame_pcm = (f64::from(self.jb.frame_units()) * self.pcm_per_unit) as usize;
         let frame48 = frame_pcm * SAMPLE_RATE as usize / pcm_rate(self.codec) as usize;
-        let mut discard = 0;
-        let dry = o
-            .writer
-            .as_ref()
-            .map(|w| (w.starved_frames(), w.buffered()))
-            .filter(|(starved, _)| *starved != self.starved);
-        if let Some((starved, buffered)) = dry {
-            // The ring ran dry: the device played `silence` frames that were in no
-            // schedule.
-            let silence = (starved - self.starved) as usize;
-            self.starved = starved;
-            let level = buffered + o.resampler.ready().len() + self.pops.len() * frame48;
-            // As much of the silence as this thread was late beyond its polling slack is
-            // its own doing; the second time in a while, the cushion grows by it.
-            let own = silence.min(late.saturating_sub(POLL_SLACK));
-            if own > 0 {
-                let device = self.engine.stats().frames_rendered;
-                if self
-                    .last_own_dry
-                    .is_some_and(|at| device.saturating_sub(at) < GROW_WITHIN)
-                {
-                    self.cushion += own.min(MAX_CUSHION.saturating_sub(self.cushion));
-                }
-                self.last_own_dry = Some(device);
+        let device = self.engine.stats().frames_rendered;
+        let plan = self.core.plan(
+            Ring {
+                buffered: o.writer.as_ref().map_or(0, StreamWriter::buffered),
+                starved: o.writer.as_ref().map_or(0, StreamWriter::starved_frames),
+                device,
+            },
+            Due {
+                frames: o.resampler.ready().len() + self.pops.len() * frame48,
+                late: Some(late),
+            },
+        );
+        // The first write's cushion goes straight into the ring when it opens (below);
+        // a rebuild goes in front of the frames, concealed after a short dry spell (so
+        // it is not a second gap) and silent after a long one.
+        if !plan.first && plan.fill > 0 {
+            let fill = fill_len(plan.fill, self.codec);
+            if plan.dry as u64 <= CONCEAL_DRY {
+                o.decoder.conceal(fill, &mut o.pcm);
+            } else {
+                o.pcm.resize(fill, 0.0);
             }
-            // On schedule, the ring would now hold the cushion and the frames due, less
-            // what the device played since the first of them was due.
-            let scheduled = (self.cushion + self.pops.len() * frame48).saturating_sub(late);
-            let mut fill = 0;
-            if level > scheduled {
-                // The frames written now were due while the ring was dry: as much of the
-                // oldest as the device played silence instead of is dropped, which puts
-                // the audio back on its schedule. Kept, every late wake-up would add to
-                // the call's delay for good.
-                discard = (level - scheduled).min(silence);
-            } else if level < scheduled {
-                // The audio is behind its schedule (a longer jitter delay, a slow sender)
-                // or the cushion just grew: it is rebuilt in front of the audio.
-                fill = fill_len(scheduled - level, self.codec);
-                if silence as u64 <= CONCEAL_DRY {
-                    o.decoder.conceal(fill, &mut o.pcm);
-                } else {
-                    o.pcm.resize(fill, 0.0);
-                }
-            }
-            tracing::debug!(silence, late, level, fill, discard, "call audio ran dry");
+        }
+        if plan.dry > 0 {
+            tracing::debug!(
+                dry = plan.dry,
+                late,
+                fill = plan.fill,
+                discard = plan.discard,
+                "call audio ran dry"
+            );
         }
         for pop in self.pops.drain(..) {
             match pop {
@@ -283,23 +233,16 @@ impl CallPlayout {
         }
         o.resampler.push(&o.pcm);
         if o.writer.is_none() {
-            match open_stream(&self.engine) {
+            match open_stream(&self.engine, plan.fill) {
                 Ok(w) => o.writer = Some(w),
                 Err(e) => tracing::warn!("call audio: {e}"),
             }
         }
         let Some(w) = o.writer.as_mut() else { return };
-        let device = self.engine.stats().frames_rendered;
-        if device >= self.next_drift_check {
-            self.next_drift_check = device + DRIFT_EVERY;
-            if let Some(d) = self.drift.drift() {
-                if (d - self.applied).abs() > DRIFT_STEP {
-                    self.applied = d;
-                    o.resampler.set_drift(1.0 / (1.0 + d));
-                }
-            }
+        if let Some(ratio) = self.core.ratio(device) {
+            o.resampler.set_drift(ratio);
         }
-        o.resampler.consume(discard);
+        o.resampler.consume(plan.discard);
         let ready = o.resampler.ready();
         // The ring holds a second; a call that falls that far behind loses the rest.
         let len = ready.len();
@@ -320,12 +263,13 @@ fn fill_len(short: usize, codec: AudioCodec) -> usize {
     short.div_ceil(SAMPLE_RATE as usize / 400) * step
 }
 
-fn open_stream(engine: &Engine) -> Result<StreamWriter, SipError> {
+/// The call's stream, opened behind `cushion` frames of silence.
+fn open_stream(engine: &Engine, cushion: usize) -> Result<StreamWriter, SipError> {
     let mut writer = engine.add_stream(StreamOptions {
         gain: 1.0,
         priority: CALL_PRIORITY,
         capacity_ms: 1000,
     })?;
-    writer.write(&[0.0; LEAD_IN]);
+    writer.write(&[0.0; MAX_CUSHION][..cushion.min(MAX_CUSHION)]);
     Ok(writer)
 }

@@ -7,18 +7,22 @@
 //! after `Audio.ReceiverTimeout`, and a fake `Content-Length` that is never reached is
 //! fine.
 //!
-//! The cushion against arrival jitter is silence written ahead of the first bytes, not
-//! audio held back: it starts at `transmit_buffer_min_ms` and grows by half after each
-//! underrun up to `transmit_buffer_max_ms`. A sender on a clock of its own is followed by
-//! nudging the resampler's ratio (at most ±0.5 %) so the ring's low-water mark stays at
-//! the cushion.
+//! What is written when is the engine's live-playout core, shared with SIP calls
+//! ([`netamp_engine::live::playout`], through [`ArrivingStream`]): the cushion against
+//! arrival jitter is silence written ahead of the first bytes, not audio held back; it
+//! starts at `transmit_buffer_min_ms` and grows, the second time the ring runs dry
+//! within 30 s, by what it lacked, up to `transmit_buffer_max_ms`. A sender on a clock
+//! of its own is followed by setting the live resampler's ratio from its sample count
+//! against the device's clock. This handler owns the engine stream and the waiting for
+//! room, which holds a faster-than-real-time sender back through TCP.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use netamp_engine::live::{LiveDecoder, LiveFormat};
+use netamp_engine::live::playout::{PlayoutConfig, Ring};
+use netamp_engine::live::{ArrivingStream, LiveFormat};
 use netamp_engine::{StreamOptions, StreamWriter, SAMPLE_RATE};
 use warp::http::StatusCode;
 
@@ -29,14 +33,6 @@ use crate::users::Role;
 
 /// Priority of live audio (ARCHITECTURE.md §2).
 const PRIORITY: u8 = 7;
-/// Largest ratio correction for a drifting sender clock.
-const MAX_DRIFT: f64 = 0.005;
-/// How often the drift control looks at the ring's low-water mark.
-const DRIFT_WINDOW: Duration = Duration::from_secs(1);
-/// Low-water deviation left alone (ms): arrival jitter, not drift. A 100 ppm clock
-/// difference takes five minutes to cross it.
-const DRIFT_DEADBAND_MS: u64 = 30;
-
 /// Held while a sender streams.
 #[derive(Default)]
 pub struct TransmitSlot {
@@ -123,86 +119,13 @@ fn ms_to_samples(ms: u64) -> usize {
     (ms * u64::from(SAMPLE_RATE) / 1000) as usize
 }
 
-/// The jitter cushion and the clock-drift control of one stream.
-struct Cushion {
-    margin: usize,
-    max: usize,
-    started: bool,
-    underruns: u64,
-    window_start: Instant,
-    window_low: usize,
-    window_blocked: bool,
-    drift: f64,
-}
-
-impl Cushion {
-    fn new(min_ms: u64, max_ms: u64, now: Instant) -> Self {
-        Self {
-            margin: ms_to_samples(min_ms).max(1),
-            max: ms_to_samples(max_ms.max(min_ms)),
-            started: false,
-            underruns: 0,
-            window_start: now,
-            window_low: usize::MAX,
-            window_blocked: false,
-            drift: 1.0,
-        }
-    }
-
-    /// Silence to write before the `arrived` samples that just came: the whole cushion at
-    /// the start and after an underrun (which also grows it). A sender that delivers
-    /// large bursts (ffmpeg `-re` writes 128–256 ms at a time) paces them coarsely, so
-    /// an eighth of the first burst is added to the cushion from the start.
-    fn lead_in(&mut self, buffered: usize, arrived: usize) -> usize {
-        if !self.started {
-            self.started = true;
-            self.margin = (self.margin + arrived / 8).min(self.max);
-            return self.margin;
-        }
-        if buffered == 0 {
-            self.underruns += 1;
-            self.margin = (self.margin * 3 / 2).min(self.max);
-            return self.margin;
-        }
-        0
-    }
-
-    /// Notes the ring's fill as bytes arrive; returns a new resampler ratio when the
-    /// window closes. A sender that had to wait for room is faster than real time (a
-    /// whole file posted at once), not drifting, and leaves the ratio alone.
-    fn observe(&mut self, buffered: usize, now: Instant) -> Option<f64> {
-        if !self.started {
-            self.window_start = now;
-            return None;
-        }
-        self.window_low = self.window_low.min(buffered);
-        if now - self.window_start < DRIFT_WINDOW {
-            return None;
-        }
-        let excess = self.window_low as f64 - self.margin as f64;
-        let deadband = ms_to_samples(DRIFT_DEADBAND_MS) as f64;
-        self.drift = if self.window_blocked || self.window_low == usize::MAX {
-            1.0
-        } else if excess.abs() <= deadband {
-            // Inside the deadband a correction already running finishes its job.
-            if (self.drift - 1.0) * excess < 0.0 || excess.abs() < deadband / 3.0 {
-                1.0
-            } else {
-                self.drift
-            }
-        } else {
-            // Drain (or build) the excess over about ten seconds.
-            1.0 - (excess / (10.0 * f64::from(SAMPLE_RATE))).clamp(-MAX_DRIFT, MAX_DRIFT)
-        };
-        self.window_start = now;
-        self.window_low = usize::MAX;
-        self.window_blocked = false;
-        Some(self.drift)
-    }
-}
-
-/// Writes all of `samples`, waiting for room; false if the stream was stopped.
-async fn write_all(writer: &mut StreamWriter, samples: &[f32], cushion: &mut Cushion) -> bool {
+/// Writes all of `samples`, waiting for room; false if the stream was stopped. A
+/// writer that had to wait tells `stream`: its sender is faster than real time.
+async fn write_all(
+    writer: &mut StreamWriter,
+    samples: &[f32],
+    stream: &mut ArrivingStream,
+) -> bool {
     let mut written = 0;
     while written < samples.len() {
         written += writer.write(&samples[written..]);
@@ -210,7 +133,7 @@ async fn write_all(writer: &mut StreamWriter, samples: &[f32], cushion: &mut Cus
             if writer.is_closed() {
                 return false;
             }
-            cushion.window_blocked = true;
+            stream.held_back();
             // Faster-than-real-time senders are held back here, and through TCP.
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -230,33 +153,37 @@ async fn play(
 ) -> Reply {
     let audio = &service.config;
     let idle = Duration::from_millis(audio.receiver_timeout_ms.max(100));
-    let mut cushion = Cushion::new(
-        audio.transmit_buffer_min_ms,
-        audio.transmit_buffer_max_ms,
-        Instant::now(),
-    );
-    let mut decoder = LiveDecoder::new(declared);
+    let config = PlayoutConfig {
+        cushion: ms_to_samples(audio.transmit_buffer_min_ms),
+        max_cushion: ms_to_samples(audio.transmit_buffer_max_ms),
+        poll_slack: 0,
+    };
+    let mut stream = ArrivingStream::new(declared, config);
     let mut writer: Option<StreamWriter> = None;
+    let silence = vec![0f32; config.max_cushion.max(config.cushion)];
+    // The decoded samples are copied out of `stream` so that writing can tell it when
+    // the sender had to be held back.
     let mut out: Vec<f32> = Vec::new();
-    let silence = vec![0f32; cushion.max];
     loop {
         let chunk = match tokio::time::timeout(idle, body.next()).await {
             Ok(Some(Ok(c))) => Some(c),
             // End of body, a peer that closed early (fake Content-Length), or silence.
             Ok(Some(Err(_))) | Ok(None) | Err(_) => None,
         };
-        out.clear();
-        let decoded = match &chunk {
-            Some(c) => decoder.push(c, &mut out),
-            None => decoder.finish(&mut out),
-        };
-        if let Err(e) = decoded {
-            if writer.is_none() {
-                return unsupported(&e.to_string());
+        let device = service.engine.device_position(Instant::now());
+        match stream.decode(chunk.as_deref(), device) {
+            Ok(samples) => {
+                out.clear();
+                out.extend_from_slice(samples);
             }
-            // Mid-stream garbage ends the stream; what played stays played.
-            tracing::info!("transmit.cgi stream ended: {e}");
-            break;
+            Err(e) => {
+                if writer.is_none() {
+                    return unsupported(&e.to_string());
+                }
+                // Mid-stream garbage ends the stream; what played stays played.
+                tracing::info!("transmit.cgi stream ended: {e}");
+                break;
+            }
         }
         if !out.is_empty() {
             if writer.is_none() {
@@ -275,20 +202,20 @@ async fn play(
                 }
             }
             let Some(w) = writer.as_mut() else { break };
-            let now = Instant::now();
-            let buffered = w.buffered();
-            if let Some(ratio) = cushion.observe(buffered, now) {
-                decoder.set_drift(ratio);
-            }
             // The resampler's tail at the end belongs right after what played: no gap.
-            let lead = if chunk.is_some() {
-                cushion.lead_in(buffered, out.len())
+            let fill = if chunk.is_some() {
+                stream
+                    .plan(Ring {
+                        buffered: w.buffered(),
+                        starved: w.starved_frames(),
+                        device: device as u64,
+                    })
+                    .fill
             } else {
                 0
             };
-            if !write_all(w, &silence[..lead], &mut cushion).await
-                || !write_all(w, &out, &mut cushion).await
-            {
+            let fill = &silence[..fill.min(silence.len())];
+            if !write_all(w, fill, &mut stream).await || !write_all(w, &out, &mut stream).await {
                 return text(StatusCode::OK, "");
             }
         }
@@ -297,11 +224,12 @@ async fn play(
         }
     }
     drop(busy);
-    if cushion.underruns > 0 {
+    let core = stream.playout();
+    if core.dry_spells() > 0 {
         tracing::info!(
-            "transmit.cgi: {} underruns, cushion grew to {} ms",
-            cushion.underruns,
-            cushion.margin * 1000 / SAMPLE_RATE as usize
+            "transmit.cgi: ran dry {} times, cushion grew to {} ms",
+            core.dry_spells(),
+            core.cushion() * 1000 / SAMPLE_RATE as usize
         );
     }
     // Reply once the stream has played out.
@@ -311,50 +239,6 @@ async fn play(
         }
     }
     text(StatusCode::OK, "")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cushion_grows_after_underruns_and_stops_at_the_limit() {
-        let t0 = Instant::now();
-        let mut c = Cushion::new(20, 50, t0);
-        assert_eq!(
-            c.lead_in(0, 960),
-            1080,
-            "the first bytes start behind 20 ms of silence and an eighth of their length"
-        );
-        assert_eq!(c.lead_in(500, 960), 0);
-        assert_eq!(c.lead_in(0, 960), 1620);
-        assert_eq!(c.lead_in(0, 960), 2400, "capped at 50 ms");
-        assert_eq!(c.underruns, 2);
-    }
-
-    #[test]
-    fn drift_control_drains_excess_unless_the_sender_was_held_back() {
-        let t0 = Instant::now();
-        let mut c = Cushion::new(20, 500, t0);
-        assert_eq!(
-            c.observe(0, t0),
-            None,
-            "nothing is measured before the start"
-        );
-        c.lead_in(0, 0);
-        assert_eq!(c.observe(960 + 480, t0), None);
-        let r = c.observe(960 + 480, t0 + DRIFT_WINDOW).unwrap();
-        assert_eq!(r, 1.0, "10 ms of jitter is not drift");
-        assert_eq!(c.observe(960 + 4800, t0 + DRIFT_WINDOW), None);
-        let r = c.observe(960 + 4800, t0 + DRIFT_WINDOW * 2).unwrap();
-        assert!((1.0 - MAX_DRIFT..1.0).contains(&r), "{r}");
-        c.window_blocked = true;
-        let r = c.observe(48_000, t0 + DRIFT_WINDOW * 3).unwrap();
-        assert_eq!(r, 1.0);
-        c.margin = 9600;
-        let r = c.observe(0, t0 + DRIFT_WINDOW * 4).unwrap();
-        assert!(r > 1.0, "an emptying ring is refilled: {r}");
-    }
 }
 
 #[cfg(test)]

@@ -1,16 +1,17 @@
-//! How fast the sender's clock runs against the device's: a state machine fed with
-//! readings, time passed in.
+//! How fast a sender's clock runs against the device's: a state machine fed with
+//! readings, time passed in. Used by the playout core ([`super::playout`]) for every
+//! live stream: a SIP call's RTP timestamps and a `transmit.cgi` body's sample count.
 //!
-//! Each reading pairs the device's clock (its frame position when a packet arrived) with
-//! the packet's RTP timestamp. With no drift, timestamp minus device stays constant apart
+//! Each reading pairs the device's clock (its position when data arrived) with how far
+//! the sender's media had come. With no drift, media minus device stays constant apart
 //! from the network's delay; a sender whose clock runs fast by 1,000 ppm gains a
 //! millisecond a second on it. Network jitter and a late receiving thread only ever make
-//! a packet look later, so each half second keeps its earliest-looking packet (the
-//! largest offset), and the estimate is the least-squares slope of those over the last
+//! data look later, so each half second keeps its earliest-looking reading (the largest
+//! offset), and the estimate is the least-squares slope of those over the last
 //! [`WINDOW`] seconds. A slope the scatter could make by itself is not taken for drift,
 //! so a steady sender's audio is never stretched.
 //!
-//! The jitter buffer's own timing is no use here: it plays at the sender's pace only as
+//! A jitter buffer's own timing is no use here: it plays at the sender's pace only as
 //! far as its windowed minimum transit follows, which lags by the window.
 
 use std::collections::VecDeque;

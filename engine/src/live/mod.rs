@@ -5,15 +5,19 @@
 //! [`StreamResampler::live`], whose ratio the caller may nudge to follow the sender's
 //! clock.
 
+mod arriving;
+pub mod drift;
 mod encode;
 mod ogg;
 pub mod opus_voice;
+pub mod playout;
 
 use netamp_dsp::g711;
 use netamp_dsp::g726::{G726Decoder, Packing};
 
 use crate::resample::StreamResampler;
 use crate::EngineError;
+pub use arriving::ArrivingStream;
 pub use encode::{LiveEncoder, OutCodec};
 pub use ogg::{last_granule, OggPackets, OggWriter};
 
@@ -316,6 +320,8 @@ pub struct LiveDecoder {
     pending: Vec<u8>,
     decoded: Vec<f32>,
     resampler: Option<StreamResampler>,
+    /// Frames decoded at the stream's own rate, before resampling: the sender's clock.
+    source_frames: u64,
 }
 
 impl LiveDecoder {
@@ -328,7 +334,15 @@ impl LiveDecoder {
             pending: Vec::new(),
             decoded: Vec::new(),
             resampler: None,
+            source_frames: 0,
         }
+    }
+
+    /// How far the sender's media has come, seconds of its own clock: the frames
+    /// decoded so far at the stream's rate (0 before the format is known).
+    pub fn media_secs(&self) -> f64 {
+        self.format
+            .map_or(0.0, |f| self.source_frames as f64 / f64::from(f.rate))
     }
 
     /// The format in use, once the start of the body was seen.
@@ -367,6 +381,7 @@ impl LiveDecoder {
             Decoder::Opus(d) => d.push(&self.pending[..whole], &mut self.decoded)?,
         }
         self.pending.drain(..whole);
+        self.source_frames += self.decoded.len() as u64;
         let Some(rs) = self.resampler.as_mut() else {
             return Ok(());
         };
