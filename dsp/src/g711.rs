@@ -1,5 +1,7 @@
 //! G.711 µ-law and A-law, as ITU-T G.711 defines them (sign-magnitude, segment and step).
 
+use crate::sample::{f32_to_i16, i16_to_f32};
+
 const BIAS: i32 = 0x84;
 const CLIP: i32 = 32635;
 
@@ -71,6 +73,30 @@ pub fn linear_to_alaw(sample: i16) -> u8 {
         (s >> seg) & 0x0f
     };
     (aval ^ mask) as u8
+}
+
+/// Decodes one µ-law byte to an `f32` sample.
+#[inline]
+pub fn ulaw_to_f32(byte: u8) -> f32 {
+    i16_to_f32(ulaw_to_linear(byte))
+}
+
+/// Decodes one A-law byte to an `f32` sample.
+#[inline]
+pub fn alaw_to_f32(byte: u8) -> f32 {
+    i16_to_f32(alaw_to_linear(byte))
+}
+
+/// Encodes one `f32` sample (saturated) to µ-law.
+#[inline]
+pub fn f32_to_ulaw(sample: f32) -> u8 {
+    linear_to_ulaw(f32_to_i16(sample))
+}
+
+/// Encodes one `f32` sample (saturated) to A-law.
+#[inline]
+pub fn f32_to_alaw(sample: f32) -> u8 {
+    linear_to_alaw(f32_to_i16(sample))
 }
 
 #[cfg(test)]

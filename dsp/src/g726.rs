@@ -117,7 +117,7 @@ impl G726Decoder {
                 Packing::Lsb => (byte & 0x0F, byte >> 4),
             };
             for code in [first, second] {
-                out.push(f32::from(self.decode(code)) / 32768.0);
+                out.push(crate::sample::i16_to_f32(self.decode(code)));
             }
         }
     }

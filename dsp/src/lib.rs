@@ -13,6 +13,7 @@ pub mod limiter;
 pub mod meter;
 pub mod mixer;
 pub mod ramp;
+pub mod sample;
 
 /// The sample rate of every internal signal.
 pub const SAMPLE_RATE: u32 = 48_000;

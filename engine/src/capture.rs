@@ -490,7 +490,7 @@ mod cpal_in {
                 &config.into(),
                 move |data: &[i16], _: &cpal::InputCallbackInfo| {
                     for f in data.chunks_exact(channels) {
-                        let sum: f32 = f.iter().map(|&s| f32::from(s) / 32768.0).sum();
+                        let sum: f32 = f.iter().map(|&s| netamp_dsp::sample::i16_to_f32(s)).sum();
                         let _ = producer.push(sum / channels as f32);
                     }
                 },

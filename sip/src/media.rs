@@ -8,6 +8,7 @@
 //! coder (64 kbit/s, 16 kHz audio, an 8 kHz RTP clock as RFC 3551 has it).
 
 use netamp_dsp::g711;
+use netamp_dsp::sample::{f32_to_i16, i16_to_f32};
 use netamp_engine::live::opus_voice::{VoiceDecoder, VoiceEncoder};
 
 use crate::sdp::AudioCodec;
@@ -69,24 +70,16 @@ impl Decoder {
     pub fn decode(&mut self, payload: &[u8], frame: usize, out: &mut Vec<f32>) {
         let start = out.len();
         match self.codec {
-            AudioCodec::Pcmu => out.extend(
-                payload
-                    .iter()
-                    .map(|&b| f32::from(g711::ulaw_to_linear(b)) / 32768.0),
-            ),
-            AudioCodec::Pcma => out.extend(
-                payload
-                    .iter()
-                    .map(|&b| f32::from(g711::alaw_to_linear(b)) / 32768.0),
-            ),
+            AudioCodec::Pcmu => out.extend(payload.iter().map(|&b| g711::ulaw_to_f32(b))),
+            AudioCodec::Pcma => out.extend(payload.iter().map(|&b| g711::alaw_to_f32(b))),
             AudioCodec::L16 => out.extend(
                 payload
                     .chunks_exact(2)
-                    .map(|b| f32::from(i16::from_be_bytes([b[0], b[1]])) / 32768.0),
+                    .map(|b| i16_to_f32(i16::from_be_bytes([b[0], b[1]]))),
             ),
             AudioCodec::G722 => {
                 if let Some(dec) = self.g722.as_mut() {
-                    out.extend(dec.decode(payload).iter().map(|&s| f32::from(s) / 32768.0));
+                    out.extend(dec.decode(payload).iter().map(|&s| i16_to_f32(s)));
                 }
             }
             AudioCodec::Opus => {
@@ -165,19 +158,18 @@ impl Encoder {
 
     /// Appends the payload for `pcm` (one frame at [`pcm_rate`]) to `out`.
     pub fn encode(&mut self, pcm: &[f32], out: &mut Vec<u8>) {
-        let q = |s: f32| (s.clamp(-1.0, 1.0) * 32767.0) as i16;
         match self.codec {
-            AudioCodec::Pcmu => out.extend(pcm.iter().map(|&s| g711::linear_to_ulaw(q(s)))),
-            AudioCodec::Pcma => out.extend(pcm.iter().map(|&s| g711::linear_to_alaw(q(s)))),
+            AudioCodec::Pcmu => out.extend(pcm.iter().map(|&s| g711::f32_to_ulaw(s))),
+            AudioCodec::Pcma => out.extend(pcm.iter().map(|&s| g711::f32_to_alaw(s))),
             AudioCodec::L16 => {
                 for &s in pcm {
-                    out.extend_from_slice(&q(s).to_be_bytes());
+                    out.extend_from_slice(&f32_to_i16(s).to_be_bytes());
                 }
             }
             AudioCodec::G722 => {
                 if let Some(enc) = self.g722.as_mut() {
                     self.pcm16.clear();
-                    self.pcm16.extend(pcm.iter().map(|&s| q(s)));
+                    self.pcm16.extend(pcm.iter().map(|&s| f32_to_i16(s)));
                     out.extend_from_slice(&enc.encode(&self.pcm16));
                 }
             }

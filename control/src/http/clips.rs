@@ -348,9 +348,7 @@ async fn download(clips: &ClipLibrary, req: &Request) -> Reply {
                 Ok(_) => {
                     let mut out = Vec::with_capacity(frames.len() * 2);
                     for s in &frames {
-                        out.extend_from_slice(
-                            &((s.clamp(-1.0, 1.0) * 32767.0).round() as i16).to_be_bytes(),
-                        );
+                        out.extend_from_slice(&netamp_dsp::sample::f32_to_i16(*s).to_be_bytes());
                     }
                     if tx.blocking_send(Ok(Bytes::from(out))).is_err() {
                         return;

@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use netamp_dsp::g711;
+use netamp_dsp::{g711, sample};
 
 use super::{downmix_into, SampleReader};
 use crate::EngineError;
@@ -48,12 +48,12 @@ impl Encoding {
 
     fn decode(self, b: &[u8]) -> f32 {
         match self {
-            Self::Ulaw => f32::from(g711::ulaw_to_linear(b[0])) / 32768.0,
-            Self::Alaw => f32::from(g711::alaw_to_linear(b[0])) / 32768.0,
-            Self::Pcm8 => f32::from(b[0] as i8) / 128.0,
-            Self::Pcm16 => f32::from(i16::from_be_bytes([b[0], b[1]])) / 32768.0,
-            Self::Pcm24 => (i32::from_be_bytes([b[0], b[1], b[2], 0]) >> 8) as f32 / 8_388_608.0,
-            Self::Pcm32 => i32::from_be_bytes([b[0], b[1], b[2], b[3]]) as f32 / 2_147_483_648.0,
+            Self::Ulaw => g711::ulaw_to_f32(b[0]),
+            Self::Alaw => g711::alaw_to_f32(b[0]),
+            Self::Pcm8 => sample::i8_to_f32(b[0] as i8),
+            Self::Pcm16 => sample::i16_to_f32(i16::from_be_bytes([b[0], b[1]])),
+            Self::Pcm24 => sample::i32_to_f32(i32::from_be_bytes([b[0], b[1], b[2], 0])),
+            Self::Pcm32 => sample::i32_to_f32(i32::from_be_bytes([b[0], b[1], b[2], b[3]])),
             Self::Float32 => f32::from_be_bytes([b[0], b[1], b[2], b[3]]),
             Self::Float64 => {
                 f64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32

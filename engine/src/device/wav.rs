@@ -69,7 +69,7 @@ impl WavWriter {
     pub fn write(&mut self, samples: &[f32]) -> Result<(), EngineError> {
         self.bytes.clear();
         for &s in samples {
-            let v = (s.clamp(-1.0, 1.0) * 32767.0).round() as i16;
+            let v = netamp_dsp::sample::f32_to_i16(s);
             self.bytes.extend_from_slice(&v.to_le_bytes());
         }
         self.out.write_all(&self.bytes).map_err(|e| self.err(e))?;

@@ -2,6 +2,7 @@
 //! `audio/L16`) and Opus in Ogg, at the rate the listener asked for.
 
 use netamp_dsp::g711;
+use netamp_dsp::sample::f32_to_i16;
 
 use super::ogg::OggWriter;
 use super::opus_voice::VoiceEncoder;
@@ -121,18 +122,13 @@ impl LiveEncoder {
                 o.pending.drain(..start);
             }
             (None, OutCodec::Ulaw) => {
-                units.push(
-                    ready
-                        .iter()
-                        .map(|&s| g711::linear_to_ulaw(to_i16(s)))
-                        .collect(),
-                );
+                units.push(ready.iter().map(|&s| g711::f32_to_ulaw(s)).collect());
             }
             (None, _) => {
                 units.push(
                     ready
                         .iter()
-                        .flat_map(|&s| to_i16(s).to_be_bytes())
+                        .flat_map(|&s| f32_to_i16(s).to_be_bytes())
                         .collect(),
                 );
             }
@@ -141,10 +137,6 @@ impl LiveEncoder {
         self.resampler.consume(n);
         Ok(())
     }
-}
-
-fn to_i16(s: f32) -> i16 {
-    (s * 32768.0).round().clamp(-32768.0, 32767.0) as i16
 }
 
 #[cfg(test)]

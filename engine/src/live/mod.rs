@@ -442,7 +442,7 @@ fn decode_pcm(format: LiveFormat, bytes: &[u8], out: &mut Vec<f32>) {
                 Coding::L16Be => i16::from_be_bytes([f[2 * c], f[2 * c + 1]]),
                 _ => i16::from_le_bytes([f[2 * c], f[2 * c + 1]]),
             };
-            sum += f32::from(s) / 32768.0;
+            sum += netamp_dsp::sample::i16_to_f32(s);
         }
         out.push(sum / ch as f32);
     }
