@@ -1,0 +1,392 @@
+//! The daemon's wiring: builds each service once, hands out `Arc`s, starts the
+//! listeners, and runs until a signal.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use netamp_engine::decode::DecodeLimits;
+use netamp_engine::device::{self, InputSpec, OutputSpec};
+use netamp_engine::{Engine, EngineConfig};
+
+use crate::config::Config;
+use crate::error::ControlError;
+use crate::{
+    audio, audio_settings, auth, clips, config, events, http, identity, io_service, player,
+    recorder, rtsp, services, shutdown, sip_service, sip_settings, sound_level, users,
+};
+
+/// Command line: the operator contract of ARCHITECTURE.md §4.
+#[derive(Debug, Parser)]
+#[command(
+    name = "netamp",
+    version,
+    about = "Network audio endpoint: SIP/IP paging amplifier and I/O module"
+)]
+pub struct Cli {
+    /// Configuration file (TOML).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Directory for state (accounts, clips).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// HTTP listen address.
+    #[arg(long)]
+    http: Option<SocketAddr>,
+    /// SIP listen address.
+    #[arg(long)]
+    sip: Option<SocketAddr>,
+    /// RTSP event-stream listen address (`auto`, an address, or "" for off).
+    #[arg(long)]
+    rtsp: Option<String>,
+    /// Output device: default, null, wav:<path>, cpal:<name>, alsa:<pcm>.
+    #[arg(long)]
+    audio_out: Option<String>,
+    /// Input device: default, none, wav:<path>[?loop], cpal:<name>, alsa:<pcm>.
+    #[arg(long)]
+    audio_in: Option<String>,
+    /// Port layout: c8210, a9210 or combined.
+    #[arg(long, default_value = "combined", value_parser = ["c8210", "a9210", "combined"])]
+    profile: String,
+    /// Create this administrator if no account exists yet (USER:PASSWORD).
+    #[arg(long)]
+    admin: Option<String>,
+}
+
+/// Decoder crates log every malformed upload at error level; netamp reports those to the
+/// client as a 400 with the reason, so their own logging is noise by default. warp logs a
+/// client that hangs up mid-body at error level, and VMS senders with a fake
+/// Content-Length always do. rsipstack logs every SIP datagram at info level, and warns
+/// when an ACK overtakes its own 200 on loopback (harmless: the dialog is confirmed).
+/// How long open HTTP connections (a `receive.cgi` stream, an upload) get to finish
+/// after SIGTERM before they are dropped.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+const DEFAULT_LOG_FILTER: &str = "info,symphonia_core=off,symphonia_format_riff=off,symphonia_format_ogg=off,\
+    symphonia_bundle_mp3=off,symphonia_bundle_flac=off,symphonia_codec_vorbis=off,symphonia_codec_pcm=off,\
+    symphonia_adapter_libopus=off,warp::server::run=off,rsipstack=warn,rsipstack::dialog::dialog=error";
+
+/// Runs the daemon until a signal ends it: logging, signals, the runtime, then
+/// [`run`]. Exits the process with 1 when it cannot start.
+pub fn main(cli: Cli) {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| DEFAULT_LOG_FILTER.into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let stop = match shutdown::install() {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("netamp: cannot handle signals: {e}");
+            std::process::exit(1);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("netamp: cannot start the runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let result = runtime.block_on(run(cli, stop));
+    // Blocking tasks still running (a stalled upload's decoder) are not waited for.
+    runtime.shutdown_timeout(Duration::from_millis(500));
+    if let Err(e) = result {
+        eprintln!("netamp: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli, stop: Arc<tokio::sync::Notify>) -> Result<(), ControlError> {
+    let mut config = Config::load(cli.config.as_deref())?;
+    if let Some(a) = cli.http {
+        config.http.listen = a;
+    }
+    if let Some(a) = cli.sip {
+        config.sip.listen = a;
+    }
+    if let Some(a) = cli.rtsp {
+        config.rtsp.listen = a;
+    }
+    if let Some(o) = cli.audio_out {
+        config.audio.output = o;
+    }
+    if let Some(i) = cli.audio_in {
+        config.audio.input = i;
+    }
+    let data_dir = cli
+        .data_dir
+        .or(config.data_dir.clone())
+        .unwrap_or_else(|| PathBuf::from("netamp-data"));
+    std::fs::create_dir_all(&data_dir).map_err(|source| ControlError::State {
+        path: data_dir.clone(),
+        source,
+    })?;
+    // Password digests and credentials live here: the daemon's user only (the state files
+    // themselves are written 0600).
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Err(e) = std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o700))
+        {
+            tracing::warn!(
+                "data directory {}: cannot make it 0700: {e}",
+                data_dir.display()
+            );
+        }
+    }
+
+    let out_spec: OutputSpec = config.audio.output.parse()?;
+    let in_spec: InputSpec = config.audio.input.parse()?;
+    let identity = identity::Identity::new(
+        config.device.mac.as_deref(),
+        config.device.name.as_deref(),
+        &cli.profile,
+    )
+    .map_err(ControlError::Config)?;
+
+    let users = Arc::new(users::UserStore::load(
+        data_dir.join("users.json"),
+        identity.realm(),
+    )?);
+    if let Some(admin) = cli.admin.as_deref() {
+        let (user, pwd) = admin
+            .split_once(':')
+            .ok_or_else(|| ControlError::Config("--admin takes USER:PASSWORD".into()))?;
+        if users.is_empty() {
+            users
+                .add(user, pwd, "root", "admin:operator:viewer:ptz", "")
+                .map_err(|e| ControlError::Config(format!("--admin: {e:?}")))?;
+            tracing::info!(user, "created the first administrator");
+        }
+    }
+
+    let engine_config = EngineConfig {
+        period_frames: config.audio.period_frames,
+        duck_gain: config.audio.duck_gain,
+        max_sources: config.audio.max_sources,
+        ..EngineConfig::default()
+    };
+    let (engine, renderer, mut engine_events) =
+        Engine::start(engine_config, DecodeLimits::default())?;
+    let output = device::open_output(&out_spec, renderer)?;
+    let echo_reference = output.is_sound_card() && in_spec.is_sound_card();
+    let capture = netamp_engine::capture::Capture::start(
+        &in_spec,
+        netamp_engine::capture::CaptureOptions {
+            stages: netamp_dsp::echo::Stages {
+                echo_cancel: config.audio.echo_cancel,
+                noise_suppression: config.audio.noise_suppression,
+                agc: config.audio.agc,
+            },
+            // An echo needs a loudspeaker and a microphone in one room. With a file or
+            // `null` at either end there is no such path, and a reference would only make
+            // AEC3 assume one: until its no-echo detector trips (6 s of far-end audio) it
+            // suppresses the room whenever the far end talks.
+            reference: echo_reference
+                .then(|| engine.take_render_reference())
+                .flatten(),
+            echo_delay_ms: config.audio.echo_delay_ms,
+            avc: config.audio.avc.then(|| {
+                (
+                    netamp_dsp::avc::AvcConfig {
+                        threshold_dbfs: config.audio.avc_threshold_dbfs,
+                        slope: config.audio.avc_slope,
+                        max_boost_db: config.audio.avc_max_boost_db,
+                        slew_db_per_s: config.audio.avc_slew_db_per_s,
+                    },
+                    engine.avc_handle(),
+                )
+            }),
+        },
+    )?;
+    tracing::info!(
+        output = output.name(),
+        input = capture.name(),
+        "audio running"
+    );
+
+    let bus = Arc::new(events::EventBus::new());
+    let clips = Arc::new(clips::ClipLibrary::load(
+        &data_dir,
+        config.clips.max_groups,
+        config.clips.max_upload_mb,
+        config.clips.max_volume,
+        DecodeLimits::default(),
+    )?);
+    let io = Arc::new(io_service::IoService::new(
+        &cli.profile,
+        &config.io,
+        &data_dir,
+        bus.clone(),
+    )?);
+    io.start();
+    let player = Arc::new(player::ClipPlayer::new(
+        engine.clone(),
+        bus.clone(),
+        config.clips.mix,
+        config.clips.priority,
+    ));
+    // What the engine reports is handled here, on a control task: nothing of control's
+    // runs on an engine thread.
+    let events_player = player.clone();
+    tokio::spawn(async move {
+        while let Some(ev) = engine_events.next().await {
+            events_player.on_engine_event(ev);
+        }
+    });
+    let audio = Arc::new(audio::AudioService::new(
+        engine,
+        capture,
+        config.audio.clone(),
+        audio_settings::AudioSettings::load(&data_dir)?,
+        output.name().to_string(),
+        echo_reference,
+    ));
+    let recorder = Arc::new(recorder::Recorder::load(
+        &data_dir,
+        config.recording.clone(),
+    )?);
+    recorder.start(&audio.capture);
+    let auth = Arc::new(auth::Authenticator::new(users, config.auth.clone()));
+
+    // SIP before HTTP: scripts and tests take the HTTP line as "ready".
+    let accounts = sip_service::AccountStore::load(&data_dir)?;
+    let call_settings = sip_settings::SettingsStore::load(&data_dir, &config.sip)?;
+    let calls = if config.sip.enabled {
+        let calls = sip_service::CallService::start(
+            config.sip.clone(),
+            accounts,
+            call_settings,
+            sip_service::CallDeps {
+                bus: bus.clone(),
+                clips: clips.clone(),
+                player: player.clone(),
+                audio: audio.clone(),
+            },
+        )
+        .await?;
+        if let Some(ua) = calls.ua() {
+            println!("netamp: SIP on udp and tcp {}", ua.local_addr());
+        }
+        calls
+    } else {
+        Arc::new(sip_service::CallService::disabled(
+            config.sip.clone(),
+            accounts,
+            call_settings,
+        ))
+    };
+
+    // RTSP first: scripts and tests take the HTTP line as "ready".
+    let mut rtsp_addr = None;
+    if let Some(l) = rtsp_listener(&config.rtsp.listen).await? {
+        let bound = l
+            .local_addr()
+            .map_err(|e| ControlError::Config(format!("RTSP: {e}")))?;
+        rtsp_addr = Some(bound);
+        println!("netamp: RTSP events on rtsp://{bound}/axis-media/media.amp?event=on");
+        tokio::spawn(rtsp::serve(auth.clone(), bus.clone(), l));
+    }
+    tokio::spawn(sound_level::run(audio.clone(), bus.clone()));
+
+    let svc = Arc::new(services::Services {
+        identity: Arc::new(identity),
+        auth: auth.clone(),
+        clips,
+        player,
+        audio,
+        calls,
+        io,
+        bus,
+        recorder,
+        started: Instant::now(),
+        rtsp_addr,
+    });
+    let http_state = Arc::new(http::HttpState::new(auth, config.http.max_body_bytes));
+
+    let h = &config.http;
+    let listen = h.listen;
+    // Each connection holds a file descriptor: more than the process may open makes no
+    // sense (and tokio's semaphore refuses absurd counts with a panic).
+    if !(1..=65_536).contains(&h.max_connections) || !(1..=3600).contains(&h.idle_timeout_s) {
+        return Err(ControlError::Config(
+            "[http] max_connections 1…65536 and idle_timeout_s 1…3600".into(),
+        ));
+    }
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| ControlError::Listen(listen, e))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| ControlError::Listen(listen, e))?;
+    let shown = if bound.ip().is_unspecified() {
+        SocketAddr::from(([127, 0, 0, 1], bound.port()))
+    } else {
+        bound
+    };
+    // Accepted sockets inherit the listener's send buffer size.
+    if let Err(e) =
+        socket2::SockRef::from(&listener).set_send_buffer_size(h.send_buffer_kib.max(4) * 1024)
+    {
+        tracing::warn!("cannot bound the HTTP send buffer: {e}");
+    }
+    println!("netamp: HTTP listening on http://{shown}/ (bound {bound})");
+    if svc.auth.users().is_empty() {
+        println!(
+            "netamp: no account yet; create the first administrator with\n  curl 'http://{shown}/axis-cgi/pwdgrp.cgi?action=add&user=root&pwd=<password>&grp=root&sgrp=admin:operator:viewer:ptz'"
+        );
+    }
+
+    let limits = http::server::Limits {
+        max_connections: h.max_connections,
+        idle_timeout: Duration::from_secs(h.idle_timeout_s),
+        grace: SHUTDOWN_GRACE,
+    };
+    http::serve(svc.clone(), http_state, listener, limits, async move {
+        stop.notified().await
+    })
+    .await;
+    tracing::info!("shutting down");
+    svc.player.stop_all();
+    svc.io.shutdown();
+    output.stop();
+    Ok(())
+}
+
+/// The RTSP listener `[rtsp] listen` asks for (see [`config::RtspConfig`]); `None` when
+/// RTSP is off. A configured address that cannot be bound stops the start-up: Home
+/// Assistant would otherwise get no events without anyone knowing why.
+async fn rtsp_listener(listen: &str) -> Result<Option<tokio::net::TcpListener>, ControlError> {
+    let bind = |a: &str| {
+        let a = a.to_string();
+        async move {
+            let addr: SocketAddr = a
+                .parse()
+                .map_err(|e| ControlError::Config(format!("[rtsp] listen {a:?}: {e}")))?;
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| ControlError::Listen(addr, e))
+        }
+    };
+    match listen {
+        "" => Ok(None),
+        "auto" => match bind("0.0.0.0:554").await {
+            Ok(l) => Ok(Some(l)),
+            Err(e) => {
+                tracing::warn!(
+                    "RTSP: {e}; the event stream is on {} instead (set [rtsp] listen to choose)",
+                    config::RTSP_FALLBACK
+                );
+                bind(config::RTSP_FALLBACK).await.map(Some)
+            }
+        },
+        addr => bind(addr).await.map(Some),
+    }
+}

@@ -1,0 +1,36 @@
+//! netamp-control: the daemon as a library — its services, the HTTP layer, the state
+//! files and the wiring (`daemon.rs`). The `netamp` binary (`main.rs`) only parses the
+//! command line and calls [`main`], so everything here is unit-tested with
+//! `cargo test -p netamp-control --lib`.
+
+#![forbid(unsafe_code)]
+// Handlers return an early HTTP reply as their error; it is moved once per request, so
+// the size clippy warns about costs nothing measurable.
+#![allow(clippy::result_large_err)]
+
+mod audio;
+mod audio_settings;
+mod auth;
+mod clips;
+mod config;
+mod daemon;
+mod error;
+mod event_filter;
+mod events;
+mod http;
+mod identity;
+mod io_service;
+mod latency;
+mod player;
+mod recorder;
+mod rtsp;
+mod services;
+mod shutdown;
+mod sip_service;
+mod sip_settings;
+mod sound_level;
+mod store;
+mod users;
+mod wildcard;
+
+pub use daemon::{main, Cli};
