@@ -12,6 +12,17 @@ fn normalize(segment: &str) -> String {
     s.split_once(':').map_or(s, |(_, name)| name).to_string()
 }
 
+/// A topic split into bare segment names.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TopicPath(Vec<String>);
+
+impl TopicPath {
+    /// Splits and normalises `topic`.
+    pub fn new(topic: &str) -> Self {
+        Self(topic.split('/').map(normalize).collect())
+    }
+}
+
 /// One alternative of a topic filter.
 #[derive(Debug, Clone, PartialEq)]
 struct TopicPattern {
@@ -52,12 +63,17 @@ impl TopicFilter {
 
     /// True when `topic` is selected.
     pub fn matches(&self, topic: &str) -> bool {
-        let t: Vec<String> = topic.split('/').map(normalize).collect();
+        self.matches_path(&TopicPath::new(topic))
+    }
+
+    /// True when the topic `t` (split once, to match against many filters) is selected.
+    pub fn matches_path(&self, t: &TopicPath) -> bool {
+        let t = &t.0;
         self.any.iter().any(|p| {
             if p.subtree {
                 t.len() >= p.segments.len() && t[..p.segments.len()] == p.segments[..]
             } else {
-                t == p.segments
+                *t == p.segments
             }
         })
     }
@@ -136,10 +152,21 @@ impl ContentFilter {
 
     /// True when the event's items satisfy the filter.
     pub fn matches(&self, ev: &Event) -> bool {
+        self.matches_with(ev, false)
+    }
+
+    /// As [`matches`](Self::matches), but a source item asked to be `-1` matches any
+    /// value of it (action rules: "any port").
+    pub fn matches_any_source(&self, ev: &Event) -> bool {
+        self.matches_with(ev, true)
+    }
+
+    fn matches_with(&self, ev: &Event, any_source: bool) -> bool {
         let has = |n: &str, v: &str| {
-            [&ev.source, &ev.key, &ev.data]
-                .iter()
-                .any(|m| m.get(n).is_some_and(|x| x == v))
+            (any_source && v == "-1" && ev.source.contains_key(n))
+                || [&ev.source, &ev.key, &ev.data]
+                    .iter()
+                    .any(|m| m.get(n).is_some_and(|x| x == v))
         };
         self.or.iter().any(|and| {
             and.iter()
@@ -238,5 +265,9 @@ mod tests {
         assert!(f.matches(&ev("t", "3", "0")));
         assert!(!f.matches(&ev("t", "1", "0")));
         assert!(ContentFilter::parse("port=1").is_err());
+        let any =
+            ContentFilter::parse(r#"boolean(//SimpleItem[@Name="port" and @Value="-1"])"#).unwrap();
+        assert!(!any.matches(&ev("t", "4", "1")));
+        assert!(any.matches_any_source(&ev("t", "4", "1")));
     }
 }
