@@ -59,12 +59,16 @@ pub struct RuleStatus {
     pub last_fired: Option<Instant>,
 }
 
-/// A condition with its filters parsed.
+/// A condition with its filters parsed, and how many current states of its topic it
+/// sees and how many of those match: kept up to date event by event (only the event's
+/// own source entry changes), so a condition never scans the state table again.
 #[derive(Debug, Clone)]
 struct Compiled {
     topic: TopicFilter,
     content: Option<ContentFilter>,
     invert: bool,
+    states: usize,
+    matching: usize,
 }
 
 impl Compiled {
@@ -73,7 +77,36 @@ impl Compiled {
             topic: TopicFilter::parse(&c.topic)?,
             content: c.content.as_deref().map(ContentFilter::parse).transpose()?,
             invert: c.invert,
+            states: 0,
+            matching: 0,
         })
+    }
+
+    /// Counts the current states it sees (a new condition).
+    fn count(&mut self, states: &States) {
+        self.states = 0;
+        self.matching = 0;
+        for (path, evs) in states.topics.values() {
+            if self.topic.matches_path(path) {
+                self.states += evs.len();
+                self.matching += evs.iter().filter(|e| self.matches_event(e)).count();
+            }
+        }
+    }
+
+    /// A stateful event on `path` replaced `old` (`None`: a new source).
+    fn apply(&mut self, path: &TopicPath, old: Option<&Event>, new: &Event) {
+        if !self.topic.matches_path(path) {
+            return;
+        }
+        match old {
+            Some(o) if self.matches_event(o) => self.matching -= 1,
+            Some(_) => {}
+            None => self.states += 1,
+        }
+        if self.matches_event(new) {
+            self.matching += 1;
+        }
     }
 
     fn matches_event(&self, ev: &Event) -> bool {
@@ -84,21 +117,13 @@ impl Compiled {
 
     /// Whether any current state belongs to the condition's topic (a stateless topic
     /// never has one).
-    fn has_state(&self, states: &States) -> bool {
-        states
-            .topics
-            .values()
-            .any(|(path, _)| self.topic.matches_path(path))
+    fn has_state(&self) -> bool {
+        self.states > 0
     }
 
     /// Whether the condition holds over the current states.
-    fn holds(&self, states: &States) -> bool {
-        let any = states
-            .topics
-            .values()
-            .filter(|(path, _)| self.topic.matches_path(path))
-            .any(|(_, evs)| evs.iter().any(|e| self.matches_event(e)));
-        any != self.invert
+    fn holds(&self) -> bool {
+        (self.matching > 0) != self.invert
     }
 }
 
@@ -129,14 +154,24 @@ struct States {
 }
 
 impl States {
-    fn update(&mut self, ev: &Event, path: &TopicPath) {
-        let (_, evs) = self
-            .topics
-            .entry(ev.topic.clone())
-            .or_insert_with(|| (path.clone(), Vec::new()));
+    /// Stores `ev` as its source's state; returns the state it replaced.
+    fn update(&mut self, ev: &Event, path: &TopicPath) -> Option<Event> {
+        let evs = match self.topics.get_mut(&ev.topic) {
+            Some((_, evs)) => evs,
+            None => {
+                let (_, evs) = self
+                    .topics
+                    .entry(ev.topic.clone())
+                    .or_insert_with(|| (path.clone(), Vec::new()));
+                evs
+            }
+        };
         match evs.iter_mut().find(|e| e.source == ev.source) {
-            Some(e) => *e = ev.clone(),
-            None => evs.push(ev.clone()),
+            Some(e) => Some(std::mem::replace(e, ev.clone())),
+            None => {
+                evs.push(ev.clone());
+                None
+            }
         }
     }
 }
@@ -147,6 +182,9 @@ pub struct RuleEngine {
     rules: BTreeMap<u32, Running>,
     states: States,
     out: VecDeque<Output>,
+    /// The rules each event topic concerns, found at its first event since the rules
+    /// last changed.
+    by_topic: HashMap<String, std::sync::Arc<[u32]>>,
 }
 
 impl RuleEngine {
@@ -168,15 +206,21 @@ impl RuleEngine {
                 }
                 continue;
             }
-            let Ok(trigger) = rule.trigger.as_ref().map(Compiled::new).transpose() else {
+            let Ok(mut trigger) = rule.trigger.as_ref().map(Compiled::new).transpose() else {
                 continue;
             };
-            let Ok(conditions) = rule.conditions.iter().map(Compiled::new).collect() else {
+            let Ok(mut conditions) = rule
+                .conditions
+                .iter()
+                .map(Compiled::new)
+                .collect::<Result<Vec<_>, _>>()
+            else {
                 continue;
             };
-            let trigger_held = trigger
-                .as_ref()
-                .is_some_and(|t| t.has_state(&self.states) && t.holds(&self.states));
+            for c in trigger.iter_mut().chain(conditions.iter_mut()) {
+                c.count(&self.states);
+            }
+            let trigger_held = trigger.as_ref().is_some_and(|t| t.has_state() && t.holds());
             self.rules.insert(
                 id,
                 Running {
@@ -204,6 +248,7 @@ impl RuleEngine {
                 new.fired = r.fired;
             }
         }
+        self.by_topic.clear();
         let ids: Vec<u32> = self.rules.keys().copied().collect();
         for id in ids {
             self.evaluate(id, None, now);
@@ -213,21 +258,31 @@ impl RuleEngine {
     /// An event from the bus at `now`.
     pub fn handle(&mut self, ev: &Event, now: Instant) {
         let path = TopicPath::new(&ev.topic);
-        if ev.stateful {
-            self.states.update(ev, &path);
-        }
-        let ids: Vec<u32> = self
-            .rules
-            .iter()
-            .filter(|(_, r)| {
-                r.trigger
+        let replaced = ev.stateful.then(|| self.states.update(ev, &path));
+        let ids = match self.by_topic.get(&ev.topic) {
+            Some(ids) => ids.clone(),
+            None => {
+                let ids: std::sync::Arc<[u32]> = self
+                    .rules
                     .iter()
-                    .chain(&r.conditions)
-                    .any(|c| c.topic.matches_path(&path))
-            })
-            .map(|(id, _)| *id)
-            .collect();
-        for id in ids {
+                    .filter(|(_, r)| {
+                        r.trigger
+                            .iter()
+                            .chain(&r.conditions)
+                            .any(|c| c.topic.matches_path(&path))
+                    })
+                    .map(|(id, _)| *id)
+                    .collect();
+                self.by_topic.insert(ev.topic.clone(), ids.clone());
+                ids
+            }
+        };
+        for &id in ids.iter() {
+            if let (Some(old), Some(r)) = (&replaced, self.rules.get_mut(&id)) {
+                for c in r.trigger.iter_mut().chain(r.conditions.iter_mut()) {
+                    c.apply(&path, old.as_ref(), ev);
+                }
+            }
             self.evaluate(id, Some((ev, &path)), now);
         }
     }
@@ -254,7 +309,7 @@ impl RuleEngine {
         let Some(r) = self.rules.get_mut(&id) else {
             return;
         };
-        let conditions = r.conditions.iter().all(|c| c.holds(&self.states));
+        let conditions = r.conditions.iter().all(Compiled::holds);
         // Whether the trigger fired now, and whether the rule may stay active.
         let (fired, sustained) = match &r.trigger {
             None => (conditions, conditions),
@@ -264,8 +319,8 @@ impl RuleEngine {
                     // of the topic).
                     (t.matches_event(e) != t.invert, true)
                 }
-                _ if t.has_state(&self.states) => {
-                    let held = t.holds(&self.states);
+                _ if t.has_state() => {
+                    let held = t.holds();
                     let rose = held && !r.trigger_held;
                     r.trigger_held = held;
                     (rose, held)
