@@ -150,6 +150,24 @@ impl ContentFilter {
         Ok(Self { or })
     }
 
+    /// The value the filter requires of item `name` in every alternative (`None` when
+    /// some alternative does not pin it, or pins it differently, or asks for `-1`).
+    pub fn pinned(&self, name: &str) -> Option<&str> {
+        let mut value = None;
+        for and in &self.or {
+            let v = and
+                .iter()
+                .flatten()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())?;
+            if v == "-1" || value.is_some_and(|w| w != v) {
+                return None;
+            }
+            value = Some(v);
+        }
+        value
+    }
+
     /// True when the event's items satisfy the filter.
     pub fn matches(&self, ev: &Event) -> bool {
         self.matches_with(ev, false)
@@ -269,5 +287,10 @@ mod tests {
             ContentFilter::parse(r#"boolean(//SimpleItem[@Name="port" and @Value="-1"])"#).unwrap();
         assert!(!any.matches(&ev("t", "4", "1")));
         assert!(any.matches_any_source(&ev("t", "4", "1")));
+        assert_eq!(any.pinned("port"), None);
+        let f = ContentFilter::parse(r#"boolean(//SimpleItem[@Name="port" and @Value="2"]) and boolean(//SimpleItem[@Name="state" and @Value="1"])"#).unwrap();
+        assert_eq!((f.pinned("port"), f.pinned("x")), (Some("2"), None));
+        let f = ContentFilter::parse(r#"boolean(//SimpleItem[@Name="port" and @Value="2"]) or boolean(//SimpleItem[@Name="port" and @Value="3"])"#).unwrap();
+        assert_eq!(f.pinned("port"), None);
     }
 }

@@ -184,7 +184,53 @@ pub struct RuleEngine {
     out: VecDeque<Output>,
     /// The rules each event topic concerns, found at its first event since the rules
     /// last changed.
-    by_topic: HashMap<String, std::sync::Arc<[u32]>>,
+    by_topic: HashMap<String, std::sync::Arc<TopicRules>>,
+}
+
+/// The conditions an event topic concerns, as (rule, condition slot: the trigger first,
+/// then the conditions): those pinning a source item of the topic (`port` = 7) under that
+/// item's value, the others under `any`. An event of port 3 cannot change a condition
+/// pinned to port 7 (its old and new state are both port 3's), so it touches only the
+/// conditions of its own port and the unpinned ones, and only their rules are evaluated.
+struct TopicRules {
+    /// The topic's source item names when the index was made.
+    keys: Vec<String>,
+    any: Vec<(u32, usize)>,
+    pinned: HashMap<(String, String), Vec<(u32, usize)>>,
+}
+
+impl TopicRules {
+    fn new(rules: &BTreeMap<u32, Running>, ev: &Event, path: &TopicPath) -> Self {
+        let keys: Vec<String> = ev.source.keys().cloned().collect();
+        let mut any = Vec::new();
+        let mut pinned: HashMap<(String, String), Vec<(u32, usize)>> = HashMap::new();
+        for (&id, r) in rules {
+            for (slot, c) in r.trigger.iter().chain(&r.conditions).enumerate() {
+                if !c.topic.matches_path(path) {
+                    continue;
+                }
+                let pin = keys.iter().find_map(|k| {
+                    let v = c.content.as_ref()?.pinned(k)?;
+                    Some((k.clone(), v.to_string()))
+                });
+                match pin {
+                    Some(p) => pinned.entry(p).or_default().push((id, slot)),
+                    None => any.push((id, slot)),
+                }
+            }
+        }
+        Self { keys, any, pinned }
+    }
+
+    /// The conditions an event with these source items concerns.
+    fn for_event(&self, ev: &Event, out: &mut Vec<(u32, usize)>) {
+        out.extend_from_slice(&self.any);
+        for (k, v) in &ev.source {
+            if let Some(list) = self.pinned.get(&(k.clone(), v.clone())) {
+                out.extend_from_slice(list);
+            }
+        }
+    }
 }
 
 impl RuleEngine {
@@ -259,30 +305,34 @@ impl RuleEngine {
     pub fn handle(&mut self, ev: &Event, now: Instant) {
         let path = TopicPath::new(&ev.topic);
         let replaced = ev.stateful.then(|| self.states.update(ev, &path));
-        let ids = match self.by_topic.get(&ev.topic) {
-            Some(ids) => ids.clone(),
-            None => {
-                let ids: std::sync::Arc<[u32]> = self
-                    .rules
-                    .iter()
-                    .filter(|(_, r)| {
-                        r.trigger
-                            .iter()
-                            .chain(&r.conditions)
-                            .any(|c| c.topic.matches_path(&path))
-                    })
-                    .map(|(id, _)| *id)
-                    .collect();
-                self.by_topic.insert(ev.topic.clone(), ids.clone());
-                ids
+        let index = match self.by_topic.get(&ev.topic) {
+            Some(i) if i.keys.iter().eq(ev.source.keys()) => i.clone(),
+            _ => {
+                let i = std::sync::Arc::new(TopicRules::new(&self.rules, ev, &path));
+                self.by_topic.insert(ev.topic.clone(), i.clone());
+                i
             }
         };
-        for &id in ids.iter() {
+        let mut touched = Vec::new();
+        index.for_event(ev, &mut touched);
+        let mut ids: Vec<u32> = Vec::with_capacity(touched.len());
+        for (id, slot) in touched {
             if let (Some(old), Some(r)) = (&replaced, self.rules.get_mut(&id)) {
-                for c in r.trigger.iter_mut().chain(r.conditions.iter_mut()) {
+                if let Some(c) = r
+                    .trigger
+                    .iter_mut()
+                    .chain(r.conditions.iter_mut())
+                    .nth(slot)
+                {
                     c.apply(&path, old.as_ref(), ev);
                 }
             }
+            ids.push(id);
+        }
+        // A rule with two conditions touched is evaluated once.
+        ids.sort_unstable();
+        ids.dedup();
+        for id in ids {
             self.evaluate(id, Some((ev, &path)), now);
         }
     }
@@ -562,6 +612,33 @@ mod tests {
         e.set_rules(&BTreeMap::new(), t0);
         assert_eq!(drain(&mut e), [STOP]);
         assert!(e.status().is_empty());
+    }
+
+    #[test]
+    fn a_condition_on_another_port_is_followed_through_the_port_index() {
+        // Trigger on port 1 while port 2 is closed; port 2's changes reach the rule even
+        // though events of port 1 do not touch its condition.
+        let t0 = Instant::now();
+        let r = rule(
+            Some(cond(PORT, port_filter("1", "1"), false)),
+            vec![cond(PORT, port_filter("2", "1"), false)],
+            0,
+        );
+        let mut e = engine(&[(1, r)], t0);
+        for p in ["1", "2", "3"] {
+            e.handle(&port(p, "0"), t0);
+        }
+        e.handle(&port("1", "1"), t0);
+        assert_eq!(drain(&mut e), [], "port 2 is open");
+        e.handle(&port("1", "0"), t0);
+        e.handle(&port("2", "1"), t0);
+        e.handle(&port("3", "1"), t0);
+        e.handle(&port("1", "1"), t0);
+        assert_eq!(drain(&mut e), [START]);
+        e.handle(&port("3", "0"), t0);
+        assert_eq!(drain(&mut e), [], "port 3 is neither");
+        e.handle(&port("2", "0"), t0);
+        assert_eq!(drain(&mut e), [STOP], "port 2 opened: the rule ends");
     }
 
     #[test]
