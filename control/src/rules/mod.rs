@@ -1,10 +1,13 @@
 //! Events and rules: conditions on the event bus that start and stop actions.
 //!
-//! [`model`] is what a rule is (stored, and shown by every surface); [`engine`] is the
-//! state machine that decides, event by event, which rule starts and stops.
+//! [`model`] is what a rule is (shown by every surface); [`engine`] is the state machine
+//! that decides, event by event, which rule starts and stops; [`store`] keeps the rule
+//! set and its action configurations in one state file.
 
 pub mod engine;
 pub mod model;
+pub mod store;
 
 pub use engine::{Output, RuleEngine, RuleStatus};
 pub use model::{Condition, Rule, MAX_RULES};
+pub use store::{ActionConfig, RuleError, RuleSet, RuleStore};

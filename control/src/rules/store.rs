@@ -1,0 +1,280 @@
+//! The stored rule set: action configurations and the rules that run them, in one state
+//! file (`rules.json`) so a rule and the action it names are written together. Every
+//! change is checked first, then written atomically; a change that cannot be written
+//! leaves the old set, on disk and in memory.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use super::engine::validate;
+use super::model::{Rule, MAX_RULES};
+use crate::store;
+
+/// The most action configurations kept (each rule has one; a few spare).
+pub const MAX_ACTIONS: usize = 2 * MAX_RULES;
+
+/// An action configuration: a VAPIX action template and its parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionConfig {
+    /// Shown to the operator.
+    pub name: String,
+    /// The template token, e.g. `com.axis.action.fixed.play.audioclip`.
+    pub template: String,
+    /// Its parameters by name.
+    #[serde(default)]
+    pub parameters: BTreeMap<String, String>,
+}
+
+/// Everything `rules.json` holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleSet {
+    /// Action configurations by id.
+    #[serde(default)]
+    pub actions: BTreeMap<u32, ActionConfig>,
+    /// Rules by id.
+    #[serde(default)]
+    pub rules: BTreeMap<u32, Rule>,
+}
+
+impl RuleSet {
+    /// Whether the set is consistent: within its limits, every rule's filters parse and
+    /// its action exists.
+    pub fn check(&self) -> Result<(), RuleError> {
+        if self.rules.len() > MAX_RULES {
+            return Err(RuleError::TooManyRules);
+        }
+        if self.actions.len() > MAX_ACTIONS {
+            return Err(RuleError::TooManyActions);
+        }
+        for rule in self.rules.values() {
+            validate(rule).map_err(RuleError::BadFilter)?;
+            if !self.actions.contains_key(&rule.action) {
+                return Err(RuleError::NoSuchAction(rule.action));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why a change to the rule set was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RuleError {
+    /// The 257th rule.
+    #[error("at most {MAX_RULES} rules")]
+    TooManyRules,
+    /// Too many action configurations.
+    #[error("at most {MAX_ACTIONS} action configurations")]
+    TooManyActions,
+    /// A condition's filter does not parse.
+    #[error("{0}")]
+    BadFilter(String),
+    /// No action configuration has this id.
+    #[error("no action configuration {0}")]
+    NoSuchAction(u32),
+    /// No rule has this id.
+    #[error("no rule {0}")]
+    NoSuchRule(u32),
+    /// The action configuration is used by a rule.
+    #[error("action configuration {0} is used by rule {1}")]
+    InUse(u32, u32),
+    /// A name or template is empty.
+    #[error("{0} must not be empty")]
+    Empty(&'static str),
+    /// The state file could not be written.
+    #[error("{0}")]
+    Store(String),
+}
+
+/// The rule set and its file.
+pub struct RuleStore {
+    path: PathBuf,
+    set: Mutex<RuleSet>,
+}
+
+impl RuleStore {
+    /// Loads `rules.json` from `dir` (a damaged file falls back as every state file
+    /// does; a set that breaks its own limits counts as damaged).
+    pub fn load(dir: &Path) -> Result<Self, RuleError> {
+        let path = dir.join("rules.json");
+        let set =
+            store::load_json_checked(&path, |s: &RuleSet| s.check().map_err(|e| e.to_string()))
+                .map_err(|e| RuleError::Store(e.to_string()))?
+                .unwrap_or_default();
+        Ok(Self {
+            path,
+            set: Mutex::new(set),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, RuleSet> {
+        self.set.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The whole set now.
+    pub fn snapshot(&self) -> RuleSet {
+        self.lock().clone()
+    }
+
+    /// Applies `change` to a copy, checks and writes it; only then is it the set. The
+    /// lock is held to the rename, so changes are stored in the order they were
+    /// acknowledged.
+    fn change<T>(
+        &self,
+        change: impl FnOnce(&mut RuleSet) -> Result<T, RuleError>,
+    ) -> Result<(T, RuleSet), RuleError> {
+        let mut set = self.lock();
+        let mut next = set.clone();
+        let out = change(&mut next)?;
+        next.check()?;
+        store::save_json(&self.path, &next).map_err(|e| RuleError::Store(e.to_string()))?;
+        *set = next.clone();
+        Ok((out, next))
+    }
+
+    /// Adds an action configuration; returns its id and the new set.
+    pub fn add_action(&self, action: ActionConfig) -> Result<(u32, RuleSet), RuleError> {
+        if action.template.trim().is_empty() {
+            return Err(RuleError::Empty("the template"));
+        }
+        self.change(|s| {
+            let id = next_id(&s.actions);
+            s.actions.insert(id, action);
+            Ok(id)
+        })
+    }
+
+    /// Removes an action configuration no rule uses.
+    pub fn remove_action(&self, id: u32) -> Result<RuleSet, RuleError> {
+        self.change(|s| {
+            if let Some((rule, _)) = s.rules.iter().find(|(_, r)| r.action == id) {
+                return Err(RuleError::InUse(id, *rule));
+            }
+            s.actions
+                .remove(&id)
+                .map(|_| ())
+                .ok_or(RuleError::NoSuchAction(id))
+        })
+        .map(|(_, s)| s)
+    }
+
+    /// Adds a rule; returns its id and the new set.
+    pub fn add_rule(&self, rule: Rule) -> Result<(u32, RuleSet), RuleError> {
+        if rule.name.trim().is_empty() {
+            return Err(RuleError::Empty("the rule name"));
+        }
+        self.change(|s| {
+            let id = next_id(&s.rules);
+            s.rules.insert(id, rule);
+            Ok(id)
+        })
+    }
+
+    /// Replaces rule `id` (a changed or enabled rule takes effect at once).
+    pub fn set_rule(&self, id: u32, rule: Rule) -> Result<RuleSet, RuleError> {
+        self.change(|s| match s.rules.get_mut(&id) {
+            Some(r) => {
+                *r = rule;
+                Ok(())
+            }
+            None => Err(RuleError::NoSuchRule(id)),
+        })
+        .map(|(_, s)| s)
+    }
+
+    /// Removes rule `id`.
+    pub fn remove_rule(&self, id: u32) -> Result<RuleSet, RuleError> {
+        self.change(|s| {
+            s.rules
+                .remove(&id)
+                .map(|_| ())
+                .ok_or(RuleError::NoSuchRule(id))
+        })
+        .map(|(_, s)| s)
+    }
+}
+
+/// The lowest free id from 1 (VAPIX ids start at 1).
+fn next_id<T>(map: &BTreeMap<u32, T>) -> u32 {
+    (1..).find(|i| !map.contains_key(i)).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::model::Condition;
+
+    fn play() -> ActionConfig {
+        ActionConfig {
+            name: "chime".into(),
+            template: "com.axis.action.fixed.play.audioclip".into(),
+            parameters: [("location".to_string(), "chime.mp3".to_string())].into(),
+        }
+    }
+
+    fn rule(action: u32) -> Rule {
+        Rule {
+            name: "input 8 closes".into(),
+            enabled: true,
+            trigger: Some(Condition {
+                topic: "tns1:Device/tnsaxis:IO/Port".into(),
+                content: Some(r#"boolean(//SimpleItem[@Name="port" and @Value="7"])"#.into()),
+                invert: false,
+            }),
+            conditions: vec![],
+            wait_s: 0,
+            action,
+        }
+    }
+
+    #[test]
+    fn rules_need_their_action_and_survive_a_reload() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = RuleStore::load(dir.path()).expect("load");
+        assert_eq!(store.add_rule(rule(1)), Err(RuleError::NoSuchAction(1)));
+        let (a, _) = store.add_action(play()).expect("action");
+        let (r, set) = store.add_rule(rule(a)).expect("rule");
+        assert_eq!((a, r, set.rules.len()), (1, 1, 1));
+        assert_eq!(store.remove_action(a), Err(RuleError::InUse(1, 1)));
+        let mut bad = rule(a);
+        bad.conditions.push(Condition {
+            topic: "tns1:Device/tnsaxis:IO/Port".into(),
+            content: Some("port=1".into()),
+            invert: false,
+        });
+        assert!(matches!(store.add_rule(bad), Err(RuleError::BadFilter(_))));
+        assert_eq!(
+            store.snapshot().rules.len(),
+            1,
+            "a refused rule changes nothing"
+        );
+        let again = RuleStore::load(dir.path()).expect("reload");
+        assert_eq!(again.snapshot(), store.snapshot());
+        store.remove_rule(r).expect("remove");
+        store.remove_action(a).expect("remove action");
+        assert_eq!(store.snapshot(), RuleSet::default());
+    }
+
+    #[test]
+    fn the_257th_rule_is_refused_and_a_failed_write_keeps_the_old_set() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = RuleStore::load(dir.path()).expect("load");
+        let (a, _) = store.add_action(play()).expect("action");
+        // Built directly: 256 writes of a growing file would only slow the test.
+        {
+            let mut set = store.lock();
+            for i in 1..=MAX_RULES as u32 {
+                set.rules.insert(i, rule(a));
+            }
+        }
+        assert_eq!(store.add_rule(rule(a)), Err(RuleError::TooManyRules));
+        store.remove_rule(256).expect("room for one");
+        // The state directory gone: the write fails, and the rule set stays as it was.
+        let before = store.snapshot();
+        drop(dir);
+        assert!(matches!(store.add_rule(rule(a)), Err(RuleError::Store(_))));
+        assert_eq!(store.snapshot(), before);
+    }
+}
