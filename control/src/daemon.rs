@@ -296,6 +296,20 @@ async fn run(cli: Cli, stop: Arc<tokio::sync::Notify>) -> Result<(), ControlErro
     }
     tokio::spawn(sound_level::run(audio.clone(), bus.clone()));
 
+    let rule_store = crate::rules::RuleStore::load(&data_dir)
+        .map_err(|e| ControlError::Config(format!("rules: {e}")))?;
+    let rules = crate::rules::service::RulesService::new(
+        rule_store,
+        crate::rules::service::RuleDeps {
+            bus: bus.clone(),
+            clips: clips.clone(),
+            player: player.clone(),
+            audio: audio.clone(),
+            io: io.clone(),
+        },
+    );
+    rules.start();
+
     let svc = Arc::new(services::Services {
         identity: Arc::new(identity),
         auth: auth.clone(),
@@ -306,6 +320,7 @@ async fn run(cli: Cli, stop: Arc<tokio::sync::Notify>) -> Result<(), ControlErro
         io,
         bus,
         recorder,
+        rules,
         started: Instant::now(),
         rtsp_addr,
     });

@@ -37,6 +37,8 @@ pub struct Services {
     pub bus: Arc<EventBus>,
     /// Continuous recording of the input.
     pub recorder: Arc<Recorder>,
+    /// Rules, their actions and the engine that runs them.
+    pub rules: Arc<crate::rules::service::RulesService>,
     /// When the daemon started.
     pub started: Instant,
     /// Where the RTSP event stream listens (`None`: off).

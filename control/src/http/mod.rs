@@ -12,6 +12,7 @@ mod json_cgi;
 mod param;
 pub mod receive;
 pub mod recordings;
+mod rules;
 pub mod server;
 mod status;
 #[cfg(test)]
@@ -226,6 +227,9 @@ pub async fn route(svc: &Services, http: &HttpState, mut req: Request) -> Reply 
         "/axis-cgi/audiomixer.cgi" => audio_mixer::handle(gate, &svc.audio, &mut req).await,
         p if p == "/api/v1/recordings" || p.starts_with("/api/v1/recordings/") => {
             recordings::handle(gate, &svc.recorder, &mut req).await
+        }
+        p if p == "/api/v1/rules" || p.starts_with("/api/v1/rules/") => {
+            rules::handle(gate, &svc.rules, &mut req).await
         }
         "/axis-cgi/wssession.cgi" => ws::wssession(gate, &http.ws_sessions, &req),
         "/api/v1/io/sim" => io::sim(gate, &svc.io, &mut req).await,

@@ -4,8 +4,10 @@
 //! that decides, event by event, which rule starts and stops; [`store`] keeps the rule
 //! set and its action configurations in one state file.
 
+pub mod action;
 pub mod engine;
 pub mod model;
+pub mod service;
 pub mod store;
 
 pub use engine::{Output, RuleEngine, RuleStatus};

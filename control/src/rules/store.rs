@@ -9,6 +9,7 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
+use super::action::Action;
 use super::engine::validate;
 use super::model::{Rule, MAX_RULES};
 use crate::store;
@@ -49,6 +50,9 @@ impl RuleSet {
         if self.actions.len() > MAX_ACTIONS {
             return Err(RuleError::TooManyActions);
         }
+        for (id, a) in &self.actions {
+            Action::parse(a).map_err(|e| RuleError::BadAction(*id, e))?;
+        }
         for rule in self.rules.values() {
             validate(rule).map_err(RuleError::BadFilter)?;
             if !self.actions.contains_key(&rule.action) {
@@ -71,6 +75,9 @@ pub enum RuleError {
     /// A condition's filter does not parse.
     #[error("{0}")]
     BadFilter(String),
+    /// An action configuration netamp cannot run.
+    #[error("action configuration {0}: {1}")]
+    BadAction(u32, String),
     /// No action configuration has this id.
     #[error("no action configuration {0}")]
     NoSuchAction(u32),

@@ -1,0 +1,123 @@
+//! netamp's rules API, `/api/v1/rules` (operator and administrator, as on Axis devices):
+//!
+//! - `GET    /api/v1/rules` → every action configuration and rule, each rule with its
+//!   state (`active`, `fired`, `last_fired_ms_ago`), and the templates netamp runs;
+//! - `POST   /api/v1/rules/actions` with `{"name", "template", "parameters": {…}}` →
+//!   `{"id": n}`; `DELETE /api/v1/rules/actions/<id>` (refused while a rule uses it);
+//! - `POST   /api/v1/rules` with a rule (`name`, `enabled`, `trigger`, `conditions`,
+//!   `wait_s`, `action`) → `{"id": n}`; `PUT /api/v1/rules/<id>`; `DELETE
+//!   /api/v1/rules/<id>`.
+//!
+//! Refusals are JSON `{"error": {"code", "message"}}` with 400 (bad input), 404 (no such
+//! id) or 409 (in use); nothing changes then.
+
+use serde_json::{json, Map, Value};
+use warp::http::{Method, StatusCode};
+
+use super::Gate;
+use super::{json, Reply, Request};
+use crate::rules::action::TEMPLATES;
+use crate::rules::service::RulesService;
+use crate::rules::{ActionConfig, Rule, RuleError};
+use crate::users::Role;
+
+fn error(status: StatusCode, message: &str) -> Reply {
+    let mut r = json(&json!({"error": {"code": status.as_u16(), "message": message}}));
+    *r.status_mut() = status;
+    r
+}
+
+fn refused(e: RuleError) -> Reply {
+    let status = match e {
+        RuleError::NoSuchRule(_) => StatusCode::NOT_FOUND,
+        RuleError::InUse(..) => StatusCode::CONFLICT,
+        RuleError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    error(status, &e.to_string())
+}
+
+async fn body<T: serde::de::DeserializeOwned>(req: &mut Request) -> Result<T, Reply> {
+    let bytes = req.body_bytes(req.body_limit).await?;
+    serde_json::from_slice(&bytes).map_err(|e| error(StatusCode::BAD_REQUEST, &e.to_string()))
+}
+
+fn listing(rules: &RulesService) -> Reply {
+    let (set, status) = rules.list();
+    let mut out = Map::new();
+    for (id, r) in &set.rules {
+        let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
+        if let (Some(obj), Some(s)) = (v.as_object_mut(), status.iter().find(|s| s.id == *id)) {
+            obj.insert("active".into(), json!(s.active));
+            obj.insert("fired".into(), json!(s.fired));
+            obj.insert(
+                "last_fired_ms_ago".into(),
+                json!(s.last_fired.map(|t| t.elapsed().as_millis() as u64)),
+            );
+        }
+        out.insert(id.to_string(), v);
+    }
+    json(&json!({
+        "actions": set.actions,
+        "rules": out,
+        "templates": TEMPLATES,
+    }))
+}
+
+/// Handles every path under `/api/v1/rules`.
+pub async fn handle(gate: &Gate, rules: &RulesService, req: &mut Request) -> Reply {
+    if let Err(r) = gate.require(req, Role::Operator) {
+        return r;
+    }
+    let rest = req.path["/api/v1/rules".len()..]
+        .trim_start_matches('/')
+        .to_string();
+    let id = |s: &str| s.parse::<u32>().ok();
+    match (req.method.clone(), rest.as_str()) {
+        (Method::GET, "") => listing(rules),
+        (Method::POST, "") => match body::<Rule>(req).await {
+            Ok(r) => match rules.add_rule(r) {
+                Ok(id) => json(&json!({"id": id})),
+                Err(e) => refused(e),
+            },
+            Err(r) => r,
+        },
+        (Method::POST, "actions") => match body::<ActionConfig>(req).await {
+            Ok(a) => match rules.add_action(a) {
+                Ok(id) => json(&json!({"id": id})),
+                Err(e) => refused(e),
+            },
+            Err(r) => r,
+        },
+        (Method::DELETE, a) if a.starts_with("actions/") => match id(&a["actions/".len()..]) {
+            Some(n) => match rules.remove_action(n) {
+                Ok(()) => json(&json!({"deleted": n})),
+                Err(RuleError::NoSuchAction(n)) => error(
+                    StatusCode::NOT_FOUND,
+                    &format!("no action configuration {n}"),
+                ),
+                Err(e) => refused(e),
+            },
+            None => error(StatusCode::NOT_FOUND, "no such action configuration"),
+        },
+        (Method::PUT, r) => match (id(r), body::<Rule>(req).await) {
+            (Some(n), Ok(rule)) => match rules.set_rule(n, rule) {
+                Ok(()) => json(&json!({"id": n})),
+                Err(e) => refused(e),
+            },
+            (None, _) => error(StatusCode::NOT_FOUND, "no such rule"),
+            (_, Err(r)) => r,
+        },
+        (Method::DELETE, r) => match id(r) {
+            Some(n) => match rules.remove_rule(n) {
+                Ok(()) => json(&json!({"deleted": n})),
+                Err(e) => refused(e),
+            },
+            None => error(StatusCode::NOT_FOUND, "no such rule"),
+        },
+        _ => error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "use GET, POST, PUT or DELETE as docs/api.md says",
+        ),
+    }
+}

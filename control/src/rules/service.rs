@@ -1,0 +1,299 @@
+//! The rules service: the stored rule set, the engine fed from the event bus by one
+//! task, and the actions it starts and stops. An action runs on a task of its own (a
+//! clip opens its file on a blocking thread), so a slow or failing action never holds
+//! the engine or another rule; a failure is logged and published as
+//! `tns1:Device/tnsaxis:SystemMessage/tnsaxis:ActionFailed`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Instant;
+
+use netamp_engine::SourceId;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::action::Action;
+use super::engine::{Output, RuleEngine, RuleStatus};
+use super::model::Rule;
+use super::store::{ActionConfig, RuleError, RuleSet, RuleStore};
+use crate::audio::AudioService;
+use crate::clips::ClipLibrary;
+use crate::events::{Event, EventBus};
+use crate::io_service::IoService;
+use crate::player::ClipPlayer;
+
+/// Published when an action could not run (stateless).
+pub const TOPIC_ACTION_FAILED: &str = "tns1:Device/tnsaxis:SystemMessage/tnsaxis:ActionFailed";
+
+/// What actions run on.
+pub struct RuleDeps {
+    /// The event bus (the engine's input, and where failures are told).
+    pub bus: Arc<EventBus>,
+    /// Stored clips.
+    pub clips: Arc<ClipLibrary>,
+    /// Clip playback.
+    pub player: Arc<ClipPlayer>,
+    /// The engine (to stop an unlimited clip's own source).
+    pub audio: Arc<AudioService>,
+    /// I/O ports.
+    pub io: Arc<IoService>,
+}
+
+/// What an active unlimited action left running, to undo at its rule's end.
+enum Running {
+    /// A clip source, once it started.
+    Clip(Option<SourceId>),
+    /// An output to set back with this `port.cgi` action.
+    Output(String),
+}
+
+/// The rules service.
+pub struct RulesService {
+    store: RuleStore,
+    engine: Mutex<RuleEngine>,
+    deps: RuleDeps,
+    /// The set the engine runs, for looking up an output's action.
+    current: Mutex<Arc<RuleSet>>,
+    /// What each active unlimited action left running (shared with the task that
+    /// starts a clip).
+    running: Arc<Mutex<HashMap<u32, Running>>>,
+}
+
+impl RulesService {
+    /// The service over `store`; [`start`](Self::start) feeds it.
+    pub fn new(store: RuleStore, deps: RuleDeps) -> Arc<Self> {
+        let set = Arc::new(store.snapshot());
+        Arc::new(Self {
+            store,
+            engine: Mutex::new(RuleEngine::new()),
+            deps,
+            current: Mutex::new(set),
+            running: Arc::new(Mutex::new(HashMap::new())),
+        })
+    }
+
+    /// Starts the task that feeds the engine from the bus: the current state of every
+    /// stateful topic first, then each event as it comes.
+    pub fn start(self: &Arc<Self>) {
+        let (snapshot, mut rx) = self.deps.bus.subscribe();
+        let now = Instant::now();
+        {
+            let mut engine = self.lock_engine();
+            for ev in &snapshot {
+                engine.handle(ev, now);
+            }
+            engine.set_rules(&self.current().rules, now);
+        }
+        self.drain();
+        let weak: Weak<Self> = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                let ev = match rx.recv().await {
+                    Ok(ev) => ev,
+                    Err(RecvError::Lagged(n)) => {
+                        tracing::warn!("rules: {n} events were lost (the bus ran ahead)");
+                        continue;
+                    }
+                    Err(RecvError::Closed) => return,
+                };
+                let Some(this) = weak.upgrade() else { return };
+                this.lock_engine().handle(&ev, Instant::now());
+                this.drain();
+            }
+        });
+    }
+
+    fn lock_engine(&self) -> std::sync::MutexGuard<'_, RuleEngine> {
+        self.engine.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn current(&self) -> Arc<RuleSet> {
+        self.current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The stored set and every rule's state.
+    pub fn list(&self) -> (Arc<RuleSet>, Vec<RuleStatus>) {
+        (self.current(), self.lock_engine().status())
+    }
+
+    /// A changed set takes effect at once.
+    fn apply(&self, set: RuleSet) {
+        let set = Arc::new(set);
+        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = set.clone();
+        self.lock_engine().set_rules(&set.rules, Instant::now());
+        self.drain();
+    }
+
+    /// Adds an action configuration.
+    pub fn add_action(&self, a: ActionConfig) -> Result<u32, RuleError> {
+        let (id, set) = self.store.add_action(a)?;
+        self.apply(set);
+        Ok(id)
+    }
+
+    /// Removes an action configuration no rule uses.
+    pub fn remove_action(&self, id: u32) -> Result<(), RuleError> {
+        let set = self.store.remove_action(id)?;
+        self.apply(set);
+        Ok(())
+    }
+
+    /// Adds a rule.
+    pub fn add_rule(&self, r: Rule) -> Result<u32, RuleError> {
+        let (id, set) = self.store.add_rule(r)?;
+        self.apply(set);
+        Ok(id)
+    }
+
+    /// Replaces a rule.
+    pub fn set_rule(&self, id: u32, r: Rule) -> Result<(), RuleError> {
+        let set = self.store.set_rule(id, r)?;
+        self.apply(set);
+        Ok(())
+    }
+
+    /// Removes a rule.
+    pub fn remove_rule(&self, id: u32) -> Result<(), RuleError> {
+        let set = self.store.remove_rule(id)?;
+        self.apply(set);
+        Ok(())
+    }
+
+    /// Carries out what the engine asked for.
+    fn drain(&self) {
+        let outputs: Vec<Output> = {
+            let mut engine = self.lock_engine();
+            std::iter::from_fn(|| engine.poll()).collect()
+        };
+        if outputs.is_empty() {
+            return;
+        }
+        let set = self.current();
+        for out in outputs {
+            let (rule, action, start) = match out {
+                Output::Start { rule, action } => (rule, action, true),
+                Output::Stop { rule, action } => (rule, action, false),
+            };
+            let parsed = set.actions.get(&action).map(Action::parse);
+            match parsed {
+                Some(Ok(a)) if start => self.start_action(rule, action, a),
+                Some(Ok(_)) => self.stop_action(rule),
+                Some(Err(e)) => self.failed(rule, action, &e),
+                // Removed with its rule: what it started still ends.
+                None if !start => self.stop_action(rule),
+                None => self.failed(rule, action, "no such action configuration"),
+            }
+        }
+    }
+
+    fn failed(&self, rule: u32, action: u32, why: &str) {
+        fail(&self.deps.bus, rule, action, why);
+    }
+
+    fn start_action(&self, rule: u32, action: u32, a: Action) {
+        match a {
+            Action::StopClip => {
+                self.deps.player.stop_all();
+            }
+            Action::Toggle {
+                port,
+                high,
+                duration_ms,
+                unlimited,
+            } => {
+                let s = Action::toggle_start(port, high, duration_ms);
+                match self.deps.io.action(&s, Instant::now()) {
+                    Ok(()) if unlimited => {
+                        self.lock_running()
+                            .insert(rule, Running::Output(Action::toggle_end(port, high)));
+                    }
+                    Ok(()) => {}
+                    Err(e) => self.failed(rule, action, &e.to_string()),
+                }
+            }
+            Action::PlayClip {
+                location,
+                clip,
+                volume,
+                repeat,
+                unlimited,
+            } => {
+                let found = match (clip, &location) {
+                    (Some(id), _) => Ok(self.deps.clips.get(id)),
+                    (None, Some(l)) => self.deps.clips.find_location(l).map_err(|e| e.to_string()),
+                    (None, None) => Ok(None),
+                };
+                let c = match found {
+                    Ok(Some(c)) => c,
+                    Ok(None) => {
+                        let what = location.unwrap_or_else(|| format!("clip {clip:?}"));
+                        return self.failed(rule, action, &format!("no clip {what}"));
+                    }
+                    Err(e) => return self.failed(rule, action, &e),
+                };
+                if unlimited {
+                    self.lock_running().insert(rule, Running::Clip(None));
+                }
+                let path = self.deps.clips.path(&c);
+                let player = self.deps.player.clone();
+                let bus = self.deps.bus.clone();
+                let engine = self.deps.audio.engine.clone();
+                let gain = volume as f32 / 100.0;
+                let running = self.running.clone();
+                tokio::spawn(async move {
+                    let started = tokio::task::spawn_blocking(move || {
+                        player.play(c.id, &c.file, &path, gain, repeat, Instant::now())
+                    })
+                    .await;
+                    let id = match started {
+                        Ok(Ok(id)) => id,
+                        Ok(Err(e)) => return fail(&bus, rule, action, &e.to_string()),
+                        Err(e) => return fail(&bus, rule, action, &e.to_string()),
+                    };
+                    if !unlimited {
+                        return;
+                    }
+                    // The rule may have ended while the clip was starting.
+                    let mut r = running.lock().unwrap_or_else(|p| p.into_inner());
+                    match r.get_mut(&rule) {
+                        Some(Running::Clip(slot)) => *slot = Some(id),
+                        _ => {
+                            let _ = engine.stop(id);
+                        }
+                    }
+                });
+            }
+        }
+    }
+
+    fn stop_action(&self, rule: u32) {
+        match self.lock_running().remove(&rule) {
+            Some(Running::Clip(Some(id))) => {
+                let _ = self.deps.audio.engine.stop(id);
+            }
+            Some(Running::Output(s)) => {
+                if let Err(e) = self.deps.io.action(&s, Instant::now()) {
+                    tracing::warn!("rule {rule}: could not set the output back: {e}");
+                }
+            }
+            // Still starting: the task sees the entry gone and stops it.
+            Some(Running::Clip(None)) | None => {}
+        }
+    }
+
+    fn lock_running(&self) -> std::sync::MutexGuard<'_, HashMap<u32, Running>> {
+        self.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn fail(bus: &EventBus, rule: u32, action: u32, why: &str) {
+    tracing::warn!("rule {rule}: action {action} failed: {why}");
+    bus.publish(Event::new(
+        TOPIC_ACTION_FAILED,
+        &[("RuleID", &rule.to_string())],
+        &[("ActionID", &action.to_string()), ("Reason", why)],
+        false,
+    ));
+}

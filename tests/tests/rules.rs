@@ -1,0 +1,235 @@
+//! Rules end to end: rules added over `/api/v1/rules` on the real daemon, inputs flipped
+//! on the simulated board, and what the outputs did read back from the backend's
+//! recorded edges.
+
+use std::time::Duration;
+
+use netamp_tests::daemon::Daemon;
+use netamp_tests::flows::admin;
+use netamp_tests::http::curl;
+use serde_json::{json, Value};
+
+const PORT: &str = "tns1:Device/tnsaxis:IO/Port";
+
+fn call(d: &Daemon, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut args = vec!["-X", method];
+    if !body.is_empty() {
+        args.extend(["-H", "Content-Type: application/json", "--data", &body]);
+    }
+    let url = d.url(path);
+    args.push(&url);
+    let r = curl(admin(), &args);
+    (
+        r.status,
+        serde_json::from_slice(&r.body).unwrap_or(Value::Null),
+    )
+}
+
+fn add(d: &Daemon, path: &str, body: Value) -> u64 {
+    let (status, v) = call(d, "POST", path, Some(body));
+    assert_eq!(status, 200, "{v}");
+    v["id"].as_u64().expect("id")
+}
+
+/// The recorded output edges of `port` (0-based), as states.
+fn edges(d: &Daemon, port: u64) -> Vec<String> {
+    let (_, v) = call(d, "GET", "/api/v1/io/sim", None);
+    v["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .filter(|e| e["port"].as_u64() == Some(port))
+        .map(|e| e["state"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+fn set_input(d: &Daemon, port: u64, closed: bool) {
+    let state = if closed { "closed" } else { "open" };
+    let (status, v) = call(
+        d,
+        "POST",
+        "/api/v1/io/sim",
+        Some(json!({"port": port, "state": state})),
+    );
+    assert_eq!(status, 200, "{v}");
+}
+
+fn port_state(port: u64, state: &str) -> String {
+    format!(
+        r#"boolean(//SimpleItem[@Name="port" and @Value="{port}"]) and boolean(//SimpleItem[@Name="state" and @Value="{state}"])"#
+    )
+}
+
+/// Waits until `port` has `n` edges after `from` (at most 3 s), and returns them.
+fn wait_edges(d: &Daemon, port: u64, from: usize, n: usize) -> Vec<String> {
+    let t0 = std::time::Instant::now();
+    loop {
+        let e = edges(d, port);
+        if e.len() >= from + n || t0.elapsed() > Duration::from_secs(3) {
+            return e[from.min(e.len())..].to_vec();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_trigger_fires_once_inside_its_wait_and_an_inverted_while_rule_follows_its_input() {
+    let d = Daemon::start();
+    // Input 1 (port 7) closes → a 200 ms pulse on I/O 2 (port 4), 10 s between firings.
+    let pulse = add(
+        &d,
+        "/api/v1/rules/actions",
+        json!({"name": "pulse", "template": "com.axis.action.fixed.io.toggle",
+               "parameters": {"port": "4", "state": "high", "duration": "0.2"}}),
+    );
+    add(
+        &d,
+        "/api/v1/rules",
+        json!({"name": "input 1 closes", "enabled": true,
+               "trigger": {"topic": PORT, "content": port_state(7, "1")},
+               "wait_s": 10, "action": pulse}),
+    );
+    let before = edges(&d, 4).len();
+    for _ in 0..5 {
+        set_input(&d, 7, true);
+        std::thread::sleep(Duration::from_millis(100));
+        set_input(&d, 7, false);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(400));
+    let e = wait_edges(&d, 4, before, 2);
+    assert_eq!(
+        e,
+        ["closed", "open"],
+        "five closings inside the wait: one pulse"
+    );
+
+    // While input 2 (port 8) is NOT closed, Output 1 (port 5) is active: an inverted
+    // condition, an unlimited action. It holds at once when the rule is added.
+    let hold = add(
+        &d,
+        "/api/v1/rules/actions",
+        json!({"name": "hold", "template": "com.axis.action.unlimited.io.toggle",
+               "parameters": {"port": "5", "state": "high"}}),
+    );
+    let before = edges(&d, 5).len();
+    add(
+        &d,
+        "/api/v1/rules",
+        json!({"name": "input 2 open", "enabled": true,
+               "conditions": [{"topic": PORT, "content": port_state(8, "1"), "invert": true}],
+               "action": hold}),
+    );
+    assert_eq!(wait_edges(&d, 5, before, 1), ["closed"]);
+    set_input(&d, 8, true);
+    assert_eq!(wait_edges(&d, 5, before, 2), ["closed", "open"]);
+    set_input(&d, 8, false);
+    assert_eq!(wait_edges(&d, 5, before, 3), ["closed", "open", "closed"]);
+
+    // The listing shows both, the second active.
+    let (_, list) = call(&d, "GET", "/api/v1/rules", None);
+    assert_eq!(list["rules"]["1"]["fired"], 1, "{list}");
+    assert_eq!(list["rules"]["2"]["active"], true, "{list}");
+
+    // Refusals change nothing.
+    let refusals = [
+        (
+            "/api/v1/rules/actions",
+            json!({"name": "x", "template": "com.axis.action.unlimited.buzzer"}),
+        ),
+        (
+            "/api/v1/rules/actions",
+            json!({"name": "x", "template": "com.axis.action.fixed.io.toggle", "parameters": {"port": "x"}}),
+        ),
+        (
+            "/api/v1/rules",
+            json!({"name": "x", "enabled": true, "conditions": [{"topic": PORT, "content": "port=1"}], "action": pulse}),
+        ),
+        (
+            "/api/v1/rules",
+            json!({"name": "x", "enabled": true, "action": 99}),
+        ),
+        ("/api/v1/rules", json!({"name": 3})),
+    ];
+    for (path, body) in refusals {
+        let (status, v) = call(&d, "POST", path, Some(body.clone()));
+        assert_eq!(status, 400, "{body} → {v}");
+        assert!(v["error"]["message"].is_string(), "{v}");
+    }
+    let (status, _) = call(
+        &d,
+        "DELETE",
+        &format!("/api/v1/rules/actions/{pulse}"),
+        None,
+    );
+    assert_eq!(status, 409, "an action in use stays");
+    let (_, after) = call(&d, "GET", "/api/v1/rules", None);
+    assert_eq!(after["rules"].as_object().map(|o| o.len()), Some(2));
+    assert_eq!(after["actions"].as_object().map(|o| o.len()), Some(2));
+
+    // Removed while active: its output goes back.
+    let (status, _) = call(&d, "DELETE", "/api/v1/rules/2", None);
+    assert_eq!(status, 200);
+    assert_eq!(
+        wait_edges(&d, 5, before, 4),
+        ["closed", "open", "closed", "open"]
+    );
+}
+
+/// Recent events of `topic`.
+fn recent(d: &Daemon, topic: &str) -> Vec<Value> {
+    let (_, v) = call(
+        d,
+        "GET",
+        &format!("/api/v1/events/recent?topic={topic}"),
+        None,
+    );
+    v["events"].as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn an_input_plays_a_clip_by_location_and_a_missing_clip_is_an_action_failed_event() {
+    use netamp_tests::audio::{make_clip, Format};
+    let d = Daemon::start();
+    let file = make_clip(d.dir.path(), Format::WavPcm16, 48000, 1, 0.5);
+    netamp_tests::flows::upload_ok(&d, &file);
+    let name = file.file_name().and_then(|n| n.to_str()).expect("name");
+    let play = add(
+        &d,
+        "/api/v1/rules/actions",
+        json!({"name": "chime", "template": "com.axis.action.fixed.play.audioclip",
+               "parameters": {"location": format!("%2Fetc%2Faudioclips%2F{name}"), "volume": "80"}}),
+    );
+    let missing = add(
+        &d,
+        "/api/v1/rules/actions",
+        json!({"name": "gone", "template": "com.axis.action.fixed.play.audioclip",
+               "parameters": {"location": "nothing-like-it.mp3"}}),
+    );
+    for (port, action) in [(3, play), (7, missing)] {
+        add(
+            &d,
+            "/api/v1/rules",
+            json!({"name": format!("input {port}"), "enabled": true,
+                   "trigger": {"topic": PORT, "content": port_state(port, "1")},
+                   "action": action}),
+        );
+    }
+    set_input(&d, 3, true);
+    set_input(&d, 7, true);
+    let t0 = std::time::Instant::now();
+    let (mut played, mut failed) = (Vec::new(), Vec::new());
+    while (played.is_empty() || failed.is_empty()) && t0.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(100));
+        played = recent(&d, "tnsaxis:MediaClip/tnsaxis:CurrentlyPlaying");
+        failed = recent(&d, "tns1:Device/tnsaxis:SystemMessage/tnsaxis:ActionFailed");
+    }
+    assert_eq!(played.len(), 1, "{played:?}");
+    assert_eq!(played[0]["message"]["data"]["FileName"], name, "{played:?}");
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    let reason = failed[0]["message"]["data"]["Reason"]
+        .as_str()
+        .unwrap_or("");
+    assert!(reason.contains("nothing-like-it.mp3"), "{failed:?}");
+}
