@@ -157,6 +157,13 @@ pub fn json(value: &serde_json::Value) -> Reply {
     respond(StatusCode::OK, "application/json", value.to_string())
 }
 
+/// netamp's own JSON APIs' refusal: `{"error": {"code", "message"}}` with that status.
+pub fn json_error(status: StatusCode, message: &str) -> Reply {
+    let mut r = json(&serde_json::json!({"error": {"code": status.as_u16(), "message": message}}));
+    *r.status_mut() = status;
+    r
+}
+
 /// VAPIX CGI failure: real `400`, `text/plain`, `400 Bad Request` then the reason.
 pub fn bad_request(message: &str) -> Reply {
     text(

@@ -11,15 +11,9 @@ use serde_json::{json, Value};
 use warp::http::{Method, StatusCode};
 
 use super::Gate;
-use super::{json, respond, Reply, Request};
+use super::{json, json_error as error, respond, Reply, Request};
 use crate::recorder::Recorder;
 use crate::users::Role;
-
-fn error(status: StatusCode, message: &str) -> Reply {
-    let mut r = json(&json!({"error": {"code": status.as_u16(), "message": message}}));
-    *r.status_mut() = status;
-    r
-}
 
 fn range(req: &Request) -> Result<(u64, u64), Reply> {
     let parse = |k: &str, default: u64| match req.arg(k) {

@@ -15,17 +15,11 @@ use serde_json::{json, Map, Value};
 use warp::http::{Method, StatusCode};
 
 use super::Gate;
-use super::{json, Reply, Request};
+use super::{json, json_error as error, Reply, Request};
 use crate::rules::action::TEMPLATES;
 use crate::rules::service::RulesService;
 use crate::rules::{ActionConfig, Rule, RuleError};
 use crate::users::Role;
-
-fn error(status: StatusCode, message: &str) -> Reply {
-    let mut r = json(&json!({"error": {"code": status.as_u16(), "message": message}}));
-    *r.status_mut() = status;
-    r
-}
 
 fn refused(e: RuleError) -> Reply {
     let status = match e {
