@@ -127,10 +127,31 @@ fn a_trigger_fires_once_inside_its_wait_and_an_inverted_while_rule_follows_its_i
     set_input(&d, 8, false);
     assert_eq!(wait_edges(&d, 5, before, 3), ["closed", "open", "closed"]);
 
-    // The listing shows both, the second active.
+    // The listing shows both, the second active, and so does each rule's own event.
     let (_, list) = call(&d, "GET", "/api/v1/rules", None);
     assert_eq!(list["rules"]["1"]["fired"], 1, "{list}");
     assert_eq!(list["rules"]["2"]["active"], true, "{list}");
+    let (_, state) = call(&d, "GET", "/api/v1/events/state", None);
+    let rule_state = |id: &str| {
+        state["events"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| {
+                e["topic"] == "netamp:Rule/netamp:State" && e["message"]["source"]["RuleID"] == id
+            })
+            .map(|e| e["message"]["data"].clone())
+    };
+    assert_eq!(
+        rule_state("1"),
+        Some(json!({"Active": "0", "Fired": "1"})),
+        "{state}"
+    );
+    assert_eq!(
+        rule_state("2"),
+        Some(json!({"Active": "1", "Fired": "2"})),
+        "{state}"
+    );
 
     // Refusals change nothing.
     let refusals = [

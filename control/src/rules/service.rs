@@ -21,6 +21,9 @@ use crate::events::{Event, EventBus};
 use crate::io_service::IoService;
 use crate::player::ClipPlayer;
 
+/// netamp's own stateful event of each rule's state: source `RuleID`, data `Active`
+/// (`1`/`0`) and `Fired` (times since start).
+pub const TOPIC_RULE_STATE: &str = "netamp:Rule/netamp:State";
 /// Published when an action could not run (stateless).
 pub const TOPIC_ACTION_FAILED: &str = "tns1:Device/tnsaxis:SystemMessage/tnsaxis:ActionFailed";
 
@@ -176,6 +179,7 @@ impl RulesService {
                 Output::Start { rule, action } => (rule, action, true),
                 Output::Stop { rule, action } => (rule, action, false),
             };
+            self.publish_state(rule, start);
             let parsed = set.actions.get(&action).map(Action::parse);
             match parsed {
                 Some(Ok(a)) if start => self.start_action(rule, action, a),
@@ -186,6 +190,24 @@ impl RulesService {
                 None => self.failed(rule, action, "no such action configuration"),
             }
         }
+    }
+
+    fn publish_state(&self, rule: u32, active: bool) {
+        let fired = self
+            .lock_engine()
+            .status()
+            .iter()
+            .find(|s| s.id == rule)
+            .map_or(0, |s| s.fired);
+        self.deps.bus.publish(Event::new(
+            TOPIC_RULE_STATE,
+            &[("RuleID", &rule.to_string())],
+            &[
+                ("Active", if active { "1" } else { "0" }),
+                ("Fired", &fired.to_string()),
+            ],
+            true,
+        ));
     }
 
     fn failed(&self, rule: u32, action: u32, why: &str) {
