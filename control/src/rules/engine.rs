@@ -100,7 +100,8 @@ impl Compiled {
             return;
         }
         match old {
-            Some(o) if self.matches_event(o) => self.matching -= 1,
+            // Saturating: a count off by a bug must not panic on an event from the network.
+            Some(o) if self.matches_event(o) => self.matching = self.matching.saturating_sub(1),
             Some(_) => {}
             None => self.states += 1,
         }
