@@ -31,6 +31,24 @@ pub struct Config {
     pub rtsp: RtspConfig,
     /// Continuous recording of the input.
     pub recording: crate::recorder::RecordingConfig,
+    /// Rules and their notifications.
+    pub rules: RulesConfig,
+}
+
+/// Rules settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RulesConfig {
+    /// How long one notification may take to deliver, connection included (1–300 s).
+    pub notification_timeout_s: u64,
+}
+
+impl Default for RulesConfig {
+    fn default() -> Self {
+        Self {
+            notification_timeout_s: 10,
+        }
+    }
 }
 
 /// RTSP settings (the metadata event stream Home Assistant's `axis` library reads).

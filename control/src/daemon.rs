@@ -298,6 +298,26 @@ async fn run(cli: Cli, stop: Arc<tokio::sync::Notify>) -> Result<(), ControlErro
 
     let rule_store = crate::rules::RuleStore::load(&data_dir)
         .map_err(|e| ControlError::Config(format!("rules: {e}")))?;
+    let timeout_s = config.rules.notification_timeout_s;
+    if !(1..=300).contains(&timeout_s) {
+        return Err(ControlError::Config(format!(
+            "[rules] notification_timeout_s must be 1 to 300, not {timeout_s}"
+        )));
+    }
+    let notifier = crate::recipients::Notifier::new(
+        crate::recipients::message::DeviceText {
+            name: identity.name.clone(),
+            mac: identity
+                .mac
+                .as_bytes()
+                .chunks(2)
+                .map(|c| String::from_utf8_lossy(c).into_owned())
+                .collect::<Vec<_>>()
+                .join(":"),
+        },
+        std::time::Duration::from_secs(timeout_s),
+    )
+    .map_err(|e| ControlError::Config(format!("notifications: {e}")))?;
     let rules = crate::rules::service::RulesService::new(
         rule_store,
         crate::rules::service::RuleDeps {
@@ -306,6 +326,7 @@ async fn run(cli: Cli, stop: Arc<tokio::sync::Notify>) -> Result<(), ControlErro
             player: player.clone(),
             audio: audio.clone(),
             io: io.clone(),
+            notifier: Arc::new(notifier),
         },
     );
     rules.start();

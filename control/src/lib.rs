@@ -22,6 +22,7 @@ mod identity;
 mod io_service;
 mod latency;
 mod player;
+pub mod recipients;
 mod recorder;
 mod rtsp;
 pub mod rules;

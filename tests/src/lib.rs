@@ -8,6 +8,8 @@ pub mod audio;
 pub mod daemon;
 pub mod flows;
 pub mod http;
+pub mod peers;
+pub mod rules;
 pub mod sip;
 
 use std::path::PathBuf;

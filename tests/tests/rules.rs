@@ -5,32 +5,8 @@
 use std::time::Duration;
 
 use netamp_tests::daemon::Daemon;
-use netamp_tests::flows::admin;
-use netamp_tests::http::curl;
-use serde_json::{json, Value};
-
-const PORT: &str = "tns1:Device/tnsaxis:IO/Port";
-
-fn call(d: &Daemon, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let mut args = vec!["-X", method];
-    if !body.is_empty() {
-        args.extend(["-H", "Content-Type: application/json", "--data", &body]);
-    }
-    let url = d.url(path);
-    args.push(&url);
-    let r = curl(admin(), &args);
-    (
-        r.status,
-        serde_json::from_slice(&r.body).unwrap_or(Value::Null),
-    )
-}
-
-fn add(d: &Daemon, path: &str, body: Value) -> u64 {
-    let (status, v) = call(d, "POST", path, Some(body));
-    assert_eq!(status, 200, "{v}");
-    v["id"].as_u64().expect("id")
-}
+use netamp_tests::rules::{add, call, port_state, recent, set_input, PORT};
+use serde_json::json;
 
 /// The recorded output edges of `port` (0-based), as states.
 fn edges(d: &Daemon, port: u64) -> Vec<String> {
@@ -42,23 +18,6 @@ fn edges(d: &Daemon, port: u64) -> Vec<String> {
         .filter(|e| e["port"].as_u64() == Some(port))
         .map(|e| e["state"].as_str().unwrap_or("").to_string())
         .collect()
-}
-
-fn set_input(d: &Daemon, port: u64, closed: bool) {
-    let state = if closed { "closed" } else { "open" };
-    let (status, v) = call(
-        d,
-        "POST",
-        "/api/v1/io/sim",
-        Some(json!({"port": port, "state": state})),
-    );
-    assert_eq!(status, 200, "{v}");
-}
-
-fn port_state(port: u64, state: &str) -> String {
-    format!(
-        r#"boolean(//SimpleItem[@Name="port" and @Value="{port}"]) and boolean(//SimpleItem[@Name="state" and @Value="{state}"])"#
-    )
 }
 
 /// Waits until `port` has `n` edges after `from` (at most 3 s), and returns them.
@@ -196,17 +155,6 @@ fn a_trigger_fires_once_inside_its_wait_and_an_inverted_while_rule_follows_its_i
         wait_edges(&d, 5, before, 4),
         ["closed", "open", "closed", "open"]
     );
-}
-
-/// Recent events of `topic`.
-fn recent(d: &Daemon, topic: &str) -> Vec<Value> {
-    let (_, v) = call(
-        d,
-        "GET",
-        &format!("/api/v1/events/recent?topic={topic}"),
-        None,
-    );
-    v["events"].as_array().cloned().unwrap_or_default()
 }
 
 #[test]

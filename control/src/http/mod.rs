@@ -11,6 +11,7 @@ mod json_api;
 mod json_cgi;
 mod param;
 pub mod receive;
+mod recipients;
 pub mod recordings;
 mod rules;
 pub mod server;
@@ -234,6 +235,9 @@ pub async fn route(svc: &Services, http: &HttpState, mut req: Request) -> Reply 
         "/axis-cgi/audiomixer.cgi" => audio_mixer::handle(gate, &svc.audio, &mut req).await,
         p if p == "/api/v1/recordings" || p.starts_with("/api/v1/recordings/") => {
             recordings::handle(gate, &svc.recorder, &mut req).await
+        }
+        p if p == "/api/v1/recipients" || p.starts_with("/api/v1/recipients/") => {
+            recipients::handle(gate, &svc.rules, &mut req).await
         }
         p if p == "/api/v1/rules" || p.starts_with("/api/v1/rules/") => {
             rules::handle(gate, &svc.rules, &mut req).await

@@ -21,17 +21,19 @@ use crate::rules::service::RulesService;
 use crate::rules::{ActionConfig, Rule, RuleError};
 use crate::users::Role;
 
-fn refused(e: RuleError) -> Reply {
+/// A refused change as JSON: 404 for an unknown id, 409 for one in use, else 400.
+pub(super) fn refused(e: RuleError) -> Reply {
     let status = match e {
-        RuleError::NoSuchRule(_) => StatusCode::NOT_FOUND,
-        RuleError::InUse(..) => StatusCode::CONFLICT,
+        RuleError::NoSuchRule(_) | RuleError::NoSuchRecipient(_) => StatusCode::NOT_FOUND,
+        RuleError::InUse(..) | RuleError::RecipientInUse(..) => StatusCode::CONFLICT,
         RuleError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::BAD_REQUEST,
     };
     error(status, &e.to_string())
 }
 
-async fn body<T: serde::de::DeserializeOwned>(req: &mut Request) -> Result<T, Reply> {
+/// The request's JSON body, or a 400 saying why not.
+pub(super) async fn body<T: serde::de::DeserializeOwned>(req: &mut Request) -> Result<T, Reply> {
     let bytes = req.body_bytes(req.body_limit).await?;
     serde_json::from_slice(&bytes).map_err(|e| error(StatusCode::BAD_REQUEST, &e.to_string()))
 }
@@ -51,8 +53,12 @@ fn listing(rules: &RulesService) -> Reply {
         }
         out.insert(id.to_string(), v);
     }
+    let mut actions = set.actions.clone();
+    for a in actions.values_mut() {
+        crate::recipients::model::mask(&mut a.parameters);
+    }
     json(&json!({
-        "actions": set.actions,
+        "actions": actions,
         "rules": out,
         "templates": TEMPLATES,
     }))

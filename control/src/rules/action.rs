@@ -3,7 +3,10 @@
 //! template netamp cannot run, or whose parameters are wrong, is refused when it is
 //! added, never at the moment a rule fires.
 
+use std::collections::BTreeMap;
+
 use super::store::ActionConfig;
+use crate::recipients::{Kind, Notification};
 
 /// Play a clip, once (`repeat` more times) or until the rule ends.
 pub const PLAY_FIXED: &str = "com.axis.action.fixed.play.audioclip";
@@ -16,6 +19,16 @@ pub const TOGGLE_FIXED: &str = "com.axis.action.fixed.io.toggle";
 /// Set an output while the rule is active.
 pub const TOGGLE_UNLIMITED: &str = "com.axis.action.unlimited.io.toggle";
 
+/// Send an HTTP notification (`message`, `parameters`, `method`, `http_headers`,
+/// `body`; the recipient's `upload_url`, `login`, `password` …).
+pub const NOTIFY_HTTP: &str = "com.axis.action.fixed.notification.http";
+/// Send an HTTPS notification (as HTTP, plus `validate_server_cert`).
+pub const NOTIFY_HTTPS: &str = "com.axis.action.fixed.notification.https";
+/// Send a TCP notification (`message`; the recipient's `host`, `port`).
+pub const NOTIFY_TCP: &str = "com.axis.action.fixed.notification.tcp";
+/// Send an e-mail (`subject`, `message`; the recipient's server and addresses).
+pub const NOTIFY_SMTP: &str = "com.axis.action.fixed.notification.smtp";
+
 /// The templates netamp runs today.
 pub const TEMPLATES: &[&str] = &[
     PLAY_FIXED,
@@ -23,7 +36,21 @@ pub const TEMPLATES: &[&str] = &[
     STOP_CLIP,
     TOGGLE_FIXED,
     TOGGLE_UNLIMITED,
+    NOTIFY_HTTP,
+    NOTIFY_HTTPS,
+    NOTIFY_TCP,
+    NOTIFY_SMTP,
 ];
+
+/// The kind of notification a template sends.
+pub fn notification_kind(template: &str) -> Option<Kind> {
+    match template {
+        NOTIFY_HTTP | NOTIFY_HTTPS => Some(Kind::Http),
+        NOTIFY_TCP => Some(Kind::Tcp),
+        NOTIFY_SMTP => Some(Kind::Smtp),
+        _ => None,
+    }
+}
 
 /// An action, ready to run.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,6 +81,17 @@ pub enum Action {
         duration_ms: Option<u64>,
         /// Set back when the rule ends.
         unlimited: bool,
+    },
+    /// Send a notification: through stored recipient `recipient` (its parameters
+    /// overlaid with `parameters`), or with every parameter in the action itself, as
+    /// VAPIX scripts send them.
+    Notify {
+        /// How it travels.
+        kind: Kind,
+        /// The stored recipient it goes through.
+        recipient: Option<u32>,
+        /// The action's own parameters (`message`, `parameters`, …).
+        parameters: BTreeMap<String, String>,
     },
 }
 
@@ -127,6 +165,20 @@ impl Action {
                         duration_ms
                     },
                     unlimited: c.template == TOGGLE_UNLIMITED,
+                })
+            }
+            t if notification_kind(t).is_some() => {
+                let kind = notification_kind(t).unwrap_or(Kind::Http);
+                let recipient = number("recipient", 1, i64::from(u32::MAX))?.map(|n| n as u32);
+                let mut parameters = c.parameters.clone();
+                parameters.remove("recipient");
+                if recipient.is_none() {
+                    Notification::parse(kind, &parameters).map_err(|e| e.to_string())?;
+                }
+                Ok(Self::Notify {
+                    kind,
+                    recipient,
+                    parameters,
                 })
             }
             t => Err(format!(

@@ -20,6 +20,7 @@ use crate::clips::ClipLibrary;
 use crate::events::{Event, EventBus};
 use crate::io_service::IoService;
 use crate::player::ClipPlayer;
+use crate::recipients::{Notifier, NotifyError, RecipientConfig};
 
 /// netamp's own stateful event of each rule's state: source `RuleID`, data `Active`
 /// (`1`/`0`) and `Fired` (times since start).
@@ -39,6 +40,8 @@ pub struct RuleDeps {
     pub audio: Arc<AudioService>,
     /// I/O ports.
     pub io: Arc<IoService>,
+    /// Delivers notifications to recipients.
+    pub notifier: Arc<Notifier>,
 }
 
 /// What an active unlimited action left running, to undo at its rule's end.
@@ -143,6 +146,42 @@ impl RulesService {
         Ok(())
     }
 
+    /// Adds a recipient.
+    pub fn add_recipient(&self, r: RecipientConfig) -> Result<u32, RuleError> {
+        let (id, set) = self.store.add_recipient(r)?;
+        self.apply(set);
+        Ok(id)
+    }
+
+    /// Replaces a recipient (a masked secret keeps its stored value).
+    pub fn set_recipient(&self, id: u32, r: RecipientConfig) -> Result<(), RuleError> {
+        let set = self.store.set_recipient(id, r)?;
+        self.apply(set);
+        Ok(())
+    }
+
+    /// Removes a recipient no action uses.
+    pub fn remove_recipient(&self, id: u32) -> Result<(), RuleError> {
+        let set = self.store.remove_recipient(id)?;
+        self.apply(set);
+        Ok(())
+    }
+
+    /// Sends a test message to recipient `r` (stored or not yet); the answer is the
+    /// peer's. A stored recipient's masked secrets are filled in from `stored`.
+    pub async fn test_recipient(
+        &self,
+        mut r: RecipientConfig,
+        stored: Option<u32>,
+    ) -> Result<String, NotifyError> {
+        if let Some(old) = stored.and_then(|id| self.current().recipients.get(&id).cloned()) {
+            r.keep_secrets_from(&old);
+        }
+        let kind = r.kind().map_err(NotifyError::Parameters)?;
+        let n = crate::recipients::Notification::parse(kind, &r.parameters)?.as_test();
+        self.deps.notifier.send(&n).await
+    }
+
     /// Adds a rule.
     pub fn add_rule(&self, r: Rule) -> Result<u32, RuleError> {
         let (id, set) = self.store.add_rule(r)?;
@@ -234,6 +273,24 @@ impl RulesService {
                     Ok(()) => {}
                     Err(e) => self.failed(rule, action, &e.to_string()),
                 }
+            }
+            Action::Notify {
+                kind,
+                recipient,
+                parameters,
+            } => {
+                let n = match self.current().notification(kind, recipient, &parameters) {
+                    Ok(n) => n,
+                    Err(e) => return self.failed(rule, action, &e.to_string()),
+                };
+                let notifier = self.deps.notifier.clone();
+                let bus = self.deps.bus.clone();
+                tokio::spawn(async move {
+                    match notifier.send(&n).await {
+                        Ok(answer) => tracing::debug!("rule {rule}: notified: {answer}"),
+                        Err(e) => fail(&bus, rule, action, &e.to_string()),
+                    }
+                });
             }
             Action::PlayClip {
                 location,

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::action::Action;
 use super::engine::validate;
 use super::model::{Rule, MAX_RULES};
+use crate::recipients::{Kind, Notification, RecipientConfig, MAX_RECIPIENTS};
 use crate::store;
 
 /// The most action configurations kept (each rule has one; a few spare).
@@ -38,6 +39,9 @@ pub struct RuleSet {
     /// Rules by id.
     #[serde(default)]
     pub rules: BTreeMap<u32, Rule>,
+    /// Recipients by id (secrets included: the file is mode 0600).
+    #[serde(default)]
+    pub recipients: BTreeMap<u32, RecipientConfig>,
 }
 
 impl RuleSet {
@@ -50,8 +54,27 @@ impl RuleSet {
         if self.actions.len() > MAX_ACTIONS {
             return Err(RuleError::TooManyActions);
         }
+        if self.recipients.len() > MAX_RECIPIENTS {
+            return Err(RuleError::TooManyRecipients);
+        }
+        for (id, r) in &self.recipients {
+            let kind = r.kind().map_err(|e| RuleError::BadRecipient(*id, e))?;
+            Notification::parse(kind, &r.parameters)
+                .map_err(|e| RuleError::BadRecipient(*id, e.to_string()))?;
+        }
         for (id, a) in &self.actions {
-            Action::parse(a).map_err(|e| RuleError::BadAction(*id, e))?;
+            if let Action::Notify {
+                kind,
+                recipient: Some(_),
+                parameters,
+            } = Action::parse(a).map_err(|e| RuleError::BadAction(*id, e))?
+            {
+                self.notification(kind, a_recipient(a), &parameters)
+                    .map_err(|e| match e {
+                        RuleError::NoSuchRecipient(_) => e,
+                        other => RuleError::BadAction(*id, other.to_string()),
+                    })?;
+            }
         }
         for rule in self.rules.values() {
             validate(rule).map_err(RuleError::BadFilter)?;
@@ -60,6 +83,46 @@ impl RuleSet {
             }
         }
         Ok(())
+    }
+}
+
+fn a_recipient(a: &ActionConfig) -> Option<u32> {
+    a.parameters
+        .get("recipient")
+        .and_then(|v| v.trim().parse().ok())
+}
+
+impl RuleSet {
+    /// The notification an action of `kind` sends through `recipient` (its parameters
+    /// overlaid with the action's own), or with the action's parameters alone.
+    pub fn notification(
+        &self,
+        kind: Kind,
+        recipient: Option<u32>,
+        parameters: &BTreeMap<String, String>,
+    ) -> Result<Notification, RuleError> {
+        let mut merged = BTreeMap::new();
+        if let Some(id) = recipient {
+            let r = self
+                .recipients
+                .get(&id)
+                .ok_or(RuleError::NoSuchRecipient(id))?;
+            let rk = r.kind().map_err(|e| RuleError::BadRecipient(id, e))?;
+            if rk != kind {
+                return Err(RuleError::BadRecipient(
+                    id,
+                    format!("a {rk:?} recipient cannot take a {kind:?} notification"),
+                ));
+            }
+            merged.extend(r.parameters.clone());
+        }
+        merged.extend(
+            parameters
+                .iter()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
+        Notification::parse(kind, &merged).map_err(|e| RuleError::Notification(e.to_string()))
     }
 }
 
@@ -87,6 +150,21 @@ pub enum RuleError {
     /// The action configuration is used by a rule.
     #[error("action configuration {0} is used by rule {1}")]
     InUse(u32, u32),
+    /// Too many recipients.
+    #[error("at most {MAX_RECIPIENTS} recipients")]
+    TooManyRecipients,
+    /// A recipient netamp cannot deliver to.
+    #[error("recipient {0}: {1}")]
+    BadRecipient(u32, String),
+    /// No recipient has this id.
+    #[error("no recipient {0}")]
+    NoSuchRecipient(u32),
+    /// The recipient is used by an action configuration.
+    #[error("recipient {0} is used by action configuration {1}")]
+    RecipientInUse(u32, u32),
+    /// A notification's merged parameters are wrong.
+    #[error("{0}")]
+    Notification(String),
     /// A name or template is empty.
     #[error("{0} must not be empty")]
     Empty(&'static str),
@@ -163,6 +241,45 @@ impl RuleStore {
                 .remove(&id)
                 .map(|_| ())
                 .ok_or(RuleError::NoSuchAction(id))
+        })
+        .map(|(_, s)| s)
+    }
+
+    /// Adds a recipient; returns its id and the new set.
+    pub fn add_recipient(&self, r: RecipientConfig) -> Result<(u32, RuleSet), RuleError> {
+        if r.name.trim().is_empty() {
+            return Err(RuleError::Empty("the recipient name"));
+        }
+        self.change(|s| {
+            let id = next_id(&s.recipients);
+            s.recipients.insert(id, r);
+            Ok(id)
+        })
+    }
+
+    /// Replaces recipient `id`; a secret sent back masked keeps its stored value.
+    pub fn set_recipient(&self, id: u32, mut r: RecipientConfig) -> Result<RuleSet, RuleError> {
+        self.change(|s| match s.recipients.get_mut(&id) {
+            Some(old) => {
+                r.keep_secrets_from(old);
+                *old = r;
+                Ok(())
+            }
+            None => Err(RuleError::NoSuchRecipient(id)),
+        })
+        .map(|(_, s)| s)
+    }
+
+    /// Removes a recipient no action configuration uses.
+    pub fn remove_recipient(&self, id: u32) -> Result<RuleSet, RuleError> {
+        self.change(|s| {
+            if let Some((a, _)) = s.actions.iter().find(|(_, a)| a_recipient(a) == Some(id)) {
+                return Err(RuleError::RecipientInUse(id, *a));
+            }
+            s.recipients
+                .remove(&id)
+                .map(|_| ())
+                .ok_or(RuleError::NoSuchRecipient(id))
         })
         .map(|(_, s)| s)
     }

@@ -1,0 +1,136 @@
+//! Real servers for the recipient tests, started by the test: an HTTP(S) server that
+//! records what it gets (Python's `http.server`, TLS by Python's `ssl`), an SMTP server
+//! (Debian's `python3-aiosmtpd`), and a self-signed certificate made with `openssl`.
+//! Each prints one JSON line per thing it received; [`Peer::next`] reads them.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::{require_tool, run, workspace_root};
+
+/// Debian's Python, which has `python3-aiosmtpd` (`scripts/test` installs it).
+const PYTHON: &str = "/usr/bin/python3";
+
+/// A peer process; killed when dropped.
+pub struct Peer {
+    child: Child,
+    lines: mpsc::Receiver<Value>,
+    /// The first line it printed (its port, or that it is ready).
+    pub hello: Value,
+}
+
+impl Peer {
+    fn start(script: &str, args: &[&str]) -> Self {
+        assert!(
+            Path::new(PYTHON).exists(),
+            "the recipient tests need {PYTHON}; run scripts/test, which installs it"
+        );
+        let mut child = Command::new(PYTHON)
+            .arg(workspace_root().join("tests/peers").join(script))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {script}: {e}"));
+        let out = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str(&line) {
+                    if tx.send(v).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        let hello = match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(v) => v,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("{script} did not start within 20 s");
+            }
+        };
+        Self {
+            child,
+            lines: rx,
+            hello,
+        }
+    }
+
+    /// The next thing it received, waiting at most `within`.
+    pub fn next(&self, within: Duration) -> Option<Value> {
+        self.lines.recv_timeout(within).ok()
+    }
+
+    /// The port it listens on (HTTP recorder).
+    pub fn port(&self) -> u16 {
+        self.hello["port"].as_u64().expect("port") as u16
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP server recording each request; HTTPS with `tls` (certificate, key).
+pub fn http_recorder(tls: Option<(&Path, &Path)>) -> Peer {
+    match tls {
+        Some((c, k)) => Peer::start(
+            "http_recorder.py",
+            &[&c.to_string_lossy(), &k.to_string_lossy()],
+        ),
+        None => Peer::start("http_recorder.py", &[]),
+    }
+}
+
+/// An SMTP server on `port` requiring STARTTLS and then AUTH as `user`/`password`.
+pub fn smtp_server(port: u16, cert: &Path, key: &Path, user: &str, password: &str) -> Peer {
+    Peer::start(
+        "smtp_server.py",
+        &[
+            &port.to_string(),
+            &cert.to_string_lossy(),
+            &key.to_string_lossy(),
+            user,
+            password,
+        ],
+    )
+}
+
+/// A self-signed certificate for 127.0.0.1 in `dir`: (certificate, key).
+pub fn self_signed(dir: &Path) -> (PathBuf, PathBuf) {
+    require_tool("openssl");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    run(Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null()));
+    (cert, key)
+}
+
+/// A loopback port free at the moment of asking.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
