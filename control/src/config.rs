@@ -180,8 +180,10 @@ pub struct SipConfig {
     pub ring_timeout_s: u64,
     /// End calls after this many minutes (at most 60; 0 = never).
     pub end_calls_after_min: u64,
-    /// Clip played while an incoming call rings; the call is answered when it ends
-    /// (-1: none; answering then follows `auto_answer`).
+    /// Sets up the pre-configured rules at start: with a clip id, "Pre-announcement
+    /// tone" (play it while a call rings) and "answer after the tone" are enabled with
+    /// that clip, and calls ring instead of being answered at once (-1: the rules are
+    /// left as they are).
     pub pre_announcement_clip: i64,
     /// DTMF sequences reported as events.
     pub dtmf: Vec<DtmfSequenceConfig>,
@@ -224,33 +226,17 @@ pub struct SipAccountConfig {
     /// `auto_answer` (and `SetSIPConfiguration`) say.
     #[serde(default)]
     pub auto_answer: Option<bool>,
-    /// Clip played while a call to this account rings, answered when it ends (-1: none);
-    /// unset: `[sip]` `pre_announcement_clip`.
-    #[serde(default)]
-    pub pre_announcement_clip: Option<i64>,
 }
 
 impl SipAccountConfig {
-    /// The clip played while a call to this account rings (-1: none).
-    pub fn pre_announcement(&self, sip: &SipConfig) -> i64 {
-        self.pre_announcement_clip
-            .unwrap_or(sip.pre_announcement_clip)
-    }
-
     /// Whether the user agent answers this account's calls itself (`None`: as the call
-    /// settings say). Never when a pre-announcement plays first: the daemon answers
-    /// after it.
+    /// settings say). Never with `[sip] pre_announcement_clip` set: the pre-configured
+    /// rules answer after the tone.
     pub fn answers_at_once(&self, sip: &SipConfig) -> Option<bool> {
-        if self.pre_announcement(sip) >= 0 {
+        if sip.pre_announcement_clip >= 0 {
             return Some(false);
         }
-        match self.auto_answer {
-            Some(a) => Some(a),
-            // Its own "no pre-announcement" over `[sip]`'s: the call settings' answer
-            // would be "ring" because of that clip, so `[sip]`'s auto_answer decides.
-            None if sip.pre_announcement_clip >= 0 => Some(sip.auto_answer),
-            None => None,
-        }
+        self.auto_answer
     }
 }
 
@@ -446,11 +432,10 @@ mod tests {
 
     #[test]
     fn an_account_answers_its_own_way_or_as_sip_says() {
-        let account = |auto: Option<bool>, clip: Option<i64>| -> SipAccountConfig {
+        let account = |auto: Option<bool>| -> SipAccountConfig {
             let text = format!(
-                "id = \"sip_account_1\"\nuser = \"alice\"\nregistrar = \"pbx\"\n{}{}",
+                "id = \"sip_account_1\"\nuser = \"alice\"\nregistrar = \"pbx\"\n{}",
                 auto.map_or(String::new(), |a| format!("auto_answer = {a}\n")),
-                clip.map_or(String::new(), |c| format!("pre_announcement_clip = {c}\n")),
             );
             toml::from_str(&text).expect("account")
         };
@@ -459,26 +444,16 @@ mod tests {
             pre_announcement_clip: 3,
             ..SipConfig::default()
         };
-        // Nothing of its own: the live call settings decide (None), or `[sip]`'s chime.
-        assert_eq!(account(None, None).answers_at_once(&plain), None);
-        assert_eq!(account(None, None).answers_at_once(&chimed), Some(false));
-        assert_eq!(account(None, None).pre_announcement(&chimed), 3);
-        // Its own answer, unless a chime plays first (the daemon answers after it).
-        assert_eq!(
-            account(Some(false), None).answers_at_once(&plain),
-            Some(false)
-        );
-        assert_eq!(
-            account(Some(true), Some(0)).answers_at_once(&plain),
-            Some(false)
-        );
-        assert_eq!(
-            account(Some(true), None).answers_at_once(&chimed),
-            Some(false)
-        );
-        // Its own "no chime" over `[sip]`'s: `[sip]`'s auto_answer, not the ringing
-        // the chime would have meant.
-        assert_eq!(account(None, Some(-1)).answers_at_once(&chimed), Some(true));
-        assert_eq!(account(None, Some(-1)).pre_announcement(&chimed), -1);
+        // Nothing of its own: the live call settings decide (None).
+        assert_eq!(account(None).answers_at_once(&plain), None);
+        assert_eq!(account(Some(false)).answers_at_once(&plain), Some(false));
+        // With `[sip]`'s chime every call rings: the pre-configured rules answer.
+        assert_eq!(account(None).answers_at_once(&chimed), Some(false));
+        assert_eq!(account(Some(true)).answers_at_once(&chimed), Some(false));
+        // The per-account chime went with the built-in pre-announcement: refused.
+        assert!(toml::from_str::<SipAccountConfig>(
+            "id = \"a\"\nuser = \"u\"\nregistrar = \"r\"\npre_announcement_clip = 1\n"
+        )
+        .is_err());
     }
 }

@@ -266,8 +266,6 @@ async fn run(cli: Cli, stop: Arc<tokio::sync::Notify>) -> Result<(), ControlErro
             call_settings,
             sip_service::CallDeps {
                 bus: bus.clone(),
-                clips: clips.clone(),
-                player: player.clone(),
                 audio: audio.clone(),
             },
         )
@@ -298,6 +296,11 @@ async fn run(cli: Cli, stop: Arc<tokio::sync::Notify>) -> Result<(), ControlErro
 
     let rule_store = crate::rules::RuleStore::load(&data_dir)
         .map_err(|e| ControlError::Config(format!("rules: {e}")))?;
+    if let Ok(clip) = u32::try_from(config.sip.pre_announcement_clip) {
+        rule_store
+            .set_pre_announcement(clip)
+            .map_err(|e| ControlError::Config(format!("[sip] pre_announcement_clip: {e}")))?;
+    }
     let timeout_s = config.rules.notification_timeout_s;
     if !(1..=300).contains(&timeout_s) {
         return Err(ControlError::Config(format!(
@@ -327,6 +330,7 @@ async fn run(cli: Cli, stop: Arc<tokio::sync::Notify>) -> Result<(), ControlErro
             audio: audio.clone(),
             io: io.clone(),
             notifier: Arc::new(notifier),
+            calls: calls.clone(),
         },
     );
     rules.start();

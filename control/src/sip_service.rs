@@ -16,11 +16,9 @@ use netamp_sip::{CallState, SipEvent, SipUa, UaConfig};
 use tokio::sync::mpsc;
 
 use crate::audio::AudioService;
-use crate::clips::ClipLibrary;
 use crate::config::{SipAccountConfig, SipConfig};
 use crate::error::ControlError;
 use crate::events::{Event, EventBus};
-use crate::player::ClipPlayer;
 use crate::sip_settings::{CallSettings, SettingsStore};
 
 /// Stateful call-state topic.
@@ -219,9 +217,6 @@ fn check_accounts(
             if a.expires == 0 || a.timeout_s == 0 || a.timeout_s > 60 {
                 return Err(bad(format!("{}: expires ≥ 1, timeout_s 1..=60", a.id)));
             }
-            if a.pre_announcement_clip.is_some_and(|c| c < -1) {
-                return Err(bad(format!("{}: pre_announcement_clip ≥ -1", a.id)));
-            }
             let outbound_proxy = if a.outbound_proxy.is_empty() {
                 None
             } else {
@@ -243,7 +238,6 @@ fn check_accounts(
                 expires: a.expires,
                 timeout: Duration::from_secs(a.timeout_s),
                 auto_answer: a.answers_at_once(sip),
-                pre_announcement: u32::try_from(a.pre_announcement(sip)).ok(),
             })
         })
         .collect()
@@ -251,9 +245,6 @@ fn check_accounts(
 
 /// The id of the peer-to-peer account.
 pub const P2P_ACCOUNT: &str = "sip_account_0";
-
-/// Each ringing call's pre-announcement source (`None` while it starts).
-type Announcements = std::collections::HashMap<String, Option<netamp_engine::SourceId>>;
 
 /// The calls service: the user agent (absent when `[sip] enabled = false`), the accounts
 /// added through the API, and call handling as `SetSIPConfiguration` left it.
@@ -265,19 +256,13 @@ pub struct CallService {
     pub accounts: AccountStore,
     /// Call handling as `SetSIPConfiguration` left it.
     pub settings: SettingsStore,
-    /// The pre-announcement of each ringing call (`None` while it starts).
-    announcements: std::sync::Mutex<Announcements>,
 }
 
-/// What the calls service plays and publishes through: the clip library and player (the
-/// pre-announcement), the bus, and the capture chain (each call's uplink).
+/// What the calls service publishes through: the bus, and the capture chain (each
+/// call's uplink).
 pub struct CallDeps {
     /// The event bus.
     pub bus: Arc<EventBus>,
-    /// Stored clips.
-    pub clips: Arc<ClipLibrary>,
-    /// Clip playback.
-    pub player: Arc<ClipPlayer>,
     /// The audio engine and capture chain.
     pub audio: Arc<AudioService>,
 }
@@ -290,7 +275,6 @@ impl CallService {
             config,
             accounts,
             settings,
-            announcements: Default::default(),
         }
     }
 
@@ -335,7 +319,6 @@ impl CallService {
             config,
             accounts,
             settings,
-            announcements: Default::default(),
         });
         tokio::spawn(publish(Arc::downgrade(&service), Arc::new(deps), rx));
         Ok(service)
@@ -346,8 +329,48 @@ impl CallService {
         self.ua.as_ref()
     }
 
-    fn lock_announcements(&self) -> std::sync::MutexGuard<'_, Announcements> {
-        self.announcements.lock().unwrap_or_else(|p| p.into_inner())
+    fn require_ua(&self) -> Result<&SipUa, String> {
+        self.ua
+            .as_ref()
+            .ok_or_else(|| "SIP is disabled".to_string())
+    }
+
+    /// Calls `to`: through registered `account` (its registrar or proxy, its
+    /// credentials), or straight to `to` without one or with the peer-to-peer account.
+    /// Returns the call id.
+    pub async fn place(&self, to: &str, account: Option<&str>) -> Result<String, String> {
+        let ua = self.require_ua()?;
+        let placed = match account {
+            Some(acc) if acc != P2P_ACCOUNT => ua.call_via(to, acc).await,
+            _ => ua.call(to).await,
+        };
+        placed.map_err(|e| e.to_string())
+    }
+
+    /// Answers every ringing incoming call; returns how many there were.
+    pub fn answer_ringing(&self) -> Result<usize, String> {
+        let ua = self.require_ua()?;
+        let ringing: Vec<String> = ua
+            .calls()
+            .into_iter()
+            .filter(|c| c.incoming && c.state == CallState::Ringing)
+            .map(|c| c.id)
+            .collect();
+        for id in &ringing {
+            ua.answer(id).map_err(|e| e.to_string())?;
+        }
+        Ok(ringing.len())
+    }
+
+    /// Ends every call; returns how many there were.
+    pub async fn end_all(&self) -> Result<usize, String> {
+        let ua = self.require_ua()?;
+        let calls = ua.calls();
+        for c in &calls {
+            // A call that ended meanwhile is not an error.
+            let _ = ua.hangup(&c.id).await;
+        }
+        Ok(calls.len())
     }
 }
 
@@ -360,17 +383,6 @@ async fn publish(
         let Some(calls) = calls.upgrade() else { return };
         let bus = &deps.bus;
         match ev {
-            SipEvent::PlayClip { call, clip } => {
-                calls.lock_announcements().insert(call.clone(), None);
-                tokio::spawn(pre_announce(calls.clone(), deps.clone(), call, clip));
-            }
-            SipEvent::StopClip { call } => {
-                // Still starting (None): the task sees the entry gone and stops it.
-                let id = calls.lock_announcements().remove(&call).flatten();
-                if let Some(id) = id {
-                    let _ = deps.audio.engine.stop(id);
-                }
-            }
             SipEvent::Call(info) => {
                 let reason = match (info.state, info.incoming) {
                     (CallState::Calling, _) => "Initiated",
@@ -439,57 +451,6 @@ async fn publish(
                 ));
             }
         }
-    }
-}
-
-/// Plays the pre-announcement the call core asked for, and tells the core when it has
-/// played (or could not: a missing clip must not leave callers ringing). The core
-/// answers then, or sends [`SipEvent::StopClip`] when the call was answered, given up or
-/// timed out first.
-async fn pre_announce(calls: Arc<CallService>, deps: Arc<CallDeps>, call: String, clip: u32) {
-    let started = match deps.clips.get(clip) {
-        Some(c) => {
-            let path = deps.clips.path(&c);
-            let player = deps.player.clone();
-            tokio::task::spawn_blocking(move || {
-                player.play(c.id, &c.file, &path, 1.0, 0, std::time::Instant::now())
-            })
-            .await
-            .ok()
-            .and_then(|r| r.map_err(|e| tracing::warn!("pre-announcement: {e}")).ok())
-        }
-        None => {
-            tracing::warn!("pre-announcement clip {clip} does not exist");
-            None
-        }
-    };
-    let played = match started {
-        Some(id) => {
-            let ended = deps.player.when_ended(id);
-            let wanted = match calls.lock_announcements().get_mut(&call) {
-                Some(slot) => {
-                    *slot = Some(id);
-                    true
-                }
-                None => false,
-            };
-            if !wanted {
-                // Stopped while it was starting: the call was answered or is gone.
-                let _ = deps.audio.engine.stop(id);
-                return;
-            }
-            let _ = ended.await;
-            calls.lock_announcements().remove(&call);
-            true
-        }
-        None => {
-            calls.lock_announcements().remove(&call);
-            false
-        }
-    };
-    if let Some(ua) = calls.ua() {
-        // The call may be gone by now: nothing to answer then.
-        let _ = ua.clip_ended(&call, played);
     }
 }
 

@@ -63,8 +63,9 @@ impl CallSettings {
         Ok(())
     }
 
-    /// The user agent's policy; with a pre-announcement clip (`config`'s) the daemon
-    /// answers when the clip has played, so the agent itself never auto-answers.
+    /// The user agent's policy; with `[sip] pre_announcement_clip` set the
+    /// pre-configured rules answer after the tone, so the agent itself never
+    /// auto-answers.
     pub fn policy(&self, config: &SipConfig) -> CallPolicy {
         CallPolicy {
             max_calls: self.max_calls,
@@ -73,7 +74,6 @@ impl CallSettings {
             ring_timeout: Duration::from_secs(self.ring_timeout_s),
             max_duration: (self.end_calls_after_min > 0)
                 .then(|| Duration::from_secs(self.end_calls_after_min * 60)),
-            pre_announcement: u32::try_from(config.pre_announcement_clip).ok(),
         }
     }
 }

@@ -3,7 +3,9 @@
 //! [`CallCore::handle`], wakes it at [`CallCore::poll_timeout`] with
 //! [`CallCore::handle_timeout`], and carries out what [`CallCore::poll`] returns. Nothing
 //! in here sleeps, spawns or touches a socket, so every call behaviour (ring timeout,
-//! pre-announcement, maximum duration, session expiry) is tested in simulated time.
+//! maximum duration, session expiry) is tested in simulated time. What plays while a
+//! call rings (a pre-announcement, a loud ringer) and when it is answered then are
+//! rules of the daemon's, which answer through [`Input::Answer`].
 //!
 //! The timer table holds one deadline per [`Timer`]; leaving a phase clears the timers
 //! that belong to it, so a call that ends early leaves nothing armed behind it.
@@ -20,8 +22,6 @@ pub struct CallLimits {
     pub ring_timeout: Duration,
     /// The call is ended (BYE) this long after it was answered; `None`: never.
     pub max_duration: Option<Duration>,
-    /// The clip played to the caller while it rings, answered when the clip ends.
-    pub pre_announcement: Option<u32>,
     /// The session-timer interval the caller asked for (RFC 4028), seconds.
     pub session_interval: Option<u32>,
 }
@@ -31,7 +31,7 @@ pub struct CallLimits {
 pub enum Phase {
     /// Outgoing, not answered yet.
     Calling,
-    /// Incoming, ringing (the pre-announcement may be playing).
+    /// Incoming, ringing.
     Ringing,
     /// Answered (200 sent or received), not confirmed yet.
     Answered,
@@ -52,10 +52,6 @@ pub enum Input {
     Confirmed,
     /// The caller refreshed its session (re-INVITE or UPDATE with a session timer).
     SessionRefreshed,
-    /// The pre-announcement clip played to its end.
-    ClipEnded,
-    /// The pre-announcement clip could not be played.
-    ClipFailed,
     /// The dialog ended (BYE, CANCEL, a failure): only cleanup remains.
     Ended,
 }
@@ -65,10 +61,6 @@ pub enum Input {
 pub enum Action {
     /// Send 180 Ringing.
     SendRinging,
-    /// Play this clip to the room while the call rings.
-    PlayClip(u32),
-    /// Stop the pre-announcement clip.
-    StopClip,
     /// Answer: send the 200 with the SDP answer and start media.
     Answer,
     /// Refuse the ringing call with 480 (nobody answered).
@@ -120,27 +112,19 @@ pub struct CallCore {
     phase: Phase,
     timers: [Option<Instant>; TIMERS],
     actions: VecDeque<Action>,
-    clip_playing: bool,
     session: Option<Watch>,
 }
 
 impl CallCore {
-    /// An incoming call at `now`: answered at once when `auto_answer` (and no
-    /// pre-announcement is set), otherwise ringing with the ring timer armed.
+    /// An incoming call at `now`: answered at once when `auto_answer`, otherwise
+    /// ringing with the ring timer armed.
     pub fn incoming(limits: CallLimits, auto_answer: bool, now: Instant) -> Self {
         let mut core = Self::new(limits, Phase::Ringing);
-        match limits.pre_announcement {
-            Some(clip) => {
-                core.actions.push_back(Action::SendRinging);
-                core.actions.push_back(Action::PlayClip(clip));
-                core.clip_playing = true;
-                core.arm(Timer::Ring, now + limits.ring_timeout);
-            }
-            None if auto_answer => core.answer(),
-            None => {
-                core.actions.push_back(Action::SendRinging);
-                core.arm(Timer::Ring, now + limits.ring_timeout);
-            }
+        if auto_answer {
+            core.answer();
+        } else {
+            core.actions.push_back(Action::SendRinging);
+            core.arm(Timer::Ring, now + limits.ring_timeout);
         }
         core
     }
@@ -156,7 +140,6 @@ impl CallCore {
             phase,
             timers: [None; TIMERS],
             actions: VecDeque::new(),
-            clip_playing: false,
             session: None,
         }
     }
@@ -187,11 +170,6 @@ impl CallCore {
             (_, Phase::Ended) => {}
             (Input::Ended, _) => self.end(),
             (Input::Answer, Phase::Ringing) => self.answer(),
-            (Input::ClipEnded | Input::ClipFailed, Phase::Ringing) if self.clip_playing => {
-                self.clip_playing = false;
-                self.answer();
-            }
-            (Input::ClipEnded | Input::ClipFailed, _) => self.clip_playing = false,
             (Input::RemoteAnswered, Phase::Calling) => self.phase = Phase::Answered,
             (Input::Confirmed, Phase::Answered) => {
                 self.phase = Phase::Active;
@@ -240,7 +218,6 @@ impl CallCore {
     fn fire(&mut self, t: Timer, now: Instant) {
         match (t, self.phase) {
             (Timer::Ring, Phase::Ringing) => {
-                self.stop_clip();
                 self.actions.push_back(Action::RejectUnanswered);
                 self.end();
             }
@@ -255,7 +232,6 @@ impl CallCore {
     }
 
     fn answer(&mut self) {
-        self.stop_clip();
         self.clear(Timer::Ring);
         self.phase = Phase::Answered;
         self.actions.push_back(Action::Answer);
@@ -267,16 +243,9 @@ impl CallCore {
     }
 
     fn end(&mut self) {
-        self.stop_clip();
         self.timers = [None; TIMERS];
         self.phase = Phase::Ended;
         self.actions.push_back(Action::Release);
-    }
-
-    fn stop_clip(&mut self) {
-        if std::mem::take(&mut self.clip_playing) {
-            self.actions.push_back(Action::StopClip);
-        }
     }
 
     fn arm(&mut self, t: Timer, at: Instant) {
@@ -298,7 +267,6 @@ mod tests {
         CallLimits {
             ring_timeout: 30 * S,
             max_duration: None,
-            pre_announcement: None,
             session_interval: None,
         }
     }
@@ -355,49 +323,6 @@ mod tests {
         assert_eq!(drain(&mut c), [Action::Answer]);
         assert_eq!(c.timer(Timer::Ring), None);
         assert!(run_until(&mut c, t0 + 3600 * S).is_empty());
-    }
-
-    #[test]
-    fn the_pre_announcement_plays_while_ringing_and_the_call_is_answered_after_it() {
-        let t0 = Instant::now();
-        let l = CallLimits {
-            pre_announcement: Some(3),
-            ..limits()
-        };
-        // Even with auto-answer on: the announcement comes first.
-        let mut c = CallCore::incoming(l, true, t0);
-        assert_eq!(drain(&mut c), [Action::SendRinging, Action::PlayClip(3)]);
-        c.handle(Input::ClipEnded, t0 + 4 * S);
-        assert_eq!(drain(&mut c), [Action::Answer]);
-        assert_eq!(c.phase(), Phase::Answered);
-        // A clip that cannot play answers at once.
-        let mut c = CallCore::incoming(l, false, t0);
-        drain(&mut c);
-        c.handle(Input::ClipFailed, t0);
-        assert_eq!(drain(&mut c), [Action::Answer]);
-    }
-
-    #[test]
-    fn a_caller_who_gives_up_stops_the_announcement() {
-        let t0 = Instant::now();
-        let l = CallLimits {
-            pre_announcement: Some(1),
-            ..limits()
-        };
-        let mut c = CallCore::incoming(l, false, t0);
-        drain(&mut c);
-        c.handle(Input::Ended, t0 + 2 * S);
-        assert_eq!(drain(&mut c), [Action::StopClip, Action::Release]);
-        // The clip's end arriving afterwards is ignored.
-        c.handle(Input::ClipEnded, t0 + 3 * S);
-        assert!(drain(&mut c).is_empty());
-        // A long announcement is cut by the ring timeout.
-        let mut c = CallCore::incoming(l, false, t0);
-        drain(&mut c);
-        assert_eq!(
-            run_until(&mut c, t0 + 60 * S),
-            [Action::StopClip, Action::RejectUnanswered, Action::Release]
-        );
     }
 
     #[test]

@@ -34,9 +34,6 @@ pub struct AccountConfig {
     /// Whether calls to this account (Request-URI user = `user`) are answered at once;
     /// `None` follows [`crate::CallPolicy::auto_answer`].
     pub auto_answer: Option<bool>,
-    /// The clip played while calls to this account ring (answered when it ends);
-    /// `None` follows [`crate::CallPolicy::pre_announcement`].
-    pub pre_announcement: Option<u32>,
 }
 
 /// Registration state of one account.

@@ -228,6 +228,22 @@ pub fn uac_scenario(media: &str, middle: &str, expect: u16) -> String {
     x
 }
 
+/// A UAC scenario whose caller gives up: INVITE, 180, `ring_ms` of ringing, CANCEL
+/// (200 for it, 487 for the INVITE, ACK).
+pub fn cancel_scenario(media: &str, ring_ms: u32) -> String {
+    let ringing = uac_scenario(media, "", 180).replace(
+        "<recv response=\"180\" optional=\"true\"/>\n<recv response=\"180\"/>",
+        "<recv response=\"180\"/>",
+    );
+    let invite_end = ringing
+        .find("<recv response=\"180\"/>")
+        .unwrap_or(ringing.len());
+    format!(
+        "{}<recv response=\"180\"/>\n<pause milliseconds=\"{ring_ms}\"/>\n<send><![CDATA[\nCANCEL sip:[service]@[remote_ip]:[remote_port] SIP/2.0\n[last_Via:]\nFrom: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag09[call_number]\nTo: [service] <sip:[service]@[remote_ip]:[remote_port]>\nCall-ID: [call_id]\nCSeq: 1 CANCEL\nMax-Forwards: 70\nContent-Length: 0\n\n]]></send>\n<recv response=\"200\"/>\n<recv response=\"487\"/>\n<send><![CDATA[\nACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0\n[last_Via:]\n[last_From:]\n[last_To:]\nCall-ID: [call_id]\nCSeq: 1 ACK\nMax-Forwards: 70\nContent-Length: 0\n\n]]></send>\n</scenario>\n",
+        &ringing[..invite_end]
+    )
+}
+
 /// Scenario steps: play a pcap and wait `ms`.
 pub fn play(pcap: &Path, ms: u32) -> String {
     format!(

@@ -42,7 +42,7 @@ fn a_trigger_fires_once_inside_its_wait_and_an_inverted_while_rule_follows_its_i
         json!({"name": "pulse", "template": "com.axis.action.fixed.io.toggle",
                "parameters": {"port": "4", "state": "high", "duration": "0.2"}}),
     );
-    add(
+    let first = add(
         &d,
         "/api/v1/rules",
         json!({"name": "input 1 closes", "enabled": true,
@@ -73,7 +73,7 @@ fn a_trigger_fires_once_inside_its_wait_and_an_inverted_while_rule_follows_its_i
                "parameters": {"port": "5", "state": "high"}}),
     );
     let before = edges(&d, 5).len();
-    add(
+    let second = add(
         &d,
         "/api/v1/rules",
         json!({"name": "input 2 open", "enabled": true,
@@ -88,8 +88,8 @@ fn a_trigger_fires_once_inside_its_wait_and_an_inverted_while_rule_follows_its_i
 
     // The listing shows both, the second active, and so does each rule's own event.
     let (_, list) = call(&d, "GET", "/api/v1/rules", None);
-    assert_eq!(list["rules"]["1"]["fired"], 1, "{list}");
-    assert_eq!(list["rules"]["2"]["active"], true, "{list}");
+    assert_eq!(list["rules"][first.to_string()]["fired"], 1, "{list}");
+    assert_eq!(list["rules"][second.to_string()]["active"], true, "{list}");
     let (_, state) = call(&d, "GET", "/api/v1/events/state", None);
     let rule_state = |id: &str| {
         state["events"]
@@ -102,12 +102,12 @@ fn a_trigger_fires_once_inside_its_wait_and_an_inverted_while_rule_follows_its_i
             .map(|e| e["message"]["data"].clone())
     };
     assert_eq!(
-        rule_state("1"),
+        rule_state(&first.to_string()),
         Some(json!({"Active": "0", "Fired": "1"})),
         "{state}"
     );
     assert_eq!(
-        rule_state("2"),
+        rule_state(&second.to_string()),
         Some(json!({"Active": "1", "Fired": "2"})),
         "{state}"
     );
@@ -145,11 +145,12 @@ fn a_trigger_fires_once_inside_its_wait_and_an_inverted_while_rule_follows_its_i
     );
     assert_eq!(status, 409, "an action in use stays");
     let (_, after) = call(&d, "GET", "/api/v1/rules", None);
-    assert_eq!(after["rules"].as_object().map(|o| o.len()), Some(2));
-    assert_eq!(after["actions"].as_object().map(|o| o.len()), Some(2));
+    // Two of ours besides the three pre-configured rules and their actions.
+    assert_eq!(after["rules"].as_object().map(|o| o.len()), Some(5));
+    assert_eq!(after["actions"].as_object().map(|o| o.len()), Some(5));
 
     // Removed while active: its output goes back.
-    let (status, _) = call(&d, "DELETE", "/api/v1/rules/2", None);
+    let (status, _) = call(&d, "DELETE", &format!("/api/v1/rules/{second}"), None);
     assert_eq!(status, 200);
     assert_eq!(
         wait_edges(&d, 5, before, 4),

@@ -784,12 +784,12 @@ fn sipp_g722_call_plays_ffmpegs_encoding() {
 }
 
 #[test]
-fn each_account_answers_its_own_way_auto_ringing_or_after_its_pre_announcement() {
+fn each_account_answers_its_own_way_at_once_or_ringing() {
     let _serial = serial();
     use netamp_tests::flows::vapix_call;
     use serde_json::json;
-    // `[sip]` answers at once; unanswered calls ring 2 s.
-    let d = daemon_with_clip("[sip]\nring_timeout_s = 2\n");
+    // `[sip]` rings (unanswered calls ring 2 s); alice's account answers at once.
+    let d = daemon_with_clip("[sip]\nauto_answer = false\nring_timeout_s = 2\n");
     // A call reaches an account by its Request-URI user (what a registrar forwards to
     // the registered contact), registered or not, so no registrar runs here.
     let registrar = format!("127.0.0.1:{}", sip::free_port());
@@ -801,15 +801,11 @@ fn each_account_answers_its_own_way_auto_ringing_or_after_its_pre_announcement()
         vapix_call(&d, "SetSIPAccount", a)
     };
     // Bad per-account values are refused and store nothing.
-    for bad in [
-        json!({"PreAnnouncementClip": 7}),
-        json!({"PreAnnouncementClip": -2}),
-        json!({"AutoAnswer": "maybe"}),
-    ] {
+    for bad in [json!({"AutoAnswer": "maybe"}), json!({"AutoAnswer": 1})] {
         let r = account("sip_account_3", "dave", bad.clone());
         assert_eq!(r.status, 400, "{bad}: {}", r.text());
     }
-    let r = account("sip_account_1", "alice", json!({"PreAnnouncementClip": 0}));
+    let r = account("sip_account_1", "alice", json!({"AutoAnswer": true}));
     assert_eq!(r.status, 200, "{}", r.text());
     let r = account("sip_account_2", "carol", json!({"AutoAnswer": false}));
     assert_eq!(r.status, 200, "{}", r.text());
@@ -820,10 +816,8 @@ fn each_account_answers_its_own_way_auto_ringing_or_after_its_pre_announcement()
             .cloned()
             .unwrap_or_else(|| panic!("{id} missing from {list}"))
     };
-    assert_eq!(entry("sip_account_1")["PreAnnouncementClip"], 0);
     assert_eq!(entry("sip_account_1")["AutoAnswer"], true);
     assert_eq!(entry("sip_account_2")["AutoAnswer"], false);
-    assert_eq!(entry("sip_account_2")["PreAnnouncementClip"], -1);
     assert!(
         !list.to_string().contains("sip_account_3"),
         "a refused account was stored: {list}"
@@ -845,35 +839,27 @@ fn each_account_answers_its_own_way_auto_ringing_or_after_its_pre_announcement()
         seen.set(all.len());
         new
     };
-    let clips = || events(&d, "tnsaxis:MediaClip/tnsaxis:CurrentlyPlaying").len();
-
-    // Anyone else: the peer-to-peer account, answered at once (no ringing, no clip).
-    let reasons = call(&uac_scenario(PCMU_TE, &play(&pcap, 1200), 200), "somebody");
+    // alice: answered at once, no ringing.
+    let reasons = call(&uac_scenario(PCMU_TE, &play(&pcap, 1200), 200), "alice");
     assert_eq!(
         reasons.first().map(String::as_str),
-        Some("AcceptedByDevice")
-    );
-    assert_eq!(clips(), 0, "a clip played for the peer-to-peer account");
-    // alice: rings while her clip plays, answered when it ends.
-    let reasons = call(&rings(200), "alice");
-    assert_eq!(
-        reasons.first().map(String::as_str),
-        Some("Initiated"),
+        Some("AcceptedByDevice"),
         "{reasons:?}"
     );
-    assert!(
-        reasons.iter().any(|r| r == "AcceptedByDevice"),
-        "{reasons:?}"
-    );
-    assert!(clips() > 0, "alice's pre-announcement did not play");
-    // carol: rings, is not answered, and gets 480 when the ring time is up.
-    let before = clips();
-    let reasons = call(&rings(480), "carol");
-    assert!(
-        !reasons.iter().any(|r| r == "AcceptedByDevice"),
-        "{reasons:?}"
-    );
-    assert_eq!(clips(), before, "a clip played for carol");
+    // Anyone else (the peer-to-peer account) and carol: ring, are not answered, and get
+    // 480 when the ring time is up.
+    for user in ["somebody", "carol"] {
+        let reasons = call(&rings(480), user);
+        assert_eq!(
+            reasons.first().map(String::as_str),
+            Some("Initiated"),
+            "{user}: {reasons:?}"
+        );
+        assert!(
+            !reasons.iter().any(|r| r == "AcceptedByDevice"),
+            "{user}: {reasons:?}"
+        );
+    }
 }
 
 #[test]

@@ -41,6 +41,7 @@ fn main() {
                 }],
                 wait_s: 0,
                 action: i as u32,
+                preset: None,
             };
             (i as u32, rule)
         })

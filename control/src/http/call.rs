@@ -11,7 +11,6 @@ use warp::http::{Method, StatusCode};
 
 use super::Gate;
 use super::{json, respond, Reply, Request};
-use crate::clips::ClipLibrary;
 use crate::sip_service::CallService;
 use crate::users::Role;
 
@@ -38,20 +37,14 @@ fn not_supported(message: impl Into<String>) -> Fault {
     }
 }
 
-/// What the call commands use: the calls service and the clips (pre-announcements).
+/// What the call commands use: the calls service.
 struct CallCtx<'a> {
     calls: &'a CallService,
-    clips: &'a ClipLibrary,
 }
 
 /// Handles `/vapix/call`.
-pub async fn handle(
-    gate: &Gate,
-    calls: &CallService,
-    clips: &ClipLibrary,
-    req: &mut Request,
-) -> Reply {
-    let cx = &CallCtx { calls, clips };
+pub async fn handle(gate: &Gate, calls: &CallService, req: &mut Request) -> Reply {
+    let cx = &CallCtx { calls };
     let simple = req.arg("format") == Some("simple");
     let (command, args) = if req.method == Method::POST && !simple {
         let raw = match req.body_bytes(req.body_limit).await {
@@ -142,7 +135,6 @@ async fn run(cx: &CallCtx<'_>, name: &str, args: &Map<String, Value>) -> Result<
                     "IsDefault": a.default,
                     "Transport": "udp",
                     "AutoAnswer": a.auto_answer.unwrap_or(cx.calls.settings.get().auto_answer),
-                    "PreAnnouncementClip": a.pre_announcement(sip),
                 })
             }));
             Ok(json!({ "SIPAccounts": list }))
@@ -220,18 +212,13 @@ async fn run(cx: &CallCtx<'_>, name: &str, args: &Map<String, Value>) -> Result<
             }
         }
         "Call" => {
-            let ua = ua.ok_or_else(|| not_supported("SIP is disabled"))?;
+            ua.ok_or_else(|| not_supported("SIP is disabled"))?;
             let to = args
                 .get("To")
                 .and_then(Value::as_str)
                 .ok_or_else(|| invalid("To is required"))?;
-            // A registered account's calls go through its registrar (or proxy) with its
-            // credentials; without one, or with the peer-to-peer account, straight to `To`.
-            let placed = match args.get("SIPAccountId").and_then(Value::as_str) {
-                Some(acc) if acc != crate::sip_service::P2P_ACCOUNT => ua.call_via(to, acc).await,
-                _ => ua.call(to).await,
-            };
-            let id = placed.map_err(|e| invalid(e.to_string()))?;
+            let account = args.get("SIPAccountId").and_then(Value::as_str);
+            let id = cx.calls.place(to, account).await.map_err(invalid)?;
             Ok(json!({"CallId": id}))
         }
         "SetSIPAccount" => set_account(cx, args).await,
@@ -420,21 +407,6 @@ async fn set_account(cx: &CallCtx<'_>, a: &Map<String, Value>) -> Result<Value, 
                     .ok_or_else(|| invalid("AutoAnswer: true or false"))?,
             ),
         },
-        pre_announcement_clip: match a.get("PreAnnouncementClip") {
-            None | Some(Value::Null) => None,
-            Some(v) => {
-                let clip = v
-                    .as_i64()
-                    .filter(|c| *c >= -1)
-                    .ok_or_else(|| invalid("PreAnnouncementClip: a clip id, or -1 for none"))?;
-                if let Ok(id) = u32::try_from(clip) {
-                    if cx.clips.get(id).is_none() {
-                        return Err(invalid(format!("PreAnnouncementClip: no clip {id}")));
-                    }
-                }
-                Some(clip)
-            }
-        },
     };
     let checked = cx
         .calls
@@ -502,26 +474,23 @@ mod tests {
     use crate::sip_service::AccountStore;
     use crate::sip_settings::SettingsStore;
 
-    fn service(dir: &std::path::Path) -> (CallService, ClipLibrary) {
+    fn service(dir: &std::path::Path) -> CallService {
         let config = crate::config::SipConfig::default();
-        let calls = CallService::disabled(
+        CallService::disabled(
             config.clone(),
             AccountStore::load(dir).expect("accounts"),
             SettingsStore::load(dir, &config).expect("settings"),
-        );
-        let clips = ClipLibrary::load(dir, 10, 10, 100, Default::default()).expect("clips");
-        (calls, clips)
+        )
     }
 
     #[tokio::test]
     async fn viewers_read_the_configuration_and_only_admins_change_it_all_or_nothing() {
         let dir = tempfile::tempdir().expect("dir");
         let gate = gate(dir.path());
-        let (calls, clips) = service(dir.path());
+        let calls = service(dir.path());
         let r = handle(
             &gate,
             &calls,
-            &clips,
             &mut get(
                 "/vapix/call?action=axcall:GetSIPConfiguration",
                 Some("view"),
@@ -541,19 +510,13 @@ mod tests {
         };
         let post =
             |body: String, who| request(Method::POST, "/vapix/call", who, Some(body.as_bytes()));
-        let r = handle(&gate, &calls, &clips, &mut post(set("30"), Some("op"))).await;
+        let r = handle(&gate, &calls, &mut post(set("30"), Some("op"))).await;
         assert_eq!(
             r.status(),
             StatusCode::UNAUTHORIZED,
             "an operator changed call handling"
         );
-        let r = handle(
-            &gate,
-            &calls,
-            &clips,
-            &mut post(set("\"soon\""), Some("root")),
-        )
-        .await;
+        let r = handle(&gate, &calls, &mut post(set("\"soon\""), Some("root"))).await;
         let (status, _, body) = read(r).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         let fault: Value = serde_json::from_str(&body).expect("fault json");
@@ -563,7 +526,7 @@ mod tests {
             ring.to_string(),
             "a refused set changed state"
         );
-        let r = handle(&gate, &calls, &clips, &mut post(set("30"), Some("root"))).await;
+        let r = handle(&gate, &calls, &mut post(set("30"), Some("root"))).await;
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(calls.settings.get().ring_timeout_s, 30);
     }
@@ -572,11 +535,10 @@ mod tests {
     async fn simple_format_faults_are_text_and_unknown_commands_are_refused() {
         let dir = tempfile::tempdir().expect("dir");
         let gate = gate(dir.path());
-        let (calls, clips) = service(dir.path());
+        let calls = service(dir.path());
         let r = handle(
             &gate,
             &calls,
-            &clips,
             &mut get(
                 "/vapix/call?action=axcall:Explode&format=simple",
                 Some("root"),
@@ -592,7 +554,6 @@ mod tests {
         let r = handle(
             &gate,
             &calls,
-            &clips,
             &mut get("/vapix/call?action=Call", Some("root")),
         )
         .await;
@@ -602,7 +563,6 @@ mod tests {
         let r = handle(
             &gate,
             &calls,
-            &clips,
             &mut get(
                 "/vapix/call?action=axcall:TerminateCall&CallId=x",
                 Some("op"),

@@ -253,7 +253,7 @@ pub async fn route(svc: &Services, http: &HttpState, mut req: Request) -> Reply 
         "/api/v1/status" => status::status(gate, svc, http, &req),
         "/api/v1/events/state" => status::event_state(gate, &svc.bus, &req),
         "/api/v1/events/recent" => status::event_recent(gate, &svc.bus, &req),
-        "/vapix/call" => call::handle(gate, &svc.calls, &svc.clips, &mut req).await,
+        "/vapix/call" => call::handle(gate, &svc.calls, &mut req).await,
         "/metrics" => status::metrics(gate, svc, &req),
         _ => text(StatusCode::NOT_FOUND, "404 Not Found\n"),
     }

@@ -29,8 +29,24 @@ pub const NOTIFY_TCP: &str = "com.axis.action.fixed.notification.tcp";
 /// Send an e-mail (`subject`, `message`; the recipient's server and addresses).
 pub const NOTIFY_SMTP: &str = "com.axis.action.fixed.notification.smtp";
 
+/// Answer the ringing call(s) (netamp's token in the Axis form [inferred]).
+pub const ANSWER_CALL: &str = "com.axis.action.fixed.call.answer";
+/// End every call (netamp's token in the Axis form [inferred]).
+pub const END_CALL: &str = "com.axis.action.fixed.call.end";
+/// Make a SIP call (`to`, or Axis's `sip_address`; `account`, a SIPAccountId).
+pub const MAKE_CALL: &str = "com.axis.action.fixed.sip";
+/// Activate a virtual input (`port` 1…64; `duration` s, then it goes back) [inferred].
+pub const VIRTUAL_FIXED: &str = "com.axis.action.fixed.virtualinput";
+/// Keep a virtual input active while the rule is [inferred].
+pub const VIRTUAL_UNLIMITED: &str = "com.axis.action.unlimited.virtualinput";
+
 /// The templates netamp runs today.
 pub const TEMPLATES: &[&str] = &[
+    ANSWER_CALL,
+    END_CALL,
+    MAKE_CALL,
+    VIRTUAL_FIXED,
+    VIRTUAL_UNLIMITED,
     PLAY_FIXED,
     PLAY_UNLIMITED,
     STOP_CLIP,
@@ -80,6 +96,26 @@ pub enum Action {
         /// For a fixed action: back after this many milliseconds (none: stays).
         duration_ms: Option<u64>,
         /// Set back when the rule ends.
+        unlimited: bool,
+    },
+    /// Answer the ringing incoming calls.
+    AnswerCall,
+    /// End every call.
+    EndCall,
+    /// Call `to`, through `account` (none: the default account).
+    MakeCall {
+        /// SIP address.
+        to: String,
+        /// SIPAccountId.
+        account: Option<String>,
+    },
+    /// Activate virtual input `port` (1-based).
+    VirtualInput {
+        /// The virtual input, 1-based.
+        port: usize,
+        /// For a fixed action: back after this many seconds (none: stays).
+        duration_s: Option<u64>,
+        /// Deactivated when the rule ends.
         unlimited: bool,
     },
     /// Send a notification: through stored recipient `recipient` (its parameters
@@ -165,6 +201,36 @@ impl Action {
                         duration_ms
                     },
                     unlimited: c.template == TOGGLE_UNLIMITED,
+                })
+            }
+            ANSWER_CALL => Ok(Self::AnswerCall),
+            END_CALL => Ok(Self::EndCall),
+            MAKE_CALL => {
+                let to = p("to")
+                    .or_else(|| p("sip_address"))
+                    .ok_or("a call action needs to (a SIP address)")?;
+                if !(to.starts_with("sip:") || to.starts_with("sips:")) || to.len() > 256 {
+                    return Err(format!("to must be a sip: address, not {to:?}"));
+                }
+                Ok(Self::MakeCall {
+                    to: to.to_string(),
+                    account: p("account").map(str::to_string),
+                })
+            }
+            VIRTUAL_FIXED | VIRTUAL_UNLIMITED => {
+                let unlimited = c.template == VIRTUAL_UNLIMITED;
+                let port = number("port", 1, crate::io_service::VIRTUAL_INPUTS as i64)?
+                    .ok_or("a virtual input action needs port")?
+                    as usize;
+                let duration_s = if unlimited {
+                    None
+                } else {
+                    number("duration", 0, 86_400)?.map(|d| d as u64)
+                };
+                Ok(Self::VirtualInput {
+                    port,
+                    duration_s,
+                    unlimited,
                 })
             }
             t if notification_kind(t).is_some() => {

@@ -453,6 +453,7 @@ mod tests {
             conditions,
             wait_s,
             action: 9,
+            preset: None,
         }
     }
 

@@ -7,6 +7,7 @@
 pub mod action;
 pub mod engine;
 pub mod model;
+pub mod preset;
 pub mod service;
 pub mod store;
 

@@ -42,4 +42,7 @@ pub struct Rule {
     pub wait_s: u32,
     /// The action configuration it runs.
     pub action: u32,
+    /// Which pre-configured rule this is (`pre-announcement-tone`, …), if one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<String>,
 }

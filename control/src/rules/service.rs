@@ -21,6 +21,7 @@ use crate::events::{Event, EventBus};
 use crate::io_service::IoService;
 use crate::player::ClipPlayer;
 use crate::recipients::{Notifier, NotifyError, RecipientConfig};
+use crate::sip_service::CallService;
 
 /// netamp's own stateful event of each rule's state: source `RuleID`, data `Active`
 /// (`1`/`0`) and `Fired` (times since start).
@@ -42,6 +43,8 @@ pub struct RuleDeps {
     pub io: Arc<IoService>,
     /// Delivers notifications to recipients.
     pub notifier: Arc<Notifier>,
+    /// SIP calls (answer, make, end).
+    pub calls: Arc<CallService>,
 }
 
 /// What an active unlimited action left running, to undo at its rule's end.
@@ -50,6 +53,8 @@ enum Running {
     Clip(Option<SourceId>),
     /// An output to set back with this `port.cgi` action.
     Output(String),
+    /// A virtual input to deactivate.
+    Virtual(usize),
 }
 
 /// The rules service.
@@ -274,6 +279,40 @@ impl RulesService {
                     Err(e) => self.failed(rule, action, &e.to_string()),
                 }
             }
+            Action::AnswerCall => match self.deps.calls.answer_ringing() {
+                Ok(0) => self.failed(rule, action, "no call is ringing"),
+                Ok(_) => {}
+                Err(e) => self.failed(rule, action, &e),
+            },
+            Action::EndCall => {
+                let calls = self.deps.calls.clone();
+                let bus = self.deps.bus.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = calls.end_all().await {
+                        fail(&bus, rule, action, &e);
+                    }
+                });
+            }
+            Action::MakeCall { to, account } => {
+                let calls = self.deps.calls.clone();
+                let bus = self.deps.bus.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = calls.place(&to, account.as_deref()).await {
+                        fail(&bus, rule, action, &e);
+                    }
+                });
+            }
+            Action::VirtualInput {
+                port,
+                duration_s,
+                unlimited,
+            } => match self.deps.io.set_virtual(port, true, duration_s) {
+                Ok(_) if unlimited => {
+                    self.lock_running().insert(rule, Running::Virtual(port));
+                }
+                Ok(_) => {}
+                Err(e) => self.failed(rule, action, &e.to_string()),
+            },
             Action::Notify {
                 kind,
                 recipient,
@@ -351,6 +390,11 @@ impl RulesService {
         match self.lock_running().remove(&rule) {
             Some(Running::Clip(Some(id))) => {
                 let _ = self.deps.audio.engine.stop(id);
+            }
+            Some(Running::Virtual(port)) => {
+                if let Err(e) = self.deps.io.set_virtual(port, false, None) {
+                    tracing::warn!("rule {rule}: could not deactivate virtual input {port}: {e}");
+                }
             }
             Some(Running::Output(s)) => {
                 if let Err(e) = self.deps.io.action(&s, Instant::now()) {

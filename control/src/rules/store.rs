@@ -187,7 +187,7 @@ impl RuleStore {
         let set =
             store::load_json_checked(&path, |s: &RuleSet| s.check().map_err(|e| e.to_string()))
                 .map_err(|e| RuleError::Store(e.to_string()))?
-                .unwrap_or_default();
+                .unwrap_or_else(super::preset::defaults);
         Ok(Self {
             path,
             set: Mutex::new(set),
@@ -284,6 +284,16 @@ impl RuleStore {
         .map(|(_, s)| s)
     }
 
+    /// Sets the pre-configured pre-announcement rules up to play `clip`
+    /// (`[sip] pre_announcement_clip`).
+    pub fn set_pre_announcement(&self, clip: u32) -> Result<RuleSet, RuleError> {
+        self.change(|s| {
+            super::preset::set_pre_announcement(s, clip);
+            Ok(())
+        })
+        .map(|(_, s)| s)
+    }
+
     /// Adds a rule; returns its id and the new set.
     pub fn add_rule(&self, rule: Rule) -> Result<(u32, RuleSet), RuleError> {
         if rule.name.trim().is_empty() {
@@ -350,6 +360,7 @@ mod tests {
             conditions: vec![],
             wait_s: 0,
             action,
+            preset: None,
         }
     }
 
@@ -357,11 +368,14 @@ mod tests {
     fn rules_need_their_action_and_survive_a_reload() {
         let dir = tempfile::tempdir().expect("dir");
         let store = RuleStore::load(dir.path()).expect("load");
-        assert_eq!(store.add_rule(rule(1)), Err(RuleError::NoSuchAction(1)));
+        // A fresh device has the pre-configured rules.
+        let fresh = store.snapshot();
+        assert_eq!(fresh, super::super::preset::defaults());
+        assert_eq!(store.add_rule(rule(9)), Err(RuleError::NoSuchAction(9)));
         let (a, _) = store.add_action(play()).expect("action");
         let (r, set) = store.add_rule(rule(a)).expect("rule");
-        assert_eq!((a, r, set.rules.len()), (1, 1, 1));
-        assert_eq!(store.remove_action(a), Err(RuleError::InUse(1, 1)));
+        assert_eq!((a, r, set.rules.len()), (4, 4, 4));
+        assert_eq!(store.remove_action(a), Err(RuleError::InUse(4, 4)));
         let mut bad = rule(a);
         bad.conditions.push(Condition {
             topic: "tns1:Device/tnsaxis:IO/Port".into(),
@@ -371,14 +385,14 @@ mod tests {
         assert!(matches!(store.add_rule(bad), Err(RuleError::BadFilter(_))));
         assert_eq!(
             store.snapshot().rules.len(),
-            1,
+            4,
             "a refused rule changes nothing"
         );
         let again = RuleStore::load(dir.path()).expect("reload");
         assert_eq!(again.snapshot(), store.snapshot());
         store.remove_rule(r).expect("remove");
         store.remove_action(a).expect("remove action");
-        assert_eq!(store.snapshot(), RuleSet::default());
+        assert_eq!(store.snapshot(), fresh);
     }
 
     #[test]
@@ -389,6 +403,7 @@ mod tests {
         // Built directly: 256 writes of a growing file would only slow the test.
         {
             let mut set = store.lock();
+            set.rules.clear();
             for i in 1..=MAX_RULES as u32 {
                 set.rules.insert(i, rule(a));
             }

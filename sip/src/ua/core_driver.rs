@@ -44,15 +44,6 @@ impl Inner {
                 }
                 let _ = self.events.send(SipEvent::Call(info));
             }
-            Action::PlayClip(clip) => {
-                let _ = self.events.send(SipEvent::PlayClip {
-                    call: info.id,
-                    clip,
-                });
-            }
-            Action::StopClip => {
-                let _ = self.events.send(SipEvent::StopClip { call: info.id });
-            }
             Action::Answer => {
                 if let Err(e) = self.answer_key(key) {
                     tracing::warn!("answering: {e}");

@@ -84,16 +84,9 @@ impl Inner {
     pub(super) fn end(&self, key: &str, reason: String, ending: Ending) {
         let ended = self.lock_calls().remove(key);
         if let Some(mut call) = ended {
-            // The core's last word (a pre-announcement to stop); its timer task sees the
-            // call gone and ends.
+            // The core ends with the call (nothing of it is carried out any more); its
+            // timer task sees the call gone and ends.
             call.core.handle(Input::Ended, Instant::now());
-            while let Some(a) = call.core.poll() {
-                if a == Action::StopClip {
-                    let _ = self.events.send(SipEvent::StopClip {
-                        call: call.info.id.clone(),
-                    });
-                }
-            }
             call.wake.notify_one();
             // Media threads are joined away from the dialog-state task: a join takes a few
             // ms, and calls ending back to back would otherwise queue behind each other.

@@ -146,7 +146,7 @@ impl Inner {
             }
         };
         let key = dialog.id().call_id.clone();
-        let (account, account_answers, account_clip) = self.account_reached(&tx.original);
+        let (account, account_answers) = self.account_reached(&tx.original);
         let info = CallInfo {
             id: dialog.id().call_id.clone(),
             state: CallState::Ringing,
@@ -186,7 +186,6 @@ impl Inner {
                 let limits = CallLimits {
                     ring_timeout: policy.ring_timeout,
                     max_duration: policy.max_duration,
-                    pre_announcement: account_clip.or(policy.pre_announcement),
                     session_interval: session,
                 };
                 let core = CallCore::incoming(
@@ -225,13 +224,10 @@ impl Inner {
     /// Request-URI's user (a registrar forwards calls to the contact the account
     /// registered, which carries that user) — and whether it answers at once (`None`:
     /// as the policy says). No match: the peer-to-peer account.
-    fn account_reached(
-        &self,
-        invite: &rsipstack::sip::Request,
-    ) -> (Option<String>, Option<bool>, Option<u32>) {
+    fn account_reached(&self, invite: &rsipstack::sip::Request) -> (Option<String>, Option<bool>) {
         let user = invite.uri.auth.as_ref().map(|a| a.user.as_str());
         let Some(user) = user.filter(|u| !u.is_empty()) else {
-            return (None, None, None);
+            return (None, None);
         };
         let accounts = self.lock_accounts();
         let mut matching: Vec<&AccountConfig> = accounts
@@ -241,9 +237,9 @@ impl Inner {
             .collect();
         // The map's order is arbitrary; the lowest id wins, the same every time.
         matching.sort_by(|a, b| a.id.cmp(&b.id));
-        matching.first().map_or((None, None, None), |c| {
-            (Some(c.id.clone()), c.auto_answer, c.pre_announcement)
-        })
+        matching
+            .first()
+            .map_or((None, None), |c| (Some(c.id.clone()), c.auto_answer))
     }
 
     /// The Contact of our replies: the address the request reached, over its transport.

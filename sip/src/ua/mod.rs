@@ -122,8 +122,6 @@ pub struct CallPolicy {
     pub ring_timeout: Duration,
     /// Calls are ended (BYE) after this long; `None` = never.
     pub max_duration: Option<Duration>,
-    /// The clip played while a peer-to-peer call rings (answered when it ends).
-    pub pre_announcement: Option<u32>,
 }
 
 impl Default for CallPolicy {
@@ -134,7 +132,6 @@ impl Default for CallPolicy {
             auto_answer: true,
             ring_timeout: Duration::from_secs(60),
             max_duration: None,
-            pre_announcement: None,
         }
     }
 }
@@ -269,19 +266,6 @@ pub enum SipEvent {
         digit: Digit,
         /// How it came.
         method: DtmfMethod,
-    },
-    /// Play the pre-announcement `clip` to the room while `call` rings; answer with
-    /// [`SipUa::clip_ended`] when it has played (or could not).
-    PlayClip {
-        /// The call.
-        call: String,
-        /// The clip id.
-        clip: u32,
-    },
-    /// Stop the pre-announcement of `call` (answered, given up or timed out).
-    StopClip {
-        /// The call.
-        call: String,
     },
     /// A configured sequence was typed.
     Sequence {
@@ -492,17 +476,6 @@ impl SipUa {
     /// Answers a ringing call.
     pub fn answer(&self, id: &str) -> Result<(), SipError> {
         self.inner.answer(id)
-    }
-
-    /// The pre-announcement of `id` ([`SipEvent::PlayClip`]) has played to its end
-    /// (`played`) or could not play: the call is answered either way.
-    pub fn clip_ended(&self, id: &str, played: bool) -> Result<(), SipError> {
-        let input = if played {
-            Input::ClipEnded
-        } else {
-            Input::ClipFailed
-        };
-        self.inner.input(id, input)
     }
 
     /// Calls a SIP address (`sip:user@host[:port][;transport=tcp]`); returns the call id

@@ -103,7 +103,6 @@ impl Inner {
                     CallCore::outgoing(CallLimits {
                         ring_timeout: self.policy().ring_timeout,
                         max_duration: self.policy().max_duration,
-                        pre_announcement: None,
                         session_interval: None,
                     }),
                 ),
