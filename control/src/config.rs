@@ -41,12 +41,16 @@ pub struct Config {
 pub struct RulesConfig {
     /// How long one notification may take to deliver, connection included (1–300 s).
     pub notification_timeout_s: u64,
+    /// The IANA time zone schedules' local times are in (`Europe/Berlin`); empty: the
+    /// system's.
+    pub time_zone: String,
 }
 
 impl Default for RulesConfig {
     fn default() -> Self {
         Self {
             notification_timeout_s: 10,
+            time_zone: String::new(),
         }
     }
 }

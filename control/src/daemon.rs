@@ -321,6 +321,12 @@ async fn run(cli: Cli, stop: Arc<tokio::sync::Notify>) -> Result<(), ControlErro
         std::time::Duration::from_secs(timeout_s),
     )
     .map_err(|e| ControlError::Config(format!("notifications: {e}")))?;
+    let zone = match config.rules.time_zone.trim() {
+        "" => rrule::Tz::LOCAL,
+        name => rrule::Tz::Tz(name.parse::<chrono_tz::Tz>().map_err(|_| {
+            ControlError::Config(format!("[rules] time_zone: unknown time zone {name:?}"))
+        })?),
+    };
     let rules = crate::rules::service::RulesService::new(
         rule_store,
         crate::rules::service::RuleDeps {
@@ -331,6 +337,7 @@ async fn run(cli: Cli, stop: Arc<tokio::sync::Notify>) -> Result<(), ControlErro
             io: io.clone(),
             notifier: Arc::new(notifier),
             calls: calls.clone(),
+            zone,
         },
     );
     rules.start();

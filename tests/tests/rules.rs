@@ -203,3 +203,74 @@ fn an_input_plays_a_clip_by_location_and_a_missing_clip_is_an_action_failed_even
         .unwrap_or("");
     assert!(reason.contains("nothing-like-it.mp3"), "{failed:?}");
 }
+
+#[test]
+fn a_pulse_every_2_s_toggles_an_output_and_an_interval_holds_one_while_in_schedule() {
+    let d = Daemon::start();
+    let pulse = add(
+        &d,
+        "/api/v1/schedules",
+        json!({"name": "every 2 s", "ical": "DTSTART:19700101T000000Z\nRRULE:FREQ=SECONDLY;INTERVAL=2"}),
+    );
+    let blink = add(
+        &d,
+        "/api/v1/rules/actions",
+        json!({"name": "blink", "template": "com.axis.action.fixed.io.toggle",
+               "parameters": {"port": "4", "state": "high", "duration": "0.2"}}),
+    );
+    let before = edges(&d, 4).len();
+    add(
+        &d,
+        "/api/v1/rules",
+        json!({"name": "pulse", "enabled": true, "action": blink,
+               "trigger": {"topic": "tns1:UserAlarm/tnsaxis:Recurring/Pulse",
+                           "content": format!("boolean(//SimpleItem[@Name=\"id\" and @Value=\"{pulse}\"])")}}),
+    );
+    // The first pulse within 2 s, then two more 2 s and 4 s later: three in ~4 s.
+    assert_eq!(wait_edges(&d, 4, before, 1), ["closed"]);
+    let first = std::time::Instant::now();
+    std::thread::sleep(Duration::from_millis(4500));
+    let e = edges(&d, 4)[before..].to_vec();
+    let closings = e.iter().filter(|s| *s == "closed").count();
+    assert_eq!(closings, 3, "{e:?} in {:?}", first.elapsed());
+
+    // An interval that is always in schedule (00:00–24:00 UTC, daily): the output
+    // follows it while it holds, and goes back when the schedule is removed.
+    let now = add(
+        &d,
+        "/api/v1/schedules",
+        json!({"name": "always", "ical": "DTSTART:20260101T000000Z\nDTEND:20260102T000000Z\nRRULE:FREQ=DAILY"}),
+    );
+    let hold = add(
+        &d,
+        "/api/v1/rules/actions",
+        json!({"name": "hold", "template": "com.axis.action.unlimited.io.toggle",
+               "parameters": {"port": "5", "state": "high"}}),
+    );
+    let before = edges(&d, 5).len();
+    add(
+        &d,
+        "/api/v1/rules",
+        json!({"name": "while in schedule", "enabled": true, "action": hold,
+               "conditions": [{"topic": "tns1:UserAlarm/tnsaxis:Recurring/Interval",
+                               "content": format!("boolean(//SimpleItem[@Name=\"id\" and @Value=\"{now}\"]) and boolean(//SimpleItem[@Name=\"active\" and @Value=\"1\"])")}]}),
+    );
+    assert_eq!(wait_edges(&d, 5, before, 1), ["closed"]);
+    let (_, list) = call(&d, "GET", "/api/v1/schedules", None);
+    assert_eq!(list["schedules"][now.to_string()]["active"], true, "{list}");
+    assert_eq!(
+        list["schedules"][pulse.to_string()]["pulse"],
+        true,
+        "{list}"
+    );
+    let (status, _) = call(&d, "DELETE", &format!("/api/v1/schedules/{now}"), None);
+    assert_eq!(status, 200);
+    assert_eq!(wait_edges(&d, 5, before, 2), ["closed", "open"]);
+    let (status, v) = call(
+        &d,
+        "POST",
+        "/api/v1/schedules",
+        Some(json!({"name": "bad", "ical": "DTSTART:20260101T080000\nRRULE:FREQ=SOMETIMES"})),
+    );
+    assert_eq!(status, 400, "{v}");
+}

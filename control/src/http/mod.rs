@@ -14,6 +14,7 @@ pub mod receive;
 mod recipients;
 pub mod recordings;
 mod rules;
+mod schedules;
 pub mod server;
 mod status;
 #[cfg(test)]
@@ -238,6 +239,9 @@ pub async fn route(svc: &Services, http: &HttpState, mut req: Request) -> Reply 
         }
         p if p == "/api/v1/recipients" || p.starts_with("/api/v1/recipients/") => {
             recipients::handle(gate, &svc.rules, &mut req).await
+        }
+        p if p == "/api/v1/schedules" || p.starts_with("/api/v1/schedules/") => {
+            schedules::handle(gate, &svc.rules, &mut req).await
         }
         p if p == "/api/v1/rules" || p.starts_with("/api/v1/rules/") => {
             rules::handle(gate, &svc.rules, &mut req).await

@@ -24,7 +24,9 @@ use crate::users::Role;
 /// A refused change as JSON: 404 for an unknown id, 409 for one in use, else 400.
 pub(super) fn refused(e: RuleError) -> Reply {
     let status = match e {
-        RuleError::NoSuchRule(_) | RuleError::NoSuchRecipient(_) => StatusCode::NOT_FOUND,
+        RuleError::NoSuchRule(_) | RuleError::NoSuchRecipient(_) | RuleError::NoSuchSchedule(_) => {
+            StatusCode::NOT_FOUND
+        }
         RuleError::InUse(..) | RuleError::RecipientInUse(..) => StatusCode::CONFLICT,
         RuleError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::BAD_REQUEST,

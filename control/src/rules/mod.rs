@@ -8,6 +8,7 @@ pub mod action;
 pub mod engine;
 pub mod model;
 pub mod preset;
+pub mod schedule;
 pub mod service;
 pub mod store;
 

@@ -4,9 +4,11 @@
 //! the engine or another rule; a failure is logged and published as
 //! `tns1:Device/tnsaxis:SystemMessage/tnsaxis:ActionFailed`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
 
 use netamp_engine::SourceId;
 use tokio::sync::broadcast::error::RecvError;
@@ -14,6 +16,7 @@ use tokio::sync::broadcast::error::RecvError;
 use super::action::Action;
 use super::engine::{Output, RuleEngine, RuleStatus};
 use super::model::Rule;
+use super::schedule::{Recurrence, Schedule, Scheduler, Transition, TOPIC_INTERVAL, TOPIC_PULSE};
 use super::store::{ActionConfig, RuleError, RuleSet, RuleStore};
 use crate::audio::AudioService;
 use crate::clips::ClipLibrary;
@@ -45,6 +48,8 @@ pub struct RuleDeps {
     pub notifier: Arc<Notifier>,
     /// SIP calls (answer, make, end).
     pub calls: Arc<CallService>,
+    /// The zone schedules' local times are in.
+    pub zone: rrule::Tz,
 }
 
 /// What an active unlimited action left running, to undo at its rule's end.
@@ -67,6 +72,9 @@ pub struct RulesService {
     /// What each active unlimited action left running (shared with the task that
     /// starts a clip).
     running: Arc<Mutex<HashMap<u32, Running>>>,
+    /// The schedules' state machine, and what wakes its task when they change.
+    scheduler: Mutex<Scheduler>,
+    schedule_changed: Arc<tokio::sync::Notify>,
 }
 
 impl RulesService {
@@ -79,6 +87,8 @@ impl RulesService {
             deps,
             current: Mutex::new(set),
             running: Arc::new(Mutex::new(HashMap::new())),
+            scheduler: Mutex::new(Scheduler::new()),
+            schedule_changed: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -95,6 +105,8 @@ impl RulesService {
             engine.set_rules(&self.current().rules, now);
         }
         self.drain();
+        self.reschedule(&self.current());
+        self.start_scheduler();
         let weak: Weak<Self> = Arc::downgrade(self);
         tokio::spawn(async move {
             loop {
@@ -111,6 +123,97 @@ impl RulesService {
                 this.drain();
             }
         });
+    }
+
+    /// The task that publishes schedule transitions when they are due (waking at least
+    /// every minute, so a changed wall clock is noticed).
+    fn start_scheduler(self: &Arc<Self>) {
+        let weak: Weak<Self> = Arc::downgrade(self);
+        let changed = self.schedule_changed.clone();
+        tokio::spawn(async move {
+            loop {
+                let due = match weak.upgrade() {
+                    Some(this) => this.lock_scheduler().poll_timeout(),
+                    None => return,
+                };
+                let wait = due
+                    .map(|t| (t - Utc::now()).to_std().unwrap_or_default())
+                    .unwrap_or(Duration::from_secs(60))
+                    .min(Duration::from_secs(60));
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = changed.notified() => continue,
+                }
+                let Some(this) = weak.upgrade() else { return };
+                let due = this.lock_scheduler().handle_timeout(Utc::now());
+                this.publish_transitions(&due);
+            }
+        });
+    }
+
+    fn lock_scheduler(&self) -> std::sync::MutexGuard<'_, Scheduler> {
+        self.scheduler.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Gives the scheduler `set`'s schedules and publishes what changed.
+    fn reschedule(&self, set: &RuleSet) {
+        let compiled: BTreeMap<u32, Recurrence> = set
+            .schedules
+            .iter()
+            .filter_map(|(id, s)| match Recurrence::parse(&s.ical, self.deps.zone) {
+                Ok(r) => Some((*id, r)),
+                Err(e) => {
+                    tracing::warn!("schedule {id}: {e}");
+                    None
+                }
+            })
+            .collect();
+        let changed = self.lock_scheduler().set(&compiled, Utc::now());
+        self.publish_transitions(&changed);
+        self.schedule_changed.notify_one();
+    }
+
+    fn publish_transitions(&self, transitions: &[Transition]) {
+        for t in transitions {
+            let ev = match *t {
+                Transition::Pulse(id) => {
+                    Event::new(TOPIC_PULSE, &[("id", &id.to_string())], &[], false)
+                }
+                Transition::Interval(id, on) => Event::new(
+                    TOPIC_INTERVAL,
+                    &[("id", &id.to_string())],
+                    &[("active", if on { "1" } else { "0" })],
+                    true,
+                ),
+            };
+            self.deps.bus.publish(ev);
+        }
+    }
+
+    /// Whether interval schedule `id` is in schedule now.
+    pub fn in_schedule(&self, id: u32) -> bool {
+        self.lock_scheduler().active(id)
+    }
+
+    /// Adds a schedule.
+    pub fn add_schedule(&self, s: Schedule) -> Result<u32, RuleError> {
+        let (id, set) = self.store.add_schedule(s)?;
+        self.apply(set);
+        Ok(id)
+    }
+
+    /// Replaces a schedule.
+    pub fn set_schedule(&self, id: u32, s: Schedule) -> Result<(), RuleError> {
+        let set = self.store.set_schedule(id, s)?;
+        self.apply(set);
+        Ok(())
+    }
+
+    /// Removes a schedule.
+    pub fn remove_schedule(&self, id: u32) -> Result<(), RuleError> {
+        let set = self.store.remove_schedule(id)?;
+        self.apply(set);
+        Ok(())
     }
 
     fn lock_engine(&self) -> std::sync::MutexGuard<'_, RuleEngine> {
@@ -132,7 +235,13 @@ impl RulesService {
     /// A changed set takes effect at once.
     fn apply(&self, set: RuleSet) {
         let set = Arc::new(set);
-        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = set.clone();
+        let old = std::mem::replace(
+            &mut *self.current.lock().unwrap_or_else(|p| p.into_inner()),
+            set.clone(),
+        );
+        if old.schedules != set.schedules {
+            self.reschedule(&set);
+        }
         self.lock_engine().set_rules(&set.rules, Instant::now());
         self.drain();
     }

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::action::Action;
 use super::engine::validate;
 use super::model::{Rule, MAX_RULES};
+use super::schedule::{Recurrence, Schedule, MAX_SCHEDULES};
 use crate::recipients::{Kind, Notification, RecipientConfig, MAX_RECIPIENTS};
 use crate::store;
 
@@ -42,6 +43,9 @@ pub struct RuleSet {
     /// Recipients by id (secrets included: the file is mode 0600).
     #[serde(default)]
     pub recipients: BTreeMap<u32, RecipientConfig>,
+    /// Schedules and pulses by id.
+    #[serde(default)]
+    pub schedules: BTreeMap<u32, Schedule>,
 }
 
 impl RuleSet {
@@ -53,6 +57,14 @@ impl RuleSet {
         }
         if self.actions.len() > MAX_ACTIONS {
             return Err(RuleError::TooManyActions);
+        }
+        if self.schedules.len() > MAX_SCHEDULES {
+            return Err(RuleError::TooManySchedules);
+        }
+        for (id, s) in &self.schedules {
+            // The zone changes what the times mean, not whether they parse.
+            Recurrence::parse(&s.ical, rrule::Tz::UTC)
+                .map_err(|e| RuleError::BadSchedule(*id, e))?;
         }
         if self.recipients.len() > MAX_RECIPIENTS {
             return Err(RuleError::TooManyRecipients);
@@ -150,6 +162,15 @@ pub enum RuleError {
     /// The action configuration is used by a rule.
     #[error("action configuration {0} is used by rule {1}")]
     InUse(u32, u32),
+    /// Too many schedules.
+    #[error("at most {MAX_SCHEDULES} schedules")]
+    TooManySchedules,
+    /// A schedule that does not parse.
+    #[error("schedule {0}: {1}")]
+    BadSchedule(u32, String),
+    /// No schedule has this id.
+    #[error("no schedule {0}")]
+    NoSuchSchedule(u32),
     /// Too many recipients.
     #[error("at most {MAX_RECIPIENTS} recipients")]
     TooManyRecipients,
@@ -241,6 +262,41 @@ impl RuleStore {
                 .remove(&id)
                 .map(|_| ())
                 .ok_or(RuleError::NoSuchAction(id))
+        })
+        .map(|(_, s)| s)
+    }
+
+    /// Adds a schedule; returns its id and the new set.
+    pub fn add_schedule(&self, s: Schedule) -> Result<(u32, RuleSet), RuleError> {
+        if s.name.trim().is_empty() {
+            return Err(RuleError::Empty("the schedule name"));
+        }
+        self.change(|set| {
+            let id = next_id(&set.schedules);
+            set.schedules.insert(id, s);
+            Ok(id)
+        })
+    }
+
+    /// Replaces schedule `id`.
+    pub fn set_schedule(&self, id: u32, s: Schedule) -> Result<RuleSet, RuleError> {
+        self.change(|set| match set.schedules.get_mut(&id) {
+            Some(old) => {
+                *old = s;
+                Ok(())
+            }
+            None => Err(RuleError::NoSuchSchedule(id)),
+        })
+        .map(|(_, s)| s)
+    }
+
+    /// Removes schedule `id` (a rule that names it then never matches it).
+    pub fn remove_schedule(&self, id: u32) -> Result<RuleSet, RuleError> {
+        self.change(|set| {
+            set.schedules
+                .remove(&id)
+                .map(|_| ())
+                .ok_or(RuleError::NoSuchSchedule(id))
         })
         .map(|(_, s)| s)
     }
