@@ -152,6 +152,13 @@ impl ContentFilter {
 
     /// The value the filter requires of item `name` in every alternative (`None` when
     /// some alternative does not pin it, or pins it differently, or asks for `-1`).
+    /// Whether any clause names item `name`.
+    pub fn mentions(&self, name: &str) -> bool {
+        self.or.iter().flatten().flatten().any(|(n, _)| n == name)
+    }
+
+    /// The value every alternative pins item `name` to, if they agree (`-1` pins
+    /// nothing).
     pub fn pinned(&self, name: &str) -> Option<&str> {
         let mut value = None;
         for and in &self.or {

@@ -30,6 +30,7 @@ mod services;
 mod shutdown;
 mod sip_service;
 mod sip_settings;
+pub mod soap;
 mod sound_level;
 mod store;
 mod users;

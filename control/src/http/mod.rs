@@ -16,6 +16,7 @@ pub mod recordings;
 mod rules;
 mod schedules;
 pub mod server;
+mod services;
 mod status;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -258,6 +259,7 @@ pub async fn route(svc: &Services, http: &HttpState, mut req: Request) -> Reply 
         "/api/v1/events/state" => status::event_state(gate, &svc.bus, &req),
         "/api/v1/events/recent" => status::event_recent(gate, &svc.bus, &req),
         "/vapix/call" => call::handle(gate, &svc.calls, &mut req).await,
+        "/vapix/services" => services::handle(gate, &svc.rules, &svc.io, &mut req).await,
         "/metrics" => status::metrics(gate, svc, &req),
         _ => text(StatusCode::NOT_FOUND, "404 Not Found\n"),
     }

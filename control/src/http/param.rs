@@ -134,6 +134,8 @@ pub fn all_params(m: &Model<'_>) -> Vec<(String, String)> {
     // Home Assistant's `axis` library (v60) reads these two without a default.
     put("Properties.API.Metadata.Metadata", "no".into());
     put("Properties.API.Metadata.Version", "1.0".into());
+    // The SOAP services at /vapix/services (action1, event1) [inferred name].
+    put("Properties.API.WebService.WebService", "yes".into());
     put("Properties.ApiDiscovery.ApiDiscovery", "yes".into());
     put("Properties.Audio.Audio", "yes".into());
     // Nx reads DuplexMode for "may send" (full, half, get) and "has audio" (full, half, post).

@@ -66,6 +66,9 @@ pub struct RuleStatus {
 struct Compiled {
     topic: TopicFilter,
     content: Option<ContentFilter>,
+    /// The state item that must be true besides the filter: the declared boolean state
+    /// of the condition's topic when the filter does not name it.
+    implied: Option<&'static str>,
     invert: bool,
     states: usize,
     matching: usize,
@@ -73,9 +76,13 @@ struct Compiled {
 
 impl Compiled {
     fn new(c: &Condition) -> Result<Self, String> {
+        let content = c.content.as_deref().map(ContentFilter::parse).transpose()?;
+        let implied = crate::soap::catalog::boolean_state_item(&c.topic)
+            .filter(|item| !content.as_ref().is_some_and(|f| f.mentions(item)));
         Ok(Self {
             topic: TopicFilter::parse(&c.topic)?,
-            content: c.content.as_deref().map(ContentFilter::parse).transpose()?,
+            content,
+            implied,
             invert: c.invert,
             states: 0,
             matching: 0,
@@ -114,6 +121,9 @@ impl Compiled {
         self.content
             .as_ref()
             .is_none_or(|f| f.matches_any_source(ev))
+            && self.implied.is_none_or(|item| {
+                matches!(ev.data.get(item).map(String::as_str), Some("1" | "true"))
+            })
     }
 
     /// Whether any current state belongs to the condition's topic (a stateless topic
@@ -490,6 +500,24 @@ mod tests {
         // Another port is not this rule's.
         e.handle(&port("3", "1"), t0 + Duration::from_secs(30));
         assert_eq!(drain(&mut e), []);
+    }
+
+    #[test]
+    fn a_filter_naming_only_the_port_means_the_port_is_active() {
+        // VAPIX scripts' form: `port = 0` on the stateful input topic fires when input 0
+        // becomes active, not on every change.
+        let t0 = Instant::now();
+        let only_port = Some(r#"boolean(//SimpleItem[@Name="port" and @Value="0"])"#.into());
+        let mut e = engine(
+            &[(1, rule(Some(cond(PORT, only_port, false)), vec![], 0))],
+            t0,
+        );
+        e.handle(&port("0", "0"), t0);
+        assert!(drain(&mut e).is_empty(), "inactive: nothing");
+        e.handle(&port("0", "1"), t0);
+        assert_eq!(drain(&mut e), [START]);
+        e.handle(&port("0", "0"), t0);
+        assert_eq!(drain(&mut e), [STOP]);
     }
 
     #[test]
