@@ -374,3 +374,92 @@ fn fifty_kill_9_rounds_during_mixed_writes_always_restart_with_every_file_valid(
         "the kills came before the writes: {acked_rounds:?}"
     );
 }
+
+#[test]
+fn two_hundred_fifty_six_rules_survive_restarts_and_kill_9_during_their_writes() {
+    use netamp_tests::rules::{add, call, port_state, PORT};
+    let keep = tempfile::tempdir().expect("tempdir");
+    let data = keep.path().join("data");
+    let mut d = Daemon::with(DaemonOptions {
+        data_dir: Some(data.clone()),
+        ..Default::default()
+    });
+    let action = add(
+        &d,
+        "/api/v1/rules/actions",
+        json!({"name": "pulse", "template": "com.axis.action.fixed.io.toggle",
+               "parameters": {"port": "4", "state": "high", "duration": "0.2"}}),
+    );
+    let rule = move |name: &str| {
+        json!({"name": name, "enabled": true, "action": action,
+               "trigger": {"topic": PORT, "content": port_state(7, "1")}})
+    };
+    // 253 of ours besides the three pre-configured rules: 256.
+    let first = add(&d, "/api/v1/rules", rule("r0"));
+    for i in 1..253 {
+        add(&d, "/api/v1/rules", rule(&format!("r{i}")));
+    }
+    let count = |d: &Daemon| {
+        let (_, v) = call(d, "GET", "/api/v1/rules", None);
+        v["rules"].as_object().map_or(0, |o| o.len())
+    };
+    let name_of = |d: &Daemon| {
+        let (_, v) = call(d, "GET", "/api/v1/rules", None);
+        v["rules"][first.to_string()]["name"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    assert_eq!(count(&d), 256);
+    let mut rng = Lcg(7);
+    let (mut acked_rounds, rounds) = (0, 10);
+    for round in 0..rounds {
+        let stop = Arc::new(AtomicBool::new(false));
+        let log: Arc<Mutex<Writes>> = Arc::default();
+        let url = d.url(&format!("/api/v1/rules/{first}"));
+        let t = writer(
+            stop.clone(),
+            log.clone(),
+            move |k| {
+                let body = rule(&format!("n{round}-{k}")).to_string();
+                let r = curl(
+                    admin(),
+                    &[
+                        "-X",
+                        "PUT",
+                        "-H",
+                        "Content-Type: application/json",
+                        "--data",
+                        &body,
+                        &url,
+                    ],
+                );
+                r.status == 200
+            },
+            move |k| format!("n{round}-{k}"),
+        );
+        std::thread::sleep(Duration::from_millis(30 + rng.below(300)));
+        d.kill_hard();
+        stop.store(true, Ordering::Relaxed);
+        let _ = t.join();
+        let w = log.lock().unwrap().clone();
+        acked_rounds += usize::from(w.acked.is_some());
+        read_json(&data.join("rules.json"));
+        d = Daemon::with(DaemonOptions {
+            data_dir: Some(data.clone()),
+            ..Default::default()
+        });
+        assert_eq!(status(&d)["state_recovered"], json!([]), "round {round}");
+        assert!(
+            strays(&data).is_empty(),
+            "round {round}: {:?}",
+            strays(&data)
+        );
+        assert_eq!(count(&d), 256, "round {round}: the whole set");
+        in_set(&name_of(&d), &w, "rule name");
+    }
+    assert!(
+        acked_rounds >= rounds / 2,
+        "the kills came before the writes: {acked_rounds}"
+    );
+}
