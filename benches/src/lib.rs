@@ -81,10 +81,21 @@ impl Daemon {
 
     /// GET with Basic auth; returns (status, body).
     pub fn get(&self, path: &str) -> (u16, String) {
+        self.request("GET", path, "")
+    }
+
+    /// A request with Basic auth and a JSON `body` (empty: none); returns (status, body).
+    pub fn request(&self, method: &str, path: &str, body: &str) -> (u16, String) {
         let mut s = TcpStream::connect(&self.addr).expect("connect");
         s.set_read_timeout(Some(Duration::from_secs(30))).ok();
         let auth = base64::engine::general_purpose::STANDARD.encode("root:pass");
-        write!(s, "GET {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Basic {auth}\r\nConnection: close\r\n\r\n", self.addr).expect("write");
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Basic {auth}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        )
+        .expect("write");
         let mut resp = String::new();
         s.read_to_string(&mut resp).expect("read");
         let status = resp

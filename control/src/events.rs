@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::broadcast;
 
@@ -29,6 +29,8 @@ pub struct Event {
     pub stateful: bool,
     /// Unix milliseconds.
     pub timestamp_ms: u64,
+    /// When it was made (monotonic): what a rule's clip measures its latency from.
+    pub at: Instant,
 }
 
 impl Event {
@@ -55,6 +57,7 @@ impl Event {
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_millis() as u64)
                 .unwrap_or(0),
+            at: Instant::now(),
         }
     }
 }

@@ -101,11 +101,9 @@ impl Compiled {
         }
     }
 
-    /// A stateful event on `path` replaced `old` (`None`: a new source).
-    fn apply(&mut self, path: &TopicPath, old: Option<&Event>, new: &Event) {
-        if !self.topic.matches_path(path) {
-            return;
-        }
+    /// A stateful event of the condition's topic replaced `old` (`None`: a new source).
+    /// The caller found the condition through its topic's index, so the topic matches.
+    fn apply(&mut self, old: Option<&Event>, new: &Event) {
         match old {
             // Saturating: a count off by a bug must not panic on an event from the network.
             Some(o) if self.matches_event(o) => self.matching = self.matching.saturating_sub(1),
@@ -196,6 +194,11 @@ pub struct RuleEngine {
     /// The rules each event topic concerns, found at its first event since the rules
     /// last changed.
     by_topic: HashMap<String, std::sync::Arc<TopicRules>>,
+    /// Each topic's parsed path (topics are few; an event need not split its own).
+    paths: HashMap<String, std::sync::Arc<TopicPath>>,
+    /// Scratch lists reused from event to event (no allocation per event).
+    touched: Vec<(u32, usize)>,
+    ids: Vec<u32>,
 }
 
 /// The conditions an event topic concerns, as (rule, condition slot: the trigger first,
@@ -207,14 +210,15 @@ struct TopicRules {
     /// The topic's source item names when the index was made.
     keys: Vec<String>,
     any: Vec<(u32, usize)>,
-    pinned: HashMap<(String, String), Vec<(u32, usize)>>,
+    /// By item name, then value (looked up by `&str`, without building a key).
+    pinned: HashMap<String, HashMap<String, Vec<(u32, usize)>>>,
 }
 
 impl TopicRules {
     fn new(rules: &BTreeMap<u32, Running>, ev: &Event, path: &TopicPath) -> Self {
         let keys: Vec<String> = ev.source.keys().cloned().collect();
         let mut any = Vec::new();
-        let mut pinned: HashMap<(String, String), Vec<(u32, usize)>> = HashMap::new();
+        let mut pinned: HashMap<String, HashMap<String, Vec<(u32, usize)>>> = HashMap::new();
         for (&id, r) in rules {
             for (slot, c) in r.trigger.iter().chain(&r.conditions).enumerate() {
                 if !c.topic.matches_path(path) {
@@ -225,7 +229,12 @@ impl TopicRules {
                     Some((k.clone(), v.to_string()))
                 });
                 match pin {
-                    Some(p) => pinned.entry(p).or_default().push((id, slot)),
+                    Some((k, v)) => pinned
+                        .entry(k)
+                        .or_default()
+                        .entry(v)
+                        .or_default()
+                        .push((id, slot)),
                     None => any.push((id, slot)),
                 }
             }
@@ -237,7 +246,7 @@ impl TopicRules {
     fn for_event(&self, ev: &Event, out: &mut Vec<(u32, usize)>) {
         out.extend_from_slice(&self.any);
         for (k, v) in &ev.source {
-            if let Some(list) = self.pinned.get(&(k.clone(), v.clone())) {
+            if let Some(list) = self.pinned.get(k.as_str()).and_then(|m| m.get(v.as_str())) {
                 out.extend_from_slice(list);
             }
         }
@@ -314,7 +323,18 @@ impl RuleEngine {
 
     /// An event from the bus at `now`.
     pub fn handle(&mut self, ev: &Event, now: Instant) {
-        let path = TopicPath::new(&ev.topic);
+        let path = match self.paths.get(ev.topic.as_str()) {
+            Some(p) => p.clone(),
+            None => {
+                let p = std::sync::Arc::new(TopicPath::new(&ev.topic));
+                // Bounded: a bus with endlessly new topics would be a bug elsewhere, but
+                // the cache must not grow with it.
+                if self.paths.len() < 1024 {
+                    self.paths.insert(ev.topic.clone(), p.clone());
+                }
+                p
+            }
+        };
         let replaced = ev.stateful.then(|| self.states.update(ev, &path));
         let index = match self.by_topic.get(&ev.topic) {
             Some(i) if i.keys.iter().eq(ev.source.keys()) => i.clone(),
@@ -324,10 +344,12 @@ impl RuleEngine {
                 i
             }
         };
-        let mut touched = Vec::new();
+        let mut touched = std::mem::take(&mut self.touched);
+        let mut ids = std::mem::take(&mut self.ids);
+        touched.clear();
+        ids.clear();
         index.for_event(ev, &mut touched);
-        let mut ids: Vec<u32> = Vec::with_capacity(touched.len());
-        for (id, slot) in touched {
+        for &(id, slot) in &touched {
             if let (Some(old), Some(r)) = (&replaced, self.rules.get_mut(&id)) {
                 if let Some(c) = r
                     .trigger
@@ -335,7 +357,7 @@ impl RuleEngine {
                     .chain(r.conditions.iter_mut())
                     .nth(slot)
                 {
-                    c.apply(&path, old.as_ref(), ev);
+                    c.apply(old.as_ref(), ev);
                 }
             }
             ids.push(id);
@@ -343,9 +365,11 @@ impl RuleEngine {
         // A rule with two conditions touched is evaluated once.
         ids.sort_unstable();
         ids.dedup();
-        for id in ids {
+        for &id in &ids {
             self.evaluate(id, Some((ev, &path)), now);
         }
+        self.touched = touched;
+        self.ids = ids;
     }
 
     /// The next thing to start or stop.

@@ -120,7 +120,7 @@ impl RulesService {
                 };
                 let Some(this) = weak.upgrade() else { return };
                 this.lock_engine().handle(&ev, Instant::now());
-                this.drain();
+                this.drain_at(ev.at);
             }
         });
     }
@@ -317,8 +317,14 @@ impl RulesService {
         Ok(())
     }
 
-    /// Carries out what the engine asked for.
+    /// Carries out what the engine asked for after a change of the rules.
     fn drain(&self) {
+        self.drain_at(Instant::now());
+    }
+
+    /// Carries out what the engine asked for after an event made at `cause` (a clip's
+    /// trigger latency runs from it).
+    fn drain_at(&self, cause: Instant) {
         let outputs: Vec<Output> = {
             let mut engine = self.lock_engine();
             std::iter::from_fn(|| engine.poll()).collect()
@@ -335,7 +341,7 @@ impl RulesService {
             self.publish_state(rule, start);
             let parsed = set.actions.get(&action).map(Action::parse);
             match parsed {
-                Some(Ok(a)) if start => self.start_action(rule, action, a),
+                Some(Ok(a)) if start => self.start_action(rule, action, a, cause),
                 Some(Ok(_)) => self.stop_action(rule),
                 Some(Err(e)) => self.failed(rule, action, &e),
                 // Removed with its rule: what it started still ends.
@@ -367,7 +373,7 @@ impl RulesService {
         fail(&self.deps.bus, rule, action, why);
     }
 
-    fn start_action(&self, rule: u32, action: u32, a: Action) {
+    fn start_action(&self, rule: u32, action: u32, a: Action, cause: Instant) {
         match a {
             Action::StopClip => {
                 self.deps.player.stop_all();
@@ -471,7 +477,7 @@ impl RulesService {
                 let running = self.running.clone();
                 tokio::spawn(async move {
                     let started = tokio::task::spawn_blocking(move || {
-                        player.play(c.id, &c.file, &path, gain, repeat, Instant::now())
+                        player.play(c.id, &c.file, &path, gain, repeat, cause)
                     })
                     .await;
                     let id = match started {
