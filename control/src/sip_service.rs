@@ -362,6 +362,13 @@ impl CallService {
         Ok(ringing.len())
     }
 
+    /// Ends call `id` if it still goes on.
+    pub async fn end(&self, id: &str) {
+        if let Some(ua) = &self.ua {
+            let _ = ua.hangup(id).await;
+        }
+    }
+
     /// Ends every call; returns how many there were.
     pub async fn end_all(&self) -> Result<usize, String> {
         let ua = self.require_ua()?;

@@ -244,6 +244,25 @@ pub fn cancel_scenario(media: &str, ring_ms: u32) -> String {
     )
 }
 
+/// A callee (UAS) scenario: answers an INVITE (180, then 200 with a PCMU answer), waits
+/// for the caller's BYE and answers it.
+pub fn uas_scenario() -> String {
+    let reply = |status: &str, extra: &str| {
+        format!(
+            "<send{}><![CDATA[\nSIP/2.0 {status}\n[last_Via:]\n[last_From:]\n[last_To:];tag=[pid]SIPpTag01[call_number]\n[last_Call-ID:]\n[last_CSeq:]\nContact: <sip:[local_ip]:[local_port];transport=[transport]>\n{extra}]]></send>\n",
+            if status.starts_with("200") { " retrans=\"500\"" } else { "" }
+        )
+    };
+    format!(
+        "<?xml version=\"1.0\" encoding=\"ISO-8859-1\" ?>\n<scenario name=\"uas\">\n<recv request=\"INVITE\" crlf=\"true\"/>\n{}{}<recv request=\"ACK\" crlf=\"true\"/>\n<recv request=\"BYE\"/>\n<send><![CDATA[\nSIP/2.0 200 OK\n[last_Via:]\n[last_From:]\n[last_To:]\n[last_Call-ID:]\n[last_CSeq:]\nContent-Length: 0\n\n]]></send>\n</scenario>\n",
+        reply("180 Ringing", "Content-Length: 0\n\n"),
+        reply(
+            "200 OK",
+            "Content-Type: application/sdp\nContent-Length: [len]\n\nv=0\no=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]\ns=-\nc=IN IP[media_ip_type] [media_ip]\nt=0 0\nm=audio [media_port] RTP/AVP 0\na=rtpmap:0 PCMU/8000\n"
+        ),
+    )
+}
+
 /// Scenario steps: play a pcap and wait `ms`.
 pub fn play(pcap: &Path, ms: u32) -> String {
     format!(

@@ -159,3 +159,62 @@ fn the_pre_configured_rules_play_the_tone_then_answer_and_the_loud_ringer_stops_
         "stopped {after} ms after the CANCEL"
     );
 }
+
+#[test]
+fn an_input_calls_a_sip_recipient_and_another_ends_the_call() {
+    let _serial = serial();
+    let d = daemon("", 0.2);
+    let port = sip::free_port();
+    let callee = Sipp::server(&sip::uas_scenario(), port, 1);
+    std::thread::sleep(Duration::from_millis(300));
+    let bob = add(
+        &d,
+        "/api/v1/recipients",
+        json!({"name": "bob", "template": "com.axis.recipient.sip",
+               "parameters": {"sip_address": format!("sip:bob@127.0.0.1:{port}")}}),
+    );
+    let call_bob = add(
+        &d,
+        "/api/v1/rules/actions",
+        json!({"name": "call bob", "template": "com.axis.action.fixed.sip",
+               "parameters": {"recipient": bob.to_string()}}),
+    );
+    let end = add(
+        &d,
+        "/api/v1/rules/actions",
+        json!({"name": "end", "template": "com.axis.action.fixed.call.end"}),
+    );
+    netamp_tests::rules::on_input(&d, 7, call_bob);
+    netamp_tests::rules::on_input(&d, 8, end);
+    netamp_tests::rules::set_input(&d, 7, true);
+    let t0 = Instant::now();
+    while times(&d, "tnsaxis:Call/StateChange", "Reason", "AcceptedByRemote").is_empty() {
+        assert!(t0.elapsed() < Duration::from_secs(5), "bob did not answer");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    netamp_tests::rules::set_input(&d, 8, true);
+    let (code, errors) = callee.wait();
+    assert_eq!(
+        code, 0,
+        "bob was called and the call ended with a BYE: {errors}"
+    );
+    // A SIP recipient cannot take an e-mail action, and needs a sip: address.
+    let (status, _) = call(
+        &d,
+        "POST",
+        "/api/v1/rules/actions",
+        Some(
+            json!({"name": "x", "template": "com.axis.action.fixed.notification.smtp",
+                    "parameters": {"recipient": bob.to_string()}}),
+        ),
+    );
+    assert_eq!(status, 400);
+    let (status, _) = call(
+        &d,
+        "POST",
+        "/api/v1/recipients",
+        Some(json!({"name": "x", "template": "com.axis.recipient.sip",
+                    "parameters": {"sip_address": "bob@example.org"}})),
+    );
+    assert_eq!(status, 400);
+}

@@ -17,12 +17,16 @@ pub const RECIPIENT_TCP: &str = "com.axis.recipient.tcp";
 /// `encryption`, `validate_server_cert`, `login`, `password`).
 pub const RECIPIENT_SMTP: &str = "com.axis.recipient.smtp";
 
+/// A SIP address called by `com.axis.action.fixed.sip` (`sip_address`, `account`).
+pub const RECIPIENT_SIP: &str = "com.axis.recipient.sip";
+
 /// The recipient templates netamp delivers to.
 pub const RECIPIENT_TEMPLATES: &[&str] = &[
     RECIPIENT_HTTP,
     RECIPIENT_HTTPS,
     RECIPIENT_TCP,
     RECIPIENT_SMTP,
+    RECIPIENT_SIP,
 ];
 
 /// The most recipients kept, as on Axis devices.
@@ -55,6 +59,8 @@ pub enum Kind {
     Tcp,
     /// An e-mail.
     Smtp,
+    /// A SIP call.
+    Sip,
 }
 
 impl Kind {
@@ -64,6 +70,7 @@ impl Kind {
             RECIPIENT_HTTP | RECIPIENT_HTTPS => Some(Self::Http),
             RECIPIENT_TCP => Some(Self::Tcp),
             RECIPIENT_SMTP => Some(Self::Smtp),
+            RECIPIENT_SIP => Some(Self::Sip),
             _ => None,
         }
     }

@@ -96,6 +96,13 @@ pub enum Notification {
     },
     /// An e-mail.
     Smtp(SmtpNotification),
+    /// A SIP call (placed by the calls service, not the notifier).
+    Call {
+        /// The `sip:` address.
+        to: String,
+        /// The SIPAccountId it goes through (none: the default).
+        account: Option<String>,
+    },
 }
 
 fn bad(s: impl Into<String>) -> NotifyError {
@@ -147,6 +154,25 @@ impl Notification {
     pub fn parse(kind: Kind, p: &BTreeMap<String, String>) -> Result<Self, NotifyError> {
         let text = |k: &str| p.get(k).cloned().unwrap_or_default();
         match kind {
+            Kind::Sip => {
+                let to = p
+                    .get("sip_address")
+                    .or_else(|| p.get("to"))
+                    .map(|v| v.trim())
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| bad("sip_address (or to) is needed"))?;
+                if !(to.starts_with("sip:") || to.starts_with("sips:")) || to.len() > 256 {
+                    return Err(bad(format!("{to:?} is not a sip: address")));
+                }
+                Ok(Self::Call {
+                    to: to.to_string(),
+                    account: p
+                        .get("account")
+                        .map(|v| v.trim())
+                        .filter(|v| !v.is_empty())
+                        .map(str::to_string),
+                })
+            }
             Kind::Http => {
                 let raw = p
                     .get("upload_url")
@@ -270,6 +296,7 @@ impl Notification {
                 s.subject = "netamp test message".into();
                 s.message = TEST_MESSAGE.into();
             }
+            Self::Call { .. } => {}
         }
         self
     }
@@ -359,6 +386,9 @@ impl Notifier {
                 }
             }
             Notification::Smtp(m) => self.smtp(m, seq).await,
+            Notification::Call { .. } => Err(NotifyError::Delivery(
+                "a SIP recipient is called through the calls service".into(),
+            )),
         }
     }
 
@@ -600,6 +630,24 @@ mod tests {
             ])
         )
         .is_err());
+    }
+
+    #[test]
+    fn a_sip_recipient_needs_a_sip_address() {
+        let call = Notification::parse(
+            Kind::Sip,
+            &params(&[
+                ("sip_address", "sip:guard@pbx"),
+                ("account", "sip_account_1"),
+            ]),
+        );
+        assert!(matches!(
+            call,
+            Ok(Notification::Call { ref to, account: Some(ref a) }) if to == "sip:guard@pbx" && a == "sip_account_1"
+        ));
+        for bad in [params(&[]), params(&[("sip_address", "guard@pbx")])] {
+            assert!(Notification::parse(Kind::Sip, &bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

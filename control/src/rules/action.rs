@@ -33,7 +33,8 @@ pub const NOTIFY_SMTP: &str = "com.axis.action.fixed.notification.smtp";
 pub const ANSWER_CALL: &str = "com.axis.action.fixed.call.answer";
 /// End every call (netamp's token in the Axis form [inferred]).
 pub const END_CALL: &str = "com.axis.action.fixed.call.end";
-/// Make a SIP call (`to`, or Axis's `sip_address`; `account`, a SIPAccountId).
+/// Make a SIP call: to a SIP recipient (`recipient`), or to `sip_address` (or `to`)
+/// through `account` (a SIPAccountId).
 pub const MAKE_CALL: &str = "com.axis.action.fixed.sip";
 /// Activate a virtual input (`port` 1…64; `duration` s, then it goes back) [inferred].
 pub const VIRTUAL_FIXED: &str = "com.axis.action.fixed.virtualinput";
@@ -64,6 +65,7 @@ pub fn notification_kind(template: &str) -> Option<Kind> {
         NOTIFY_HTTP | NOTIFY_HTTPS => Some(Kind::Http),
         NOTIFY_TCP => Some(Kind::Tcp),
         NOTIFY_SMTP => Some(Kind::Smtp),
+        MAKE_CALL => Some(Kind::Sip),
         _ => None,
     }
 }
@@ -102,13 +104,6 @@ pub enum Action {
     AnswerCall,
     /// End every call.
     EndCall,
-    /// Call `to`, through `account` (none: the default account).
-    MakeCall {
-        /// SIP address.
-        to: String,
-        /// SIPAccountId.
-        account: Option<String>,
-    },
     /// Activate virtual input `port` (1-based).
     VirtualInput {
         /// The virtual input, 1-based.
@@ -205,18 +200,6 @@ impl Action {
             }
             ANSWER_CALL => Ok(Self::AnswerCall),
             END_CALL => Ok(Self::EndCall),
-            MAKE_CALL => {
-                let to = p("to")
-                    .or_else(|| p("sip_address"))
-                    .ok_or("a call action needs to (a SIP address)")?;
-                if !(to.starts_with("sip:") || to.starts_with("sips:")) || to.len() > 256 {
-                    return Err(format!("to must be a sip: address, not {to:?}"));
-                }
-                Ok(Self::MakeCall {
-                    to: to.to_string(),
-                    account: p("account").map(str::to_string),
-                })
-            }
             VIRTUAL_FIXED | VIRTUAL_UNLIMITED => {
                 let unlimited = c.template == VIRTUAL_UNLIMITED;
                 let port = number("port", 1, crate::io_service::VIRTUAL_INPUTS as i64)?

@@ -23,7 +23,7 @@ use crate::clips::ClipLibrary;
 use crate::events::{Event, EventBus};
 use crate::io_service::IoService;
 use crate::player::ClipPlayer;
-use crate::recipients::{Notifier, NotifyError, RecipientConfig};
+use crate::recipients::{Notification, Notifier, NotifyError, RecipientConfig};
 use crate::sip_service::CallService;
 
 /// netamp's own stateful event of each rule's state: source `RuleID`, data `Active`
@@ -292,7 +292,23 @@ impl RulesService {
             r.keep_secrets_from(&old);
         }
         let kind = r.kind().map_err(NotifyError::Parameters)?;
-        let n = crate::recipients::Notification::parse(kind, &r.parameters)?.as_test();
+        let n = Notification::parse(kind, &r.parameters)?.as_test();
+        if let Notification::Call { to, account } = &n {
+            // A test call: placed, and ended after 15 s if nobody ended it first.
+            let id = self
+                .deps
+                .calls
+                .place(to, account.as_deref())
+                .await
+                .map_err(NotifyError::Delivery)?;
+            let calls = self.deps.calls.clone();
+            let call = id.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(15)).await;
+                calls.end(&call).await;
+            });
+            return Ok(format!("calling {to} (call {id})"));
+        }
         self.deps.notifier.send(&n).await
     }
 
@@ -408,15 +424,6 @@ impl RulesService {
                     }
                 });
             }
-            Action::MakeCall { to, account } => {
-                let calls = self.deps.calls.clone();
-                let bus = self.deps.bus.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = calls.place(&to, account.as_deref()).await {
-                        fail(&bus, rule, action, &e);
-                    }
-                });
-            }
             Action::VirtualInput {
                 port,
                 duration_s,
@@ -437,6 +444,16 @@ impl RulesService {
                     Ok(n) => n,
                     Err(e) => return self.failed(rule, action, &e.to_string()),
                 };
+                if let Notification::Call { to, account } = n {
+                    let calls = self.deps.calls.clone();
+                    let bus = self.deps.bus.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = calls.place(&to, account.as_deref()).await {
+                            fail(&bus, rule, action, &e);
+                        }
+                    });
+                    return;
+                }
                 let notifier = self.deps.notifier.clone();
                 let bus = self.deps.bus.clone();
                 tokio::spawn(async move {
