@@ -88,3 +88,27 @@ pub fn wait_events(d: &Daemon, topic: &str, n: usize, within: Duration) -> Vec<V
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// The recorded output edges of `port` (0-based), as states.
+pub fn edges(d: &Daemon, port: u64) -> Vec<String> {
+    let (_, v) = call(d, "GET", "/api/v1/io/sim", None);
+    v["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .filter(|e| e["port"].as_u64() == Some(port))
+        .map(|e| e["state"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+/// Waits until `port` has `n` edges after `from` (at most 3 s), and returns them.
+pub fn wait_edges(d: &Daemon, port: u64, from: usize, n: usize) -> Vec<String> {
+    let t0 = std::time::Instant::now();
+    loop {
+        let e = edges(d, port);
+        if e.len() >= from + n || t0.elapsed() > Duration::from_secs(3) {
+            return e[from.min(e.len())..].to_vec();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -5,32 +5,8 @@
 use std::time::Duration;
 
 use netamp_tests::daemon::Daemon;
-use netamp_tests::rules::{add, call, port_state, recent, set_input, PORT};
+use netamp_tests::rules::{add, call, edges, port_state, recent, set_input, wait_edges, PORT};
 use serde_json::json;
-
-/// The recorded output edges of `port` (0-based), as states.
-fn edges(d: &Daemon, port: u64) -> Vec<String> {
-    let (_, v) = call(d, "GET", "/api/v1/io/sim", None);
-    v["edges"]
-        .as_array()
-        .expect("edges")
-        .iter()
-        .filter(|e| e["port"].as_u64() == Some(port))
-        .map(|e| e["state"].as_str().unwrap_or("").to_string())
-        .collect()
-}
-
-/// Waits until `port` has `n` edges after `from` (at most 3 s), and returns them.
-fn wait_edges(d: &Daemon, port: u64, from: usize, n: usize) -> Vec<String> {
-    let t0 = std::time::Instant::now();
-    loop {
-        let e = edges(d, port);
-        if e.len() >= from + n || t0.elapsed() > Duration::from_secs(3) {
-            return e[from.min(e.len())..].to_vec();
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 #[test]
 fn a_trigger_fires_once_inside_its_wait_and_an_inverted_while_rule_follows_its_input() {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use netamp_tests::daemon::Daemon;
 use netamp_tests::flows::admin;
 use netamp_tests::http::{curl, Auth, Response};
-use netamp_tests::rules::{call, set_input};
+use netamp_tests::rules::{call, edges, set_input, wait_edges};
 
 const ENV: &str = r#"<?xml version="1.0" encoding="UTF-8" ?><SOAP-ENV:Envelope xmlns:SOAP-ENV="http://www.w3.org/2003/05/soap-envelope" xmlns:aa="http://www.axis.com/vapix/ws/action1" xmlns:aev="http://www.axis.com/vapix/ws/event1" xmlns:wsnt="http://docs.oasis-open.org/wsn/b-2"><SOAP-ENV:Header /><SOAP-ENV:Body>"#;
 const END: &str = "</SOAP-ENV:Body></SOAP-ENV:Envelope>";
@@ -65,30 +65,6 @@ fn start_event_rule(name: &str, port: u32, action: u64) -> String {
         "<aa:AddActionRule><aa:NewActionRule><aa:Name>{name}</aa:Name><aa:Enabled>true</aa:Enabled><aa:StartEvent><wsnt:TopicExpression Dialect=\"http://www.onvif.org/ver10/tev/topicExpression/ConcreteSet\">tns1:Device/tnsaxis:IO/Port</wsnt:TopicExpression><wsnt:MessageContent Dialect=\"http://www.onvif.org/ver10/tev/messageContentFilter/ItemFilter\">{}</wsnt:MessageContent></aa:StartEvent><aa:PrimaryAction>{action}</aa:PrimaryAction></aa:NewActionRule></aa:AddActionRule>",
         filter(port)
     )
-}
-
-/// The recorded output edges of `port` (0-based).
-fn edges(d: &Daemon, port: u64) -> Vec<String> {
-    let (_, v) = call(d, "GET", "/api/v1/io/sim", None);
-    v["edges"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|e| e["port"].as_u64() == Some(port))
-        .map(|e| e["state"].as_str().unwrap_or("").to_string())
-        .collect()
-}
-
-/// Waits (at most 3 s) for `n` edges of `port` after the first `from`; returns those.
-fn wait_edges(d: &Daemon, port: u64, from: usize, n: usize) -> Vec<String> {
-    let t0 = std::time::Instant::now();
-    loop {
-        let e = edges(d, port);
-        if e.len() >= from + n || t0.elapsed() > Duration::from_secs(3) {
-            return e[from.min(e.len())..].to_vec();
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]
