@@ -250,3 +250,58 @@ fn a_pulse_every_2_s_toggles_an_output_and_an_interval_holds_one_while_in_schedu
     );
     assert_eq!(status, 400, "{v}");
 }
+
+#[test]
+fn a_manual_trigger_fires_a_rule_and_a_disabled_rule_does_not() {
+    let d = Daemon::start();
+    let blink = add(
+        &d,
+        "/api/v1/rules/actions",
+        json!({"name": "blink", "template": "com.axis.action.fixed.io.toggle",
+               "parameters": {"port": "4", "state": "high", "duration": "0.1"}}),
+    );
+    // Virtual input 6 becomes active (the filter names only the port: "active" is implied).
+    let rule = add(
+        &d,
+        "/api/v1/rules",
+        json!({"name": "manual", "enabled": true, "action": blink,
+               "trigger": {"topic": "tns1:Device/tnsaxis:IO/VirtualInput",
+                           "content": "boolean(//SimpleItem[@Name=\"port\" and @Value=\"6\"])"}}),
+    );
+    let fire = |active: bool| {
+        let (status, v) = call(
+            &d,
+            "POST",
+            "/api/v1/rules/trigger",
+            Some(json!({"port": 6, "active": active})),
+        );
+        assert_eq!(status, 200, "{v}");
+    };
+    let before = edges(&d, 4).len();
+    fire(true);
+    assert_eq!(wait_edges(&d, 4, before, 2), ["closed", "open"]);
+    fire(false);
+    let (status, _) = call(
+        &d,
+        "POST",
+        &format!("/api/v1/rules/{rule}/enabled"),
+        Some(json!({"enabled": false})),
+    );
+    assert_eq!(status, 200);
+    fire(true);
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(
+        edges(&d, 4).len(),
+        before + 2,
+        "a disabled rule does nothing"
+    );
+    let (_, list) = call(&d, "GET", "/api/v1/rules", None);
+    assert_eq!(list["rules"][rule.to_string()]["enabled"], false);
+    let (status, _) = call(
+        &d,
+        "POST",
+        "/api/v1/rules/trigger",
+        Some(json!({"port": 99})),
+    );
+    assert_eq!(status, 400, "no virtual input 99");
+}

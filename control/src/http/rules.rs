@@ -66,16 +66,62 @@ fn listing(rules: &RulesService) -> Reply {
     }))
 }
 
+/// A manual trigger: `{"port": 1–64, "active": true|false, "duration_s": n}`.
+#[derive(serde::Deserialize)]
+struct Trigger {
+    port: usize,
+    #[serde(default = "yes")]
+    active: bool,
+    #[serde(default)]
+    duration_s: Option<u64>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `{"enabled": bool}`.
+#[derive(serde::Deserialize)]
+struct Enabled {
+    enabled: bool,
+}
+
 /// Handles every path under `/api/v1/rules`.
 pub async fn handle(gate: &Gate, rules: &RulesService, req: &mut Request) -> Reply {
-    if let Err(r) = gate.require(req, Role::Operator) {
-        return r;
-    }
     let rest = req.path["/api/v1/rules".len()..]
         .trim_start_matches('/')
         .to_string();
+    // A viewer may fire a manual trigger, as on Axis devices; the rest is operators'.
+    let needs = if rest == "trigger" {
+        Role::Viewer
+    } else {
+        Role::Operator
+    };
+    if let Err(r) = gate.require(req, needs) {
+        return r;
+    }
     let id = |s: &str| s.parse::<u32>().ok();
     match (req.method.clone(), rest.as_str()) {
+        (Method::POST, "trigger") => match body::<Trigger>(req).await {
+            Ok(t) => match rules.manual_trigger(t.port, t.active, t.duration_s) {
+                Ok(changed) => json(&json!({"port": t.port, "changed": changed})),
+                Err(e) => error(StatusCode::BAD_REQUEST, &e),
+            },
+            Err(r) => r,
+        },
+        (Method::POST, r) if r.ends_with("/enabled") => {
+            match (
+                id(r.trim_end_matches("/enabled")),
+                body::<Enabled>(req).await,
+            ) {
+                (Some(n), Ok(e)) => match rules.set_enabled(n, e.enabled) {
+                    Ok(()) => json(&json!({"id": n, "enabled": e.enabled})),
+                    Err(e) => refused(e),
+                },
+                (None, _) => error(StatusCode::NOT_FOUND, "no such rule"),
+                (_, Err(r)) => r,
+            }
+        }
         (Method::GET, "") => listing(rules),
         (Method::POST, "") => match body::<Rule>(req).await {
             Ok(r) => match rules.add_rule(r) {

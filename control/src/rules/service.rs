@@ -326,6 +326,27 @@ impl RulesService {
         Ok(())
     }
 
+    /// Enables or disables rule `id` (it takes effect at once).
+    pub fn set_enabled(&self, id: u32, enabled: bool) -> Result<(), RuleError> {
+        let set = self.store.set_enabled(id, enabled)?;
+        self.apply(set);
+        Ok(())
+    }
+
+    /// A manual trigger: virtual input `port` (1-based) on or off, back off after
+    /// `duration_s`. Returns whether it changed.
+    pub fn manual_trigger(
+        &self,
+        port: usize,
+        active: bool,
+        duration_s: Option<u64>,
+    ) -> Result<bool, String> {
+        self.deps
+            .io
+            .set_virtual(port, active, duration_s)
+            .map_err(|e| e.to_string())
+    }
+
     /// Removes a rule.
     pub fn remove_rule(&self, id: u32) -> Result<(), RuleError> {
         let set = self.store.remove_rule(id)?;

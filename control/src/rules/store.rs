@@ -374,6 +374,19 @@ impl RuleStore {
         .map(|(_, s)| s)
     }
 
+    /// Enables or disables rule `id` (one change under the store's lock: a concurrent
+    /// edit of the same rule is not lost).
+    pub fn set_enabled(&self, id: u32, enabled: bool) -> Result<RuleSet, RuleError> {
+        self.change(|s| match s.rules.get_mut(&id) {
+            Some(r) => {
+                r.enabled = enabled;
+                Ok(())
+            }
+            None => Err(RuleError::NoSuchRule(id)),
+        })
+        .map(|(_, s)| s)
+    }
+
     /// Removes rule `id`.
     pub fn remove_rule(&self, id: u32) -> Result<RuleSet, RuleError> {
         self.change(|s| {
