@@ -9,11 +9,13 @@ pub mod avc;
 pub mod echo;
 pub mod g711;
 pub mod g726;
+pub mod impedance;
 pub mod limiter;
 pub mod meter;
 pub mod mixer;
 pub mod ramp;
 pub mod sample;
+pub mod sweep;
 
 /// The sample rate of every internal signal.
 pub const SAMPLE_RATE: u32 = 48_000;
