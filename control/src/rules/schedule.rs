@@ -27,6 +27,8 @@ pub const TOPIC_INTERVAL: &str = "tns1:UserAlarm/tnsaxis:Recurring/Interval";
 pub const TOPIC_PULSE: &str = "tns1:UserAlarm/tnsaxis:Recurring/Pulse";
 /// The most schedules kept.
 pub const MAX_SCHEDULES: usize = 64;
+/// The longest one occurrence of an interval may last (a season, a holiday).
+pub const MAX_LENGTH_DAYS: i64 = 366;
 /// The most occurrences looked at to find the next transition.
 const MAX_STEPS: usize = 10_000;
 
@@ -121,6 +123,11 @@ impl Recurrence {
         let start = start.ok_or("DTSTART is needed")?;
         let length = match end {
             Some(e) if e <= start => return Err("DTEND must come after DTSTART".into()),
+            Some(e) if e - start > Duration::days(MAX_LENGTH_DAYS) => {
+                return Err(format!(
+                    "an occurrence may last at most {MAX_LENGTH_DAYS} days (DTEND - DTSTART)"
+                ))
+            }
             Some(e) => Some(e - start),
             None => None,
         };
@@ -155,9 +162,12 @@ impl Recurrence {
         };
         let mut start = self.start;
         if let (Some(p), None) = (period(rule), rule.get_count()) {
-            let target = now.with_timezone(&self.zone).naive_local()
-                - self.length.unwrap_or_else(Duration::zero)
-                - p;
+            // Checked: a start at the edge of the calendar must not overflow.
+            let target = now
+                .with_timezone(&self.zone)
+                .naive_local()
+                .checked_sub_signed(self.length.unwrap_or_else(Duration::zero) + p)
+                .ok_or("the schedule lies outside the calendar")?;
             let behind = (target - start).num_seconds();
             let step = p.num_seconds();
             if behind > step && step > 0 {
@@ -180,7 +190,9 @@ impl Recurrence {
             if o > t {
                 return Ok((Some(o), until));
             }
-            let end = o + len;
+            let Some(end) = o.checked_add_signed(len) else {
+                continue;
+            };
             if end > t && until.is_none_or(|u| end > u) {
                 until = Some(end);
             }
@@ -440,6 +452,9 @@ mod tests {
             "DTSTART:20260101T080000\nRRULE:FREQ=SOMETIMES",
             "DTSTART;TZID=Mars/Olympus:20260101T080000",
             "DTSTART:20260101T080000\nEXRULE:FREQ=DAILY",
+            // Spans that would overflow date arithmetic, or that no schedule needs.
+            "DTSTART:00010101T000000\nDTEND:2620001231T000000\nRRULE:FREQ=DAILY",
+            "DTSTART:20260101T080000\nDTEND:20280101T080000\nRRULE:FREQ=YEARLY",
         ] {
             assert!(Recurrence::parse(bad, Tz::UTC).is_err(), "{bad:?}");
         }

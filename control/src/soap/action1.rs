@@ -143,11 +143,15 @@ fn seconds(v: &str) -> Result<u32, Fault> {
             '0'..='9' => num.push(c),
             'H' | 'M' | 'S' => {
                 let n: u64 = num.parse().map_err(|_| bad())?;
-                total += n * match c {
+                let unit = match c {
                     'H' => 3600,
                     'M' => 60,
                     _ => 1,
                 };
+                total = n
+                    .checked_mul(unit)
+                    .and_then(|s| total.checked_add(s))
+                    .ok_or_else(bad)?;
                 num.clear();
             }
             _ => return Err(bad()),
@@ -349,6 +353,9 @@ mod tests {
         assert_eq!(seconds("PT1H2M3S").ok(), Some(3723));
         assert_eq!(seconds("15").ok(), Some(15));
         assert!(seconds("P1D").is_err() && seconds("PT5").is_err() && seconds("PTxS").is_err());
+        // Hostile numbers are refused, not overflowed.
+        assert!(seconds("PT99999999999999999999H").is_err());
+        assert!(seconds("PT18446744073709551615H").is_err());
         let el = super::super::xml::parse(
             "<c><TopicExpression>tns1:Device/tnsaxis:IO/Port</TopicExpression><MessageContent>not(boolean(//SimpleItem[@Name=\"port\" and @Value=\"0\"]))</MessageContent></c>",
         )
