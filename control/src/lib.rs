@@ -15,6 +15,7 @@ mod clips;
 mod config;
 mod daemon;
 mod error;
+pub mod event_catalog;
 pub mod event_filter;
 pub mod events;
 mod http;

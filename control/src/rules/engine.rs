@@ -77,7 +77,7 @@ struct Compiled {
 impl Compiled {
     fn new(c: &Condition) -> Result<Self, String> {
         let content = c.content.as_deref().map(ContentFilter::parse).transpose()?;
-        let implied = crate::soap::catalog::boolean_state_item(&c.topic)
+        let implied = crate::event_catalog::boolean_state_item(&c.topic)
             .filter(|item| !content.as_ref().is_some_and(|f| f.mentions(item)));
         Ok(Self {
             topic: TopicFilter::parse(&c.topic)?,
