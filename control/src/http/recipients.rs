@@ -48,7 +48,7 @@ pub async fn handle(gate: &Gate, rules: &RulesService, req: &mut Request) -> Rep
             json(&json!({"recipients": list, "templates": RECIPIENT_TEMPLATES}))
         }
         (Method::POST, "") => match body::<RecipientConfig>(req).await {
-            Ok(r) => match rules.add_recipient(r) {
+            Ok(r) => match rules.add(r) {
                 Ok(id) => json(&json!({"id": id})),
                 Err(e) => refused(e),
             },
@@ -65,7 +65,7 @@ pub async fn handle(gate: &Gate, rules: &RulesService, req: &mut Request) -> Rep
             }
         }
         (Method::PUT, r) => match (id(r), body::<RecipientConfig>(req).await) {
-            (Some(n), Ok(c)) => match rules.set_recipient(n, c) {
+            (Some(n), Ok(c)) => match rules.replace(n, c) {
                 Ok(()) => json(&json!({"id": n})),
                 Err(e) => refused(e),
             },
@@ -73,7 +73,7 @@ pub async fn handle(gate: &Gate, rules: &RulesService, req: &mut Request) -> Rep
             (_, Err(r)) => r,
         },
         (Method::DELETE, r) => match id(r) {
-            Some(n) => match rules.remove_recipient(n) {
+            Some(n) => match rules.remove::<RecipientConfig>(n) {
                 Ok(()) => json(&json!({"deleted": n})),
                 Err(e) => refused(e),
             },

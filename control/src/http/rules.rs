@@ -124,21 +124,21 @@ pub async fn handle(gate: &Gate, rules: &RulesService, req: &mut Request) -> Rep
         }
         (Method::GET, "") => listing(rules),
         (Method::POST, "") => match body::<Rule>(req).await {
-            Ok(r) => match rules.add_rule(r) {
+            Ok(r) => match rules.add(r) {
                 Ok(id) => json(&json!({"id": id})),
                 Err(e) => refused(e),
             },
             Err(r) => r,
         },
         (Method::POST, "actions") => match body::<ActionConfig>(req).await {
-            Ok(a) => match rules.add_action(a) {
+            Ok(a) => match rules.add(a) {
                 Ok(id) => json(&json!({"id": id})),
                 Err(e) => refused(e),
             },
             Err(r) => r,
         },
         (Method::DELETE, a) if a.starts_with("actions/") => match id(&a["actions/".len()..]) {
-            Some(n) => match rules.remove_action(n) {
+            Some(n) => match rules.remove::<ActionConfig>(n) {
                 Ok(()) => json(&json!({"deleted": n})),
                 Err(RuleError::NoSuchAction(n)) => error(
                     StatusCode::NOT_FOUND,
@@ -149,7 +149,7 @@ pub async fn handle(gate: &Gate, rules: &RulesService, req: &mut Request) -> Rep
             None => error(StatusCode::NOT_FOUND, "no such action configuration"),
         },
         (Method::PUT, r) => match (id(r), body::<Rule>(req).await) {
-            (Some(n), Ok(rule)) => match rules.set_rule(n, rule) {
+            (Some(n), Ok(rule)) => match rules.replace(n, rule) {
                 Ok(()) => json(&json!({"id": n})),
                 Err(e) => refused(e),
             },
@@ -157,7 +157,7 @@ pub async fn handle(gate: &Gate, rules: &RulesService, req: &mut Request) -> Rep
             (_, Err(r)) => r,
         },
         (Method::DELETE, r) => match id(r) {
-            Some(n) => match rules.remove_rule(n) {
+            Some(n) => match rules.remove::<Rule>(n) {
                 Ok(()) => json(&json!({"deleted": n})),
                 Err(e) => refused(e),
             },

@@ -46,20 +46,20 @@ pub async fn handle(gate: &Gate, rules: &RulesService, req: &mut Request) -> Rep
             json(&json!({ "schedules": list }))
         }
         (Method::POST, None) if rest.is_empty() => match body::<Schedule>(req).await {
-            Ok(s) => match rules.add_schedule(s) {
+            Ok(s) => match rules.add(s) {
                 Ok(id) => json(&json!({"id": id})),
                 Err(e) => refused(e),
             },
             Err(r) => r,
         },
         (Method::PUT, Some(n)) => match body::<Schedule>(req).await {
-            Ok(s) => match rules.set_schedule(n, s) {
+            Ok(s) => match rules.replace(n, s) {
                 Ok(()) => json(&json!({"id": n})),
                 Err(e) => refused(e),
             },
             Err(r) => r,
         },
-        (Method::DELETE, Some(n)) => match rules.remove_schedule(n) {
+        (Method::DELETE, Some(n)) => match rules.remove::<Schedule>(n) {
             Ok(()) => json(&json!({"deleted": n})),
             Err(e) => refused(e),
         },

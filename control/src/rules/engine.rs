@@ -377,6 +377,11 @@ impl RuleEngine {
         self.out.pop_front()
     }
 
+    /// How many times rule `id` has fired since it was set (0 for an unknown id).
+    pub fn fired(&self, id: u32) -> u64 {
+        self.rules.get(&id).map_or(0, |r| r.fired)
+    }
+
     /// Every rule's state.
     pub fn status(&self) -> Vec<RuleStatus> {
         self.rules

@@ -14,4 +14,4 @@ pub mod store;
 
 pub use engine::{Output, RuleEngine, RuleStatus};
 pub use model::{Condition, Rule, MAX_RULES};
-pub use store::{ActionConfig, RuleError, RuleSet, RuleStore};
+pub use store::{ActionConfig, RuleError, RuleSet, RuleStore, Stored};

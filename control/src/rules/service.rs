@@ -15,9 +15,8 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::action::Action;
 use super::engine::{Output, RuleEngine, RuleStatus};
-use super::model::Rule;
-use super::schedule::{Recurrence, Schedule, Scheduler, Transition, TOPIC_INTERVAL, TOPIC_PULSE};
-use super::store::{ActionConfig, RuleError, RuleSet, RuleStore};
+use super::schedule::{Recurrence, Scheduler, Transition, TOPIC_INTERVAL, TOPIC_PULSE};
+use super::store::{RuleError, RuleSet, RuleStore, Stored};
 use crate::audio::AudioService;
 use crate::clips::ClipLibrary;
 use crate::events::{Event, EventBus};
@@ -195,27 +194,6 @@ impl RulesService {
         self.lock_scheduler().active(id)
     }
 
-    /// Adds a schedule.
-    pub fn add_schedule(&self, s: Schedule) -> Result<u32, RuleError> {
-        let (id, set) = self.store.add_schedule(s)?;
-        self.apply(set);
-        Ok(id)
-    }
-
-    /// Replaces a schedule.
-    pub fn set_schedule(&self, id: u32, s: Schedule) -> Result<(), RuleError> {
-        let set = self.store.set_schedule(id, s)?;
-        self.apply(set);
-        Ok(())
-    }
-
-    /// Removes a schedule.
-    pub fn remove_schedule(&self, id: u32) -> Result<(), RuleError> {
-        let set = self.store.remove_schedule(id)?;
-        self.apply(set);
-        Ok(())
-    }
-
     fn lock_engine(&self) -> std::sync::MutexGuard<'_, RuleEngine> {
         self.engine.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -244,41 +222,6 @@ impl RulesService {
         }
         self.lock_engine().set_rules(&set.rules, Instant::now());
         self.drain();
-    }
-
-    /// Adds an action configuration.
-    pub fn add_action(&self, a: ActionConfig) -> Result<u32, RuleError> {
-        let (id, set) = self.store.add_action(a)?;
-        self.apply(set);
-        Ok(id)
-    }
-
-    /// Removes an action configuration no rule uses.
-    pub fn remove_action(&self, id: u32) -> Result<(), RuleError> {
-        let set = self.store.remove_action(id)?;
-        self.apply(set);
-        Ok(())
-    }
-
-    /// Adds a recipient.
-    pub fn add_recipient(&self, r: RecipientConfig) -> Result<u32, RuleError> {
-        let (id, set) = self.store.add_recipient(r)?;
-        self.apply(set);
-        Ok(id)
-    }
-
-    /// Replaces a recipient (a masked secret keeps its stored value).
-    pub fn set_recipient(&self, id: u32, r: RecipientConfig) -> Result<(), RuleError> {
-        let set = self.store.set_recipient(id, r)?;
-        self.apply(set);
-        Ok(())
-    }
-
-    /// Removes a recipient no action uses.
-    pub fn remove_recipient(&self, id: u32) -> Result<(), RuleError> {
-        let set = self.store.remove_recipient(id)?;
-        self.apply(set);
-        Ok(())
     }
 
     /// Sends a test message to recipient `r` (stored or not yet); the answer is the
@@ -312,16 +255,23 @@ impl RulesService {
         self.deps.notifier.send(&n).await
     }
 
-    /// Adds a rule.
-    pub fn add_rule(&self, r: Rule) -> Result<u32, RuleError> {
-        let (id, set) = self.store.add_rule(r)?;
+    /// Adds a rule, action configuration, recipient or schedule; returns its id.
+    pub fn add<T: Stored>(&self, item: T) -> Result<u32, RuleError> {
+        let (id, set) = self.store.add(item)?;
         self.apply(set);
         Ok(id)
     }
 
-    /// Replaces a rule.
-    pub fn set_rule(&self, id: u32, r: Rule) -> Result<(), RuleError> {
-        let set = self.store.set_rule(id, r)?;
+    /// Replaces one (a recipient's masked secret keeps its stored value).
+    pub fn replace<T: Stored>(&self, id: u32, item: T) -> Result<(), RuleError> {
+        let set = self.store.replace(id, item)?;
+        self.apply(set);
+        Ok(())
+    }
+
+    /// Removes one that nothing uses.
+    pub fn remove<T: Stored>(&self, id: u32) -> Result<(), RuleError> {
+        let set = self.store.remove::<T>(id)?;
         self.apply(set);
         Ok(())
     }
@@ -345,13 +295,6 @@ impl RulesService {
             .io
             .set_virtual(port, active, duration_s)
             .map_err(|e| e.to_string())
-    }
-
-    /// Removes a rule.
-    pub fn remove_rule(&self, id: u32) -> Result<(), RuleError> {
-        let set = self.store.remove_rule(id)?;
-        self.apply(set);
-        Ok(())
     }
 
     /// Carries out what the engine asked for after a change of the rules.
@@ -389,12 +332,7 @@ impl RulesService {
     }
 
     fn publish_state(&self, rule: u32, active: bool) {
-        let fired = self
-            .lock_engine()
-            .status()
-            .iter()
-            .find(|s| s.id == rule)
-            .map_or(0, |s| s.fired);
+        let fired = self.lock_engine().fired(rule);
         self.deps.bus.publish(Event::new(
             TOPIC_RULE_STATE,
             &[("RuleID", &rule.to_string())],

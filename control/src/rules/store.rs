@@ -194,6 +194,91 @@ pub enum RuleError {
     Store(String),
 }
 
+/// What the rule set keeps by id: rules, action configurations, recipients, schedules.
+pub trait Stored: Sized {
+    /// Its map in the set.
+    fn map(set: &mut RuleSet) -> &mut BTreeMap<u32, Self>;
+    /// The refusal for an id that is not there.
+    fn missing(id: u32) -> RuleError;
+    /// What it must have before it is stored (a name, a template).
+    fn required(&self) -> Result<(), RuleError>;
+    /// Why `id` may not be removed now (something uses it).
+    fn in_use(_set: &RuleSet, _id: u32) -> Option<RuleError> {
+        None
+    }
+    /// Takes what a replacement keeps from the stored `old` (a masked secret).
+    fn replacing(&mut self, _old: &Self) {}
+}
+
+fn named(name: &str, what: &'static str) -> Result<(), RuleError> {
+    if name.trim().is_empty() {
+        return Err(RuleError::Empty(what));
+    }
+    Ok(())
+}
+
+impl Stored for Rule {
+    fn map(set: &mut RuleSet) -> &mut BTreeMap<u32, Self> {
+        &mut set.rules
+    }
+    fn missing(id: u32) -> RuleError {
+        RuleError::NoSuchRule(id)
+    }
+    fn required(&self) -> Result<(), RuleError> {
+        named(&self.name, "the rule name")
+    }
+}
+
+impl Stored for ActionConfig {
+    fn map(set: &mut RuleSet) -> &mut BTreeMap<u32, Self> {
+        &mut set.actions
+    }
+    fn missing(id: u32) -> RuleError {
+        RuleError::NoSuchAction(id)
+    }
+    fn required(&self) -> Result<(), RuleError> {
+        named(&self.template, "the template")
+    }
+    fn in_use(set: &RuleSet, id: u32) -> Option<RuleError> {
+        let (rule, _) = set.rules.iter().find(|(_, r)| r.action == id)?;
+        Some(RuleError::InUse(id, *rule))
+    }
+}
+
+impl Stored for RecipientConfig {
+    fn map(set: &mut RuleSet) -> &mut BTreeMap<u32, Self> {
+        &mut set.recipients
+    }
+    fn missing(id: u32) -> RuleError {
+        RuleError::NoSuchRecipient(id)
+    }
+    fn required(&self) -> Result<(), RuleError> {
+        named(&self.name, "the recipient name")
+    }
+    fn in_use(set: &RuleSet, id: u32) -> Option<RuleError> {
+        let (a, _) = set
+            .actions
+            .iter()
+            .find(|(_, a)| a_recipient(a) == Some(id))?;
+        Some(RuleError::RecipientInUse(id, *a))
+    }
+    fn replacing(&mut self, old: &Self) {
+        self.keep_secrets_from(old);
+    }
+}
+
+impl Stored for Schedule {
+    fn map(set: &mut RuleSet) -> &mut BTreeMap<u32, Self> {
+        &mut set.schedules
+    }
+    fn missing(id: u32) -> RuleError {
+        RuleError::NoSuchSchedule(id)
+    }
+    fn required(&self) -> Result<(), RuleError> {
+        named(&self.name, "the schedule name")
+    }
+}
+
 /// The rule set and its file.
 pub struct RuleStore {
     path: PathBuf,
@@ -240,102 +325,40 @@ impl RuleStore {
         Ok((out, next))
     }
 
-    /// Adds an action configuration; returns its id and the new set.
-    pub fn add_action(&self, action: ActionConfig) -> Result<(u32, RuleSet), RuleError> {
-        if action.template.trim().is_empty() {
-            return Err(RuleError::Empty("the template"));
-        }
+    /// Adds `item` under the lowest free id of its kind; returns the id and the new set.
+    pub fn add<T: Stored>(&self, item: T) -> Result<(u32, RuleSet), RuleError> {
+        item.required()?;
         self.change(|s| {
-            let id = next_id(&s.actions);
-            s.actions.insert(id, action);
+            let map = T::map(s);
+            let id = next_id(map);
+            map.insert(id, item);
             Ok(id)
         })
     }
 
-    /// Removes an action configuration no rule uses.
-    pub fn remove_action(&self, id: u32) -> Result<RuleSet, RuleError> {
-        self.change(|s| {
-            if let Some((rule, _)) = s.rules.iter().find(|(_, r)| r.action == id) {
-                return Err(RuleError::InUse(id, *rule));
-            }
-            s.actions
-                .remove(&id)
-                .map(|_| ())
-                .ok_or(RuleError::NoSuchAction(id))
-        })
-        .map(|(_, s)| s)
-    }
-
-    /// Adds a schedule; returns its id and the new set.
-    pub fn add_schedule(&self, s: Schedule) -> Result<(u32, RuleSet), RuleError> {
-        if s.name.trim().is_empty() {
-            return Err(RuleError::Empty("the schedule name"));
-        }
-        self.change(|set| {
-            let id = next_id(&set.schedules);
-            set.schedules.insert(id, s);
-            Ok(id)
-        })
-    }
-
-    /// Replaces schedule `id`.
-    pub fn set_schedule(&self, id: u32, s: Schedule) -> Result<RuleSet, RuleError> {
-        self.change(|set| match set.schedules.get_mut(&id) {
+    /// Replaces the `T` with id `id` (a changed or enabled rule takes effect at once).
+    pub fn replace<T: Stored>(&self, id: u32, mut item: T) -> Result<RuleSet, RuleError> {
+        self.change(|s| match T::map(s).get_mut(&id) {
             Some(old) => {
-                *old = s;
+                item.replacing(old);
+                *old = item;
                 Ok(())
             }
-            None => Err(RuleError::NoSuchSchedule(id)),
+            None => Err(T::missing(id)),
         })
         .map(|(_, s)| s)
     }
 
-    /// Removes schedule `id` (a rule that names it then never matches it).
-    pub fn remove_schedule(&self, id: u32) -> Result<RuleSet, RuleError> {
-        self.change(|set| {
-            set.schedules
+    /// Removes the `T` with id `id`, unless something still uses it.
+    pub fn remove<T: Stored>(&self, id: u32) -> Result<RuleSet, RuleError> {
+        self.change(|s| {
+            if let Some(e) = T::in_use(s, id) {
+                return Err(e);
+            }
+            T::map(s)
                 .remove(&id)
                 .map(|_| ())
-                .ok_or(RuleError::NoSuchSchedule(id))
-        })
-        .map(|(_, s)| s)
-    }
-
-    /// Adds a recipient; returns its id and the new set.
-    pub fn add_recipient(&self, r: RecipientConfig) -> Result<(u32, RuleSet), RuleError> {
-        if r.name.trim().is_empty() {
-            return Err(RuleError::Empty("the recipient name"));
-        }
-        self.change(|s| {
-            let id = next_id(&s.recipients);
-            s.recipients.insert(id, r);
-            Ok(id)
-        })
-    }
-
-    /// Replaces recipient `id`; a secret sent back masked keeps its stored value.
-    pub fn set_recipient(&self, id: u32, mut r: RecipientConfig) -> Result<RuleSet, RuleError> {
-        self.change(|s| match s.recipients.get_mut(&id) {
-            Some(old) => {
-                r.keep_secrets_from(old);
-                *old = r;
-                Ok(())
-            }
-            None => Err(RuleError::NoSuchRecipient(id)),
-        })
-        .map(|(_, s)| s)
-    }
-
-    /// Removes a recipient no action configuration uses.
-    pub fn remove_recipient(&self, id: u32) -> Result<RuleSet, RuleError> {
-        self.change(|s| {
-            if let Some((a, _)) = s.actions.iter().find(|(_, a)| a_recipient(a) == Some(id)) {
-                return Err(RuleError::RecipientInUse(id, *a));
-            }
-            s.recipients
-                .remove(&id)
-                .map(|_| ())
-                .ok_or(RuleError::NoSuchRecipient(id))
+                .ok_or_else(|| T::missing(id))
         })
         .map(|(_, s)| s)
     }
@@ -350,30 +373,6 @@ impl RuleStore {
         .map(|(_, s)| s)
     }
 
-    /// Adds a rule; returns its id and the new set.
-    pub fn add_rule(&self, rule: Rule) -> Result<(u32, RuleSet), RuleError> {
-        if rule.name.trim().is_empty() {
-            return Err(RuleError::Empty("the rule name"));
-        }
-        self.change(|s| {
-            let id = next_id(&s.rules);
-            s.rules.insert(id, rule);
-            Ok(id)
-        })
-    }
-
-    /// Replaces rule `id` (a changed or enabled rule takes effect at once).
-    pub fn set_rule(&self, id: u32, rule: Rule) -> Result<RuleSet, RuleError> {
-        self.change(|s| match s.rules.get_mut(&id) {
-            Some(r) => {
-                *r = rule;
-                Ok(())
-            }
-            None => Err(RuleError::NoSuchRule(id)),
-        })
-        .map(|(_, s)| s)
-    }
-
     /// Enables or disables rule `id` (one change under the store's lock: a concurrent
     /// edit of the same rule is not lost).
     pub fn set_enabled(&self, id: u32, enabled: bool) -> Result<RuleSet, RuleError> {
@@ -383,17 +382,6 @@ impl RuleStore {
                 Ok(())
             }
             None => Err(RuleError::NoSuchRule(id)),
-        })
-        .map(|(_, s)| s)
-    }
-
-    /// Removes rule `id`.
-    pub fn remove_rule(&self, id: u32) -> Result<RuleSet, RuleError> {
-        self.change(|s| {
-            s.rules
-                .remove(&id)
-                .map(|_| ())
-                .ok_or(RuleError::NoSuchRule(id))
         })
         .map(|(_, s)| s)
     }
@@ -440,18 +428,18 @@ mod tests {
         // A fresh device has the pre-configured rules.
         let fresh = store.snapshot();
         assert_eq!(fresh, super::super::preset::defaults());
-        assert_eq!(store.add_rule(rule(9)), Err(RuleError::NoSuchAction(9)));
-        let (a, _) = store.add_action(play()).expect("action");
-        let (r, set) = store.add_rule(rule(a)).expect("rule");
+        assert_eq!(store.add(rule(9)), Err(RuleError::NoSuchAction(9)));
+        let (a, _) = store.add(play()).expect("action");
+        let (r, set) = store.add(rule(a)).expect("rule");
         assert_eq!((a, r, set.rules.len()), (4, 4, 4));
-        assert_eq!(store.remove_action(a), Err(RuleError::InUse(4, 4)));
+        assert_eq!(store.remove::<ActionConfig>(a), Err(RuleError::InUse(4, 4)));
         let mut bad = rule(a);
         bad.conditions.push(Condition {
             topic: "tns1:Device/tnsaxis:IO/Port".into(),
             content: Some("port=1".into()),
             invert: false,
         });
-        assert!(matches!(store.add_rule(bad), Err(RuleError::BadFilter(_))));
+        assert!(matches!(store.add(bad), Err(RuleError::BadFilter(_))));
         assert_eq!(
             store.snapshot().rules.len(),
             4,
@@ -459,8 +447,8 @@ mod tests {
         );
         let again = RuleStore::load(dir.path()).expect("reload");
         assert_eq!(again.snapshot(), store.snapshot());
-        store.remove_rule(r).expect("remove");
-        store.remove_action(a).expect("remove action");
+        store.remove::<Rule>(r).expect("remove");
+        store.remove::<ActionConfig>(a).expect("remove action");
         assert_eq!(store.snapshot(), fresh);
     }
 
@@ -468,7 +456,7 @@ mod tests {
     fn the_257th_rule_is_refused_and_a_failed_write_keeps_the_old_set() {
         let dir = tempfile::tempdir().expect("dir");
         let store = RuleStore::load(dir.path()).expect("load");
-        let (a, _) = store.add_action(play()).expect("action");
+        let (a, _) = store.add(play()).expect("action");
         // Built directly: 256 writes of a growing file would only slow the test.
         {
             let mut set = store.lock();
@@ -477,12 +465,12 @@ mod tests {
                 set.rules.insert(i, rule(a));
             }
         }
-        assert_eq!(store.add_rule(rule(a)), Err(RuleError::TooManyRules));
-        store.remove_rule(256).expect("room for one");
+        assert_eq!(store.add(rule(a)), Err(RuleError::TooManyRules));
+        store.remove::<Rule>(256).expect("room for one");
         // The state directory gone: the write fails, and the rule set stays as it was.
         let before = store.snapshot();
         drop(dir);
-        assert!(matches!(store.add_rule(rule(a)), Err(RuleError::Store(_))));
+        assert!(matches!(store.add(rule(a)), Err(RuleError::Store(_))));
         assert_eq!(store.snapshot(), before);
     }
 }

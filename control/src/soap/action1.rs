@@ -223,7 +223,7 @@ pub fn run(op: &Element, rules: &RulesService) -> Result<String, Fault> {
         "AddActionConfiguration" => {
             let (name, template, parameters) = configuration(op, "NewActionConfiguration")?;
             let id = rules
-                .add_action(ActionConfig {
+                .add(ActionConfig {
                     name,
                     template,
                     parameters,
@@ -249,14 +249,14 @@ pub fn run(op: &Element, rules: &RulesService) -> Result<String, Fault> {
         }
         "RemoveActionConfiguration" => {
             rules
-                .remove_action(number(op, "ConfigurationID")?)
+                .remove::<ActionConfig>(number(op, "ConfigurationID")?)
                 .map_err(refused)?;
             String::new()
         }
         "AddRecipientConfiguration" => {
             let (name, template, parameters) = configuration(op, "NewRecipientConfiguration")?;
             let id = rules
-                .add_recipient(RecipientConfig {
+                .add(RecipientConfig {
                     name,
                     template,
                     parameters,
@@ -281,7 +281,7 @@ pub fn run(op: &Element, rules: &RulesService) -> Result<String, Fault> {
         }
         "RemoveRecipientConfiguration" => {
             rules
-                .remove_recipient(number(op, "ConfigurationID")?)
+                .remove::<RecipientConfig>(number(op, "ConfigurationID")?)
                 .map_err(refused)?;
             String::new()
         }
@@ -290,7 +290,7 @@ pub fn run(op: &Element, rules: &RulesService) -> Result<String, Fault> {
             if r.name.is_empty() {
                 r.name = "Action rule".into();
             }
-            let id = rules.add_rule(r).map_err(refused)?;
+            let id = rules.add(r).map_err(refused)?;
             format!("<aa:RuleID>{id}</aa:RuleID>")
         }
         "GetActionRules" => {
@@ -327,7 +327,9 @@ pub fn run(op: &Element, rules: &RulesService) -> Result<String, Fault> {
             out
         }
         "RemoveActionRule" => {
-            rules.remove_rule(number(op, "RuleID")?).map_err(refused)?;
+            rules
+                .remove::<Rule>(number(op, "RuleID")?)
+                .map_err(refused)?;
             String::new()
         }
         other => {

@@ -54,9 +54,7 @@ pub fn run(op: &Element, rules: &RulesService, io: &IoService) -> Result<String,
             } else {
                 name
             };
-            let id = rules
-                .add_schedule(Schedule { name, ical })
-                .map_err(refused)?;
+            let id = rules.add(Schedule { name, ical }).map_err(refused)?;
             Ok(format!(
                 "<aev:AddScheduledEventResponse><aev:EventID>{id}</aev:EventID></aev:AddScheduledEventResponse>"
             ))
@@ -75,7 +73,9 @@ pub fn run(op: &Element, rules: &RulesService, io: &IoService) -> Result<String,
             Ok(out)
         }
         "RemoveScheduledEvent" => {
-            rules.remove_schedule(id(op, "EventID")?).map_err(refused)?;
+            rules
+                .remove::<Schedule>(id(op, "EventID")?)
+                .map_err(refused)?;
             Ok("<aev:RemoveScheduledEventResponse/>".into())
         }
         "ChangeVirtualInputState" => {
