@@ -55,6 +55,24 @@ pub fn port_state(port: u64, state: &str) -> String {
     )
 }
 
+/// An output action: port `port` (0-based) high for `duration` seconds (`Some`: the
+/// fixed template) or while its rule is active (`None`: the unlimited one); its id.
+pub fn toggle(d: &Daemon, port: u64, duration: Option<&str>) -> u64 {
+    let mut parameters = json!({"port": port.to_string(), "state": "high"});
+    let template = match duration {
+        Some(s) => {
+            parameters["duration"] = json!(s);
+            "com.axis.action.fixed.io.toggle"
+        }
+        None => "com.axis.action.unlimited.io.toggle",
+    };
+    add(
+        d,
+        "/api/v1/rules/actions",
+        json!({"name": format!("toggle {port}"), "template": template, "parameters": parameters}),
+    )
+}
+
 /// A rule: input `port` closes → `action`.
 pub fn on_input(d: &Daemon, port: u64, action: u64) -> u64 {
     add(

@@ -5,19 +5,16 @@
 use std::time::Duration;
 
 use netamp_tests::daemon::Daemon;
-use netamp_tests::rules::{add, call, edges, port_state, recent, set_input, wait_edges, PORT};
+use netamp_tests::rules::{
+    add, call, edges, port_state, recent, set_input, toggle, wait_edges, PORT,
+};
 use serde_json::json;
 
 #[test]
 fn a_trigger_fires_once_inside_its_wait_and_an_inverted_while_rule_follows_its_input() {
     let d = Daemon::start();
     // Input 1 (port 7) closes → a 200 ms pulse on I/O 2 (port 4), 10 s between firings.
-    let pulse = add(
-        &d,
-        "/api/v1/rules/actions",
-        json!({"name": "pulse", "template": "com.axis.action.fixed.io.toggle",
-               "parameters": {"port": "4", "state": "high", "duration": "0.2"}}),
-    );
+    let pulse = toggle(&d, 4, Some("0.2"));
     let first = add(
         &d,
         "/api/v1/rules",
@@ -42,12 +39,7 @@ fn a_trigger_fires_once_inside_its_wait_and_an_inverted_while_rule_follows_its_i
 
     // While input 2 (port 8) is NOT closed, Output 1 (port 5) is active: an inverted
     // condition, an unlimited action. It holds at once when the rule is added.
-    let hold = add(
-        &d,
-        "/api/v1/rules/actions",
-        json!({"name": "hold", "template": "com.axis.action.unlimited.io.toggle",
-               "parameters": {"port": "5", "state": "high"}}),
-    );
+    let hold = toggle(&d, 5, None);
     let before = edges(&d, 5).len();
     let second = add(
         &d,
@@ -188,12 +180,7 @@ fn a_pulse_every_2_s_toggles_an_output_and_an_interval_holds_one_while_in_schedu
         "/api/v1/schedules",
         json!({"name": "every 2 s", "ical": "DTSTART:19700101T000000Z\nRRULE:FREQ=SECONDLY;INTERVAL=2"}),
     );
-    let blink = add(
-        &d,
-        "/api/v1/rules/actions",
-        json!({"name": "blink", "template": "com.axis.action.fixed.io.toggle",
-               "parameters": {"port": "4", "state": "high", "duration": "0.2"}}),
-    );
+    let blink = toggle(&d, 4, Some("0.2"));
     let before = edges(&d, 4).len();
     add(
         &d,
@@ -217,12 +204,7 @@ fn a_pulse_every_2_s_toggles_an_output_and_an_interval_holds_one_while_in_schedu
         "/api/v1/schedules",
         json!({"name": "always", "ical": "DTSTART:20260101T000000Z\nDTEND:20260102T000000Z\nRRULE:FREQ=DAILY"}),
     );
-    let hold = add(
-        &d,
-        "/api/v1/rules/actions",
-        json!({"name": "hold", "template": "com.axis.action.unlimited.io.toggle",
-               "parameters": {"port": "5", "state": "high"}}),
-    );
+    let hold = toggle(&d, 5, None);
     let before = edges(&d, 5).len();
     add(
         &d,
@@ -254,12 +236,7 @@ fn a_pulse_every_2_s_toggles_an_output_and_an_interval_holds_one_while_in_schedu
 #[test]
 fn a_manual_trigger_fires_a_rule_and_a_disabled_rule_does_not() {
     let d = Daemon::start();
-    let blink = add(
-        &d,
-        "/api/v1/rules/actions",
-        json!({"name": "blink", "template": "com.axis.action.fixed.io.toggle",
-               "parameters": {"port": "4", "state": "high", "duration": "0.1"}}),
-    );
+    let blink = toggle(&d, 4, Some("0.1"));
     // Virtual input 6 becomes active (the filter names only the port: "active" is implied).
     let rule = add(
         &d,

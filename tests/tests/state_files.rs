@@ -377,19 +377,14 @@ fn fifty_kill_9_rounds_during_mixed_writes_always_restart_with_every_file_valid(
 
 #[test]
 fn two_hundred_fifty_six_rules_survive_restarts_and_kill_9_during_their_writes() {
-    use netamp_tests::rules::{add, call, port_state, PORT};
+    use netamp_tests::rules::{add, call, port_state, toggle, PORT};
     let keep = tempfile::tempdir().expect("tempdir");
     let data = keep.path().join("data");
     let mut d = Daemon::with(DaemonOptions {
         data_dir: Some(data.clone()),
         ..Default::default()
     });
-    let action = add(
-        &d,
-        "/api/v1/rules/actions",
-        json!({"name": "pulse", "template": "com.axis.action.fixed.io.toggle",
-               "parameters": {"port": "4", "state": "high", "duration": "0.2"}}),
-    );
+    let action = toggle(&d, 4, Some("0.2"));
     let rule = move |name: &str| {
         json!({"name": name, "enabled": true, "action": action,
                "trigger": {"topic": PORT, "content": port_state(7, "1")}})
