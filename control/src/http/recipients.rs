@@ -13,7 +13,7 @@
 use serde_json::{json, Map};
 use warp::http::{Method, StatusCode};
 
-use super::rules::{body, refused};
+use super::rules::{add_from_body, body, remove_reply, replace_from_body};
 use super::Gate;
 use super::{json, json_error as error, Reply, Request};
 use crate::recipients::{RecipientConfig, RECIPIENT_TEMPLATES};
@@ -47,13 +47,7 @@ pub async fn handle(gate: &Gate, rules: &RulesService, req: &mut Request) -> Rep
                 .collect();
             json(&json!({"recipients": list, "templates": RECIPIENT_TEMPLATES}))
         }
-        (Method::POST, "") => match body::<RecipientConfig>(req).await {
-            Ok(r) => match rules.add(r) {
-                Ok(id) => json(&json!({"id": id})),
-                Err(e) => refused(e),
-            },
-            Err(r) => r,
-        },
+        (Method::POST, "") => add_from_body::<RecipientConfig>(rules, req).await,
         (Method::POST, "test") => match body::<RecipientConfig>(req).await {
             Ok(r) => test(rules, r, None).await,
             Err(r) => r,
@@ -64,21 +58,8 @@ pub async fn handle(gate: &Gate, rules: &RulesService, req: &mut Request) -> Rep
                 None => error(StatusCode::NOT_FOUND, "no such recipient"),
             }
         }
-        (Method::PUT, r) => match (id(r), body::<RecipientConfig>(req).await) {
-            (Some(n), Ok(c)) => match rules.replace(n, c) {
-                Ok(()) => json(&json!({"id": n})),
-                Err(e) => refused(e),
-            },
-            (None, _) => error(StatusCode::NOT_FOUND, "no such recipient"),
-            (_, Err(r)) => r,
-        },
-        (Method::DELETE, r) => match id(r) {
-            Some(n) => match rules.remove::<RecipientConfig>(n) {
-                Ok(()) => json(&json!({"deleted": n})),
-                Err(e) => refused(e),
-            },
-            None => error(StatusCode::NOT_FOUND, "no such recipient"),
-        },
+        (Method::PUT, r) => replace_from_body::<RecipientConfig>(rules, req, id(r)).await,
+        (Method::DELETE, r) => remove_reply::<RecipientConfig>(rules, id(r)),
         _ => error(
             StatusCode::METHOD_NOT_ALLOWED,
             "use GET, POST, PUT or DELETE as docs/api.md says",

@@ -18,7 +18,7 @@ use super::Gate;
 use super::{json, json_error as error, Reply, Request};
 use crate::rules::action::TEMPLATES;
 use crate::rules::service::RulesService;
-use crate::rules::{ActionConfig, Rule, RuleError};
+use crate::rules::{ActionConfig, Rule, RuleError, Stored};
 use crate::users::Role;
 
 /// A refused change as JSON: 404 for an unknown id, 409 for one in use, else 400.
@@ -64,6 +64,50 @@ fn listing(rules: &RulesService) -> Reply {
         "rules": out,
         "templates": TEMPLATES,
     }))
+}
+
+/// `POST`: stores the body's `T`; `{"id": n}`.
+pub(super) async fn add_from_body<T: Stored + serde::de::DeserializeOwned>(
+    rules: &RulesService,
+    req: &mut Request,
+) -> Reply {
+    match body::<T>(req).await {
+        Ok(item) => match rules.add(item) {
+            Ok(id) => json(&json!({"id": id})),
+            Err(e) => refused(e),
+        },
+        Err(r) => r,
+    }
+}
+
+/// `PUT <id>`: replaces `T` `id` (none: 404) with the body's.
+pub(super) async fn replace_from_body<T: Stored + serde::de::DeserializeOwned>(
+    rules: &RulesService,
+    req: &mut Request,
+    id: Option<u32>,
+) -> Reply {
+    let Some(n) = id else {
+        return error(StatusCode::NOT_FOUND, "no such id");
+    };
+    match body::<T>(req).await {
+        Ok(item) => match rules.replace(n, item) {
+            Ok(()) => json(&json!({"id": n})),
+            Err(e) => refused(e),
+        },
+        Err(r) => r,
+    }
+}
+
+/// `DELETE <id>`: removes `T` `id`; 404 when there is none, 409 while it is used.
+pub(super) fn remove_reply<T: Stored>(rules: &RulesService, id: Option<u32>) -> Reply {
+    let Some(n) = id else {
+        return error(StatusCode::NOT_FOUND, "no such id");
+    };
+    match rules.remove::<T>(n) {
+        Ok(()) => json(&json!({"deleted": n})),
+        Err(e) if e == T::missing(n) => error(StatusCode::NOT_FOUND, &e.to_string()),
+        Err(e) => refused(e),
+    }
 }
 
 /// A manual trigger: `{"port": 1–64, "active": true|false, "duration_s": n}`.
@@ -123,46 +167,13 @@ pub async fn handle(gate: &Gate, rules: &RulesService, req: &mut Request) -> Rep
             }
         }
         (Method::GET, "") => listing(rules),
-        (Method::POST, "") => match body::<Rule>(req).await {
-            Ok(r) => match rules.add(r) {
-                Ok(id) => json(&json!({"id": id})),
-                Err(e) => refused(e),
-            },
-            Err(r) => r,
-        },
-        (Method::POST, "actions") => match body::<ActionConfig>(req).await {
-            Ok(a) => match rules.add(a) {
-                Ok(id) => json(&json!({"id": id})),
-                Err(e) => refused(e),
-            },
-            Err(r) => r,
-        },
-        (Method::DELETE, a) if a.starts_with("actions/") => match id(&a["actions/".len()..]) {
-            Some(n) => match rules.remove::<ActionConfig>(n) {
-                Ok(()) => json(&json!({"deleted": n})),
-                Err(RuleError::NoSuchAction(n)) => error(
-                    StatusCode::NOT_FOUND,
-                    &format!("no action configuration {n}"),
-                ),
-                Err(e) => refused(e),
-            },
-            None => error(StatusCode::NOT_FOUND, "no such action configuration"),
-        },
-        (Method::PUT, r) => match (id(r), body::<Rule>(req).await) {
-            (Some(n), Ok(rule)) => match rules.replace(n, rule) {
-                Ok(()) => json(&json!({"id": n})),
-                Err(e) => refused(e),
-            },
-            (None, _) => error(StatusCode::NOT_FOUND, "no such rule"),
-            (_, Err(r)) => r,
-        },
-        (Method::DELETE, r) => match id(r) {
-            Some(n) => match rules.remove::<Rule>(n) {
-                Ok(()) => json(&json!({"deleted": n})),
-                Err(e) => refused(e),
-            },
-            None => error(StatusCode::NOT_FOUND, "no such rule"),
-        },
+        (Method::POST, "") => add_from_body::<Rule>(rules, req).await,
+        (Method::POST, "actions") => add_from_body::<ActionConfig>(rules, req).await,
+        (Method::DELETE, a) if a.starts_with("actions/") => {
+            remove_reply::<ActionConfig>(rules, id(&a["actions/".len()..]))
+        }
+        (Method::PUT, r) => replace_from_body::<Rule>(rules, req, id(r)).await,
+        (Method::DELETE, r) => remove_reply::<Rule>(rules, id(r)),
         _ => error(
             StatusCode::METHOD_NOT_ALLOWED,
             "use GET, POST, PUT or DELETE as docs/api.md says",

@@ -11,7 +11,7 @@
 use serde_json::{json, Map};
 use warp::http::{Method, StatusCode};
 
-use super::rules::{body, refused};
+use super::rules::{add_from_body, remove_reply, replace_from_body};
 use super::Gate;
 use super::{json, json_error as error, Reply, Request};
 use crate::rules::schedule::{Recurrence, Schedule};
@@ -45,24 +45,9 @@ pub async fn handle(gate: &Gate, rules: &RulesService, req: &mut Request) -> Rep
                 .collect();
             json(&json!({ "schedules": list }))
         }
-        (Method::POST, None) if rest.is_empty() => match body::<Schedule>(req).await {
-            Ok(s) => match rules.add(s) {
-                Ok(id) => json(&json!({"id": id})),
-                Err(e) => refused(e),
-            },
-            Err(r) => r,
-        },
-        (Method::PUT, Some(n)) => match body::<Schedule>(req).await {
-            Ok(s) => match rules.replace(n, s) {
-                Ok(()) => json(&json!({"id": n})),
-                Err(e) => refused(e),
-            },
-            Err(r) => r,
-        },
-        (Method::DELETE, Some(n)) => match rules.remove::<Schedule>(n) {
-            Ok(()) => json(&json!({"deleted": n})),
-            Err(e) => refused(e),
-        },
+        (Method::POST, None) if rest.is_empty() => add_from_body::<Schedule>(rules, req).await,
+        (Method::PUT, Some(_)) => replace_from_body::<Schedule>(rules, req, id).await,
+        (Method::DELETE, Some(_)) => remove_reply::<Schedule>(rules, id),
         (Method::GET | Method::POST | Method::PUT | Method::DELETE, _) => {
             error(StatusCode::NOT_FOUND, "no such schedule")
         }
