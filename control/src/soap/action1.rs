@@ -214,6 +214,27 @@ fn templates(tag: &str, list: &[&str]) -> String {
     out
 }
 
+/// `<aa:{tag}s>` listing each configuration (id, name, template, parameters) with its
+/// secrets masked.
+fn configurations<'a>(
+    tag: &str,
+    items: impl Iterator<Item = (u32, &'a String, &'a String, &'a BTreeMap<String, String>)>,
+) -> String {
+    let mut out = format!("<aa:{tag}s>");
+    for (id, name, template, params) in items {
+        let mut p = params.clone();
+        crate::recipients::model::mask(&mut p);
+        out.push_str(&format!(
+            "<aa:{tag}><aa:ConfigurationID>{id}</aa:ConfigurationID><aa:Name>{}</aa:Name><aa:TemplateToken>{}</aa:TemplateToken>{}</aa:{tag}>",
+            esc(name),
+            esc(template),
+            parameters(&p)
+        ));
+    }
+    out.push_str(&format!("</aa:{tag}s>"));
+    out
+}
+
 /// Runs action1 operation `op`; the reply body.
 pub fn run(op: &Element, rules: &RulesService) -> Result<String, Fault> {
     let name = op.name.as_str();
@@ -233,19 +254,11 @@ pub fn run(op: &Element, rules: &RulesService) -> Result<String, Fault> {
         }
         "GetActionConfigurations" => {
             let (set, _) = rules.list();
-            let mut out = String::from("<aa:ActionConfigurations>");
-            for (id, a) in &set.actions {
-                let mut p = a.parameters.clone();
-                crate::recipients::model::mask(&mut p);
-                out.push_str(&format!(
-                    "<aa:ActionConfiguration><aa:ConfigurationID>{id}</aa:ConfigurationID><aa:Name>{}</aa:Name><aa:TemplateToken>{}</aa:TemplateToken>{}</aa:ActionConfiguration>",
-                    esc(&a.name),
-                    esc(&a.template),
-                    parameters(&p)
-                ));
-            }
-            out.push_str("</aa:ActionConfigurations>");
-            out
+            let items = set
+                .actions
+                .iter()
+                .map(|(id, a)| (*id, &a.name, &a.template, &a.parameters));
+            configurations("ActionConfiguration", items)
         }
         "RemoveActionConfiguration" => {
             rules
@@ -266,18 +279,11 @@ pub fn run(op: &Element, rules: &RulesService) -> Result<String, Fault> {
         }
         "GetRecipientConfigurations" => {
             let (set, _) = rules.list();
-            let mut out = String::from("<aa:RecipientConfigurations>");
-            for (id, r) in &set.recipients {
-                let r = r.masked();
-                out.push_str(&format!(
-                    "<aa:RecipientConfiguration><aa:ConfigurationID>{id}</aa:ConfigurationID><aa:Name>{}</aa:Name><aa:TemplateToken>{}</aa:TemplateToken>{}</aa:RecipientConfiguration>",
-                    esc(&r.name),
-                    esc(&r.template),
-                    parameters(&r.parameters)
-                ));
-            }
-            out.push_str("</aa:RecipientConfigurations>");
-            out
+            let items = set
+                .recipients
+                .iter()
+                .map(|(id, r)| (*id, &r.name, &r.template, &r.parameters));
+            configurations("RecipientConfiguration", items)
         }
         "RemoveRecipientConfiguration" => {
             rules
