@@ -387,13 +387,25 @@ impl Default for ClipsConfig {
 }
 
 /// Identity settings.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DeviceConfig {
     /// MAC address used for the realm and serial number; the host's when unset.
     pub mac: Option<String>,
     /// Friendly name.
     pub name: Option<String>,
+    /// Announce the device on the LAN (mDNS/DNS-SD).
+    pub mdns: bool,
+}
+
+impl Default for DeviceConfig {
+    fn default() -> Self {
+        Self {
+            mac: None,
+            name: None,
+            mdns: true,
+        }
+    }
 }
 
 /// Authentication settings.
@@ -419,6 +431,54 @@ impl Default for AuthConfig {
 }
 
 impl Config {
+    /// Checks what parsing cannot: ranges, device specs, addresses, the time zone.
+    pub fn validate(&self) -> Result<(), ControlError> {
+        let bad = |m: String| Err(ControlError::Config(m));
+        let h = &self.http;
+        // Each connection holds a file descriptor: more than the process may open makes
+        // no sense (and tokio's semaphore refuses absurd counts with a panic).
+        if !(1..=65_536).contains(&h.max_connections) || !(1..=3600).contains(&h.idle_timeout_s) {
+            return bad("[http] max_connections 1…65536 and idle_timeout_s 1…3600".into());
+        }
+        let timeout_s = self.rules.notification_timeout_s;
+        if !(1..=300).contains(&timeout_s) {
+            return bad(format!(
+                "[rules] notification_timeout_s must be 1 to 300, not {timeout_s}"
+            ));
+        }
+        self.time_zone()?;
+        self.audio
+            .output
+            .parse::<netamp_engine::device::OutputSpec>()?;
+        self.audio
+            .input
+            .parse::<netamp_engine::device::InputSpec>()?;
+        if !matches!(self.rtsp.listen.as_str(), "" | "auto")
+            && self.rtsp.listen.parse::<SocketAddr>().is_err()
+        {
+            return bad(format!(
+                "[rtsp] listen {:?}: not an address",
+                self.rtsp.listen
+            ));
+        }
+        if let Some(m) = &self.device.mac {
+            if crate::identity::normalize_mac(m).is_none() {
+                return bad(format!("[device] mac: invalid MAC address {m:?}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The zone schedules' local times are in.
+    pub fn time_zone(&self) -> Result<rrule::Tz, ControlError> {
+        Ok(match self.rules.time_zone.trim() {
+            "" => rrule::Tz::LOCAL,
+            name => rrule::Tz::Tz(name.parse::<chrono_tz::Tz>().map_err(|_| {
+                ControlError::Config(format!("[rules] time_zone: unknown time zone {name:?}"))
+            })?),
+        })
+    }
+
     /// Reads a config file; a missing file at the default path means defaults.
     pub fn load(path: Option<&Path>) -> Result<Self, ControlError> {
         let Some(path) = path else {

@@ -2,58 +2,21 @@
 //! listeners, and runs until a signal.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
 use netamp_engine::decode::DecodeLimits;
 use netamp_engine::device::{self, InputSpec, OutputSpec};
 use netamp_engine::{Engine, EngineConfig};
 
+use crate::cli::Cli;
 use crate::config::Config;
 use crate::error::ControlError;
 use crate::{
-    audio, audio_settings, auth, clips, config, events, http, identity, io_service, player,
-    recorder, rtsp, services, shutdown, sip_service, sip_settings, sound_level, users,
+    audio, audio_settings, auth, clips, config, events, http, identity, io_service, operator,
+    player, recorder, rtsp, services, shutdown, sip_service, sip_settings, sound_level, store,
+    users,
 };
-
-/// Command line: the operator contract of ARCHITECTURE.md §4.
-#[derive(Debug, Parser)]
-#[command(
-    name = "netamp",
-    version,
-    about = "Network audio endpoint: SIP/IP paging amplifier and I/O module"
-)]
-pub struct Cli {
-    /// Configuration file (TOML).
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// Directory for state (accounts, clips).
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// HTTP listen address.
-    #[arg(long)]
-    http: Option<SocketAddr>,
-    /// SIP listen address.
-    #[arg(long)]
-    sip: Option<SocketAddr>,
-    /// RTSP event-stream listen address (`auto`, an address, or "" for off).
-    #[arg(long)]
-    rtsp: Option<String>,
-    /// Output device: default, null, wav:<path>, cpal:<name>, alsa:<pcm>.
-    #[arg(long)]
-    audio_out: Option<String>,
-    /// Input device: default, none, wav:<path>[?loop], cpal:<name>, alsa:<pcm>.
-    #[arg(long)]
-    audio_in: Option<String>,
-    /// Port layout: c8210, a9210 or combined.
-    #[arg(long, default_value = "combined", value_parser = ["c8210", "a9210", "combined"])]
-    profile: String,
-    /// Create this administrator if no account exists yet (USER:PASSWORD).
-    #[arg(long)]
-    admin: Option<String>,
-}
 
 /// Decoder crates log every malformed upload at error level; netamp reports those to the
 /// client as a 400 with the reason, so their own logging is noise by default. warp logs a
@@ -64,20 +27,75 @@ pub struct Cli {
 /// after SIGTERM before they are dropped.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
-const DEFAULT_LOG_FILTER: &str = "info,symphonia_core=off,symphonia_format_riff=off,symphonia_format_ogg=off,\
+const QUIET_CRATES: &str = "symphonia_core=off,symphonia_format_riff=off,symphonia_format_ogg=off,\
     symphonia_bundle_mp3=off,symphonia_bundle_flac=off,symphonia_codec_vorbis=off,symphonia_codec_pcm=off,\
     symphonia_adapter_libopus=off,warp::server::run=off,rsipstack=warn,rsipstack::dialog::dialog=error";
+
+/// Logging to stderr: `--log-level` (a level, to which the quiet crates' filters are
+/// added, or whole directives), else `RUST_LOG`, else info. Under systemd (stderr is the
+/// journal's stream) records go to journald with their fields; elsewhere plain text,
+/// with colours only on a terminal.
+fn init_logging(level: Option<&str>) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::EnvFilter;
+    let filter = match level {
+        Some(l) if !l.contains('=') && !l.contains(',') => {
+            EnvFilter::new(format!("{l},{QUIET_CRATES}"))
+        }
+        Some(directives) => EnvFilter::new(directives),
+        None => EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| EnvFilter::new(format!("info,{QUIET_CRATES}"))),
+    };
+    let journald = stderr_is_journal()
+        .then(|| tracing_journald::layer().ok())
+        .flatten();
+    let registry = tracing_subscriber::registry().with(filter);
+    match journald {
+        Some(layer) => registry
+            .with(layer.with_syslog_identifier("netamp".into()))
+            .init(),
+        None => {
+            use std::io::IsTerminal;
+            registry
+                .with(
+                    tracing_subscriber::fmt::layer()
+                        .with_writer(std::io::stderr)
+                        .with_ansi(std::io::stderr().is_terminal()),
+                )
+                .init()
+        }
+    }
+}
+
+/// True when stderr is connected to the journal: systemd names the stream's device and
+/// inode in `$JOURNAL_STREAM` (a child whose stderr was redirected keeps the variable
+/// but not the stream, hence the comparison).
+fn stderr_is_journal() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Some(stream) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Some((dev, ino)) = stream.to_str().and_then(|s| s.split_once(':')) else {
+        return false;
+    };
+    let Ok(meta) = std::fs::metadata("/proc/self/fd/2") else {
+        return false;
+    };
+    dev.parse() == Ok(meta.dev()) && ino.parse() == Ok(meta.ino())
+}
 
 /// Runs the daemon until a signal ends it: logging, signals, the runtime, then
 /// [`run`]. Exits the process with 1 when it cannot start.
 pub fn main(cli: Cli) {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| DEFAULT_LOG_FILTER.into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    if let Some(command) = &cli.command {
+        if let Err(e) = operator::run(&cli, command) {
+            eprintln!("netamp: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    init_logging(cli.log_level.as_deref());
     let stop = match shutdown::install() {
         Ok(n) => n,
         Err(e) => {
@@ -105,26 +123,24 @@ pub fn main(cli: Cli) {
 }
 
 async fn run(cli: Cli, stop: Arc<tokio::sync::Notify>) -> Result<(), ControlError> {
-    let mut config = Config::load(cli.config.as_deref())?;
+    let mut config = Config::load(operator::config_path(&cli).as_deref())?;
     if let Some(a) = cli.http {
         config.http.listen = a;
     }
     if let Some(a) = cli.sip {
         config.sip.listen = a;
     }
-    if let Some(a) = cli.rtsp {
+    if let Some(a) = cli.rtsp.clone() {
         config.rtsp.listen = a;
     }
-    if let Some(o) = cli.audio_out {
+    if let Some(o) = cli.audio_out.clone() {
         config.audio.output = o;
     }
-    if let Some(i) = cli.audio_in {
+    if let Some(i) = cli.audio_in.clone() {
         config.audio.input = i;
     }
-    let data_dir = cli
-        .data_dir
-        .or(config.data_dir.clone())
-        .unwrap_or_else(|| PathBuf::from("netamp-data"));
+    config.validate()?;
+    let data_dir = operator::data_dir(&cli, &config);
     std::fs::create_dir_all(&data_dir).map_err(|source| ControlError::State {
         path: data_dir.clone(),
         source,
@@ -142,14 +158,16 @@ async fn run(cli: Cli, stop: Arc<tokio::sync::Notify>) -> Result<(), ControlErro
         }
     }
 
+    // Held for the daemon's life: the offline `netamp user` commands wait for it.
+    let _state_lock = store::StateLock::take(&data_dir)?;
+
     let out_spec: OutputSpec = config.audio.output.parse()?;
     let in_spec: InputSpec = config.audio.input.parse()?;
     let identity = identity::Identity::new(
-        config.device.mac.as_deref(),
+        identity::device_mac(&data_dir, config.device.mac.as_deref())?,
         config.device.name.as_deref(),
         &cli.profile,
-    )
-    .map_err(ControlError::Config)?;
+    );
 
     let users = Arc::new(users::UserStore::load(
         data_dir.join("users.json"),
@@ -302,11 +320,6 @@ async fn run(cli: Cli, stop: Arc<tokio::sync::Notify>) -> Result<(), ControlErro
             .map_err(|e| ControlError::Config(format!("[sip] pre_announcement_clip: {e}")))?;
     }
     let timeout_s = config.rules.notification_timeout_s;
-    if !(1..=300).contains(&timeout_s) {
-        return Err(ControlError::Config(format!(
-            "[rules] notification_timeout_s must be 1 to 300, not {timeout_s}"
-        )));
-    }
     let notifier = crate::recipients::Notifier::new(
         crate::recipients::message::DeviceText {
             name: identity.name.clone(),
@@ -321,12 +334,7 @@ async fn run(cli: Cli, stop: Arc<tokio::sync::Notify>) -> Result<(), ControlErro
         std::time::Duration::from_secs(timeout_s),
     )
     .map_err(|e| ControlError::Config(format!("notifications: {e}")))?;
-    let zone = match config.rules.time_zone.trim() {
-        "" => rrule::Tz::LOCAL,
-        name => rrule::Tz::Tz(name.parse::<chrono_tz::Tz>().map_err(|_| {
-            ControlError::Config(format!("[rules] time_zone: unknown time zone {name:?}"))
-        })?),
-    };
+    let zone = config.time_zone()?;
     let rules = crate::rules::service::RulesService::new(
         rule_store,
         crate::rules::service::RuleDeps {
@@ -354,19 +362,16 @@ async fn run(cli: Cli, stop: Arc<tokio::sync::Notify>) -> Result<(), ControlErro
         recorder,
         rules,
         started: Instant::now(),
+        boot_id: {
+            let b: [u8; 16] = rand::random();
+            b.iter().map(|x| format!("{x:02x}")).collect()
+        },
         rtsp_addr,
     });
     let http_state = Arc::new(http::HttpState::new(auth, config.http.max_body_bytes));
 
     let h = &config.http;
     let listen = h.listen;
-    // Each connection holds a file descriptor: more than the process may open makes no
-    // sense (and tokio's semaphore refuses absurd counts with a panic).
-    if !(1..=65_536).contains(&h.max_connections) || !(1..=3600).contains(&h.idle_timeout_s) {
-        return Err(ControlError::Config(
-            "[http] max_connections 1…65536 and idle_timeout_s 1…3600".into(),
-        ));
-    }
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| ControlError::Listen(listen, e))?;
@@ -391,6 +396,41 @@ async fn run(cli: Cli, stop: Arc<tokio::sync::Notify>) -> Result<(), ControlErro
         );
     }
 
+    // Only a device reachable from the LAN is announced on it: a loopback-only listener
+    // (every test daemon's) would be a name nobody can use.
+    let _announcer = if config.device.mdns && !bound.ip().is_loopback() {
+        match crate::discovery::Announcer::start(&svc.identity, bound.port()) {
+            Ok(a) => {
+                tracing::info!(
+                    "announced on the LAN (mDNS) as {:?}",
+                    crate::discovery::instance_name(&svc.identity)
+                );
+                Some(a)
+            }
+            Err(e) => {
+                tracing::warn!("mDNS announcements off: {e}");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    // Ready for systemd (Type=notify) once every listener is bound; the watchdog is fed
+    // from a task on this runtime, so a wedged control loop gets the daemon restarted.
+    let _ = sd_notify::notify(&[
+        sd_notify::NotifyState::Ready,
+        sd_notify::NotifyState::Status(&format!("serving HTTP on {bound}")),
+    ]);
+    if let Some(period) = sd_notify::watchdog_enabled() {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period / 2);
+            loop {
+                tick.tick().await;
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+            }
+        });
+    }
+
     let limits = http::server::Limits {
         max_connections: h.max_connections,
         idle_timeout: Duration::from_secs(h.idle_timeout_s),
@@ -401,6 +441,7 @@ async fn run(cli: Cli, stop: Arc<tokio::sync::Notify>) -> Result<(), ControlErro
     })
     .await;
     tracing::info!("shutting down");
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     svc.player.stop_all();
     svc.io.shutdown();
     output.stop();

@@ -20,6 +20,9 @@ pub enum ControlError {
     /// The audio engine failed.
     #[error(transparent)]
     Engine(#[from] netamp_engine::EngineError),
+    /// Another netamp process uses this state directory.
+    #[error("another netamp is running with the state directory {0}")]
+    Busy(std::path::PathBuf),
     /// A network listener could not be opened.
     #[error("cannot listen on {0}: {1}")]
     Listen(std::net::SocketAddr, std::io::Error),

@@ -1,4 +1,16 @@
 //! Who this device says it is: MAC, serial number, brand and firmware strings.
+//!
+//! The MAC behind the serial number and the Digest realm is fixed at first start and kept
+//! in `identity.json`: every stored password digest is made with the realm, so a realm
+//! that followed the host (whose alphabetically first interface may be a `docker0` that
+//! comes and goes) would lock every account out. `[device] mac` still overrides it.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ControlError;
+use crate::store;
 
 /// The device's identity, fixed at start.
 #[derive(Debug, Clone)]
@@ -18,24 +30,16 @@ pub struct Identity {
 }
 
 impl Identity {
-    /// Builds the identity from config (a configured MAC wins over the host's).
-    pub fn new(
-        configured_mac: Option<&str>,
-        name: Option<&str>,
-        profile: &str,
-    ) -> Result<Self, String> {
-        let mac = match configured_mac {
-            Some(m) => normalize_mac(m).ok_or_else(|| format!("invalid MAC address {m:?}"))?,
-            None => host_mac().unwrap_or_else(|| "0242AC110002".into()),
-        };
-        Ok(Self {
+    /// Builds the identity of a device whose MAC is known (see [`device_mac`]).
+    pub fn new(mac: String, name: Option<&str>, profile: &str) -> Self {
+        Self {
             mac,
             name: name.unwrap_or("netamp").to_string(),
             version: env!("CARGO_PKG_VERSION").to_string(),
             build_date: build_date(),
             architecture: std::env::consts::ARCH.to_string(),
             profile: profile.to_string(),
-        })
+        }
     }
 
     /// The Digest realm, `AXIS_<MAC>`.
@@ -65,6 +69,52 @@ impl Identity {
             _ => "Network Audio and I/O Endpoint",
         }
     }
+}
+
+/// What `identity.json` keeps.
+#[derive(Debug, Serialize, Deserialize)]
+struct Stored {
+    /// 12 upper-case hex digits.
+    mac: String,
+}
+
+/// The device's MAC: the configured one, else the one fixed in the state directory at
+/// first start (the host's first interface's then, or a random locally administered one
+/// on a host without any).
+pub fn device_mac(data_dir: &Path, configured: Option<&str>) -> Result<String, ControlError> {
+    if let Some(m) = configured {
+        return normalize_mac(m).ok_or_else(|| {
+            ControlError::Config(format!("[device] mac: invalid MAC address {m:?}"))
+        });
+    }
+    let path = data_dir.join("identity.json");
+    let check = |s: &Stored| {
+        normalize_mac(&s.mac)
+            .filter(|m| *m == s.mac)
+            .map(|_| ())
+            .ok_or_else(|| format!("invalid MAC {:?}", s.mac))
+    };
+    if let Some(stored) = store::load_json_checked::<Stored>(&path, check)? {
+        return Ok(stored.mac);
+    }
+    let mac = host_mac().unwrap_or_else(random_mac);
+    store::save_json(&path, &Stored { mac: mac.clone() })?;
+    tracing::info!(
+        "device identity fixed: MAC {mac} (kept in {})",
+        path.display()
+    );
+    Ok(mac)
+}
+
+/// A random unicast, locally administered MAC (`x2`, `x6`, `xA`, `xE` first octet).
+fn random_mac() -> String {
+    let mut b: [u8; 6] = rand::random();
+    b[0] = (b[0] & 0xfc) | 0x02;
+    hex_upper(&b)
+}
+
+fn hex_upper(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
 }
 
 /// Upper-case 12-hex-digit form of a MAC written with or without separators.
@@ -164,5 +214,34 @@ mod tests {
             Some("ACCC8EC43707")
         );
         assert_eq!(normalize_mac("xyz"), None);
+    }
+
+    #[test]
+    fn the_mac_is_fixed_at_first_start_and_a_configured_one_wins() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let first = device_mac(dir.path(), None).expect("first");
+        assert_eq!(normalize_mac(&first).as_deref(), Some(first.as_str()));
+        // Whatever the host's interfaces do now, the stored one stays.
+        store::save_json(
+            &dir.path().join("identity.json"),
+            &Stored {
+                mac: "02AABBCCDDEE".into(),
+            },
+        )
+        .expect("save");
+        assert_eq!(
+            device_mac(dir.path(), None).expect("stored"),
+            "02AABBCCDDEE"
+        );
+        assert_eq!(
+            device_mac(dir.path(), Some("ac:cc:8e:00:00:01")).expect("configured"),
+            "ACCC8E000001"
+        );
+        assert!(device_mac(dir.path(), Some("nope")).is_err());
+        let random = random_mac();
+        assert_eq!(
+            u8::from_str_radix(&random[..2], 16).expect("hex") & 0x03,
+            0x02
+        );
     }
 }

@@ -11,9 +11,11 @@
 mod audio;
 mod audio_settings;
 mod auth;
+mod cli;
 mod clips;
 mod config;
 mod daemon;
+mod discovery;
 mod error;
 pub mod event_catalog;
 pub mod event_filter;
@@ -22,6 +24,7 @@ mod http;
 mod identity;
 mod io_service;
 mod latency;
+mod operator;
 mod player;
 pub mod recipients;
 mod recorder;
@@ -37,4 +40,5 @@ mod store;
 mod users;
 mod wildcard;
 
-pub use daemon::{main, Cli};
+pub use cli::Cli;
+pub use daemon::main;

@@ -41,6 +41,8 @@ pub struct Services {
     pub rules: Arc<crate::rules::service::RulesService>,
     /// When the daemon started.
     pub started: Instant,
+    /// A random id of this start (`systemready.cgi`'s `bootid`).
+    pub boot_id: String,
     /// Where the RTSP event stream listens (`None`: off).
     pub rtsp_addr: Option<SocketAddr>,
 }

@@ -109,6 +109,35 @@ pub fn sync_dir(dir: &Path) -> Result<(), ControlError> {
         })
 }
 
+/// The claim of one process on a state directory: the daemon holds it while it runs, and
+/// the offline `netamp user` commands take it too, so they never rewrite `users.json`
+/// under a daemon that would overwrite their change with its own copy.
+#[derive(Debug)]
+pub struct StateLock {
+    _file: std::fs::File,
+}
+
+impl StateLock {
+    /// Takes the lock of `dir` (`netamp.lock`), or says who holds it.
+    pub fn take(dir: &Path) -> Result<Self, ControlError> {
+        let path = dir.join("netamp.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| ControlError::State {
+                path: path.clone(),
+                source,
+            })?;
+        match file.try_lock() {
+            Ok(()) => Ok(Self { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(ControlError::Busy(dir.to_owned())),
+            Err(std::fs::TryLockError::Error(source)) => Err(ControlError::State { path, source }),
+        }
+    }
+}
+
 /// Writes `value` as pretty JSON, atomically.
 pub fn save_json<T: Serialize>(path: &Path, value: &T) -> Result<(), ControlError> {
     let bytes = serde_json::to_vec_pretty(value)

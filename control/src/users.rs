@@ -74,21 +74,28 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 /// Why an account change was refused (each maps to a pwdgrp.cgi sentence).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AccountError {
     /// The name is not 1–14 characters `a-zA-Z0-9`.
+    #[error("an account name is 1 to 14 letters and digits")]
     BadName,
     /// The password is empty, too long or not printable ASCII.
+    #[error("a password is 1 to 64 printable ASCII characters")]
     BadPassword,
     /// The security groups are not a valid combination.
+    #[error("not a valid combination of security groups")]
     BadGroups,
     /// An account with that name exists.
+    #[error("the account exists")]
     Exists,
     /// No account with that name.
+    #[error("no such account")]
     NoSuchUser,
     /// The change would leave no administrator.
+    #[error("the change would leave no administrator")]
     LastAdmin,
     /// Saving failed.
+    #[error("cannot save: {0}")]
     Storage(String),
 }
 

@@ -449,6 +449,8 @@ mod cpal_in {
         spec: &InputSpec,
         errors: std::sync::Arc<std::sync::atomic::AtomicU64>,
     ) -> Result<Source, EngineError> {
+        #[cfg(target_os = "linux")]
+        crate::device::alsa_quiet::silence_on_this_thread();
         let device = match spec {
             InputSpec::Alsa(name) | InputSpec::Cpal(name) => {
                 let host = if matches!(spec, InputSpec::Alsa(_)) {

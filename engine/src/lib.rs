@@ -6,7 +6,8 @@
 //! command ring in, an event ring out, a garbage ring for objects the render thread lets go
 //! of, and one sample ring per source. See `ARCHITECTURE.md` §2.
 
-#![forbid(unsafe_code)]
+// One module may use `unsafe`: `device::alsa_quiet` (ALSA's error handler, see there).
+#![deny(unsafe_code)]
 
 pub mod capture;
 mod command;

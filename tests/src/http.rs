@@ -39,11 +39,16 @@ impl Response {
 
 /// Runs curl with `args` (URL included) and the given credentials.
 pub fn curl(auth: Auth<'_>, args: &[&str]) -> Response {
+    curl_in(Command::new("curl"), auth, args)
+}
+
+/// [`curl`] started by `cmd` (`curl` itself, or `ip netns exec <ns> curl` to reach a
+/// daemon inside a network namespace).
+pub fn curl_in(mut cmd: Command, auth: Auth<'_>, args: &[&str]) -> Response {
     crate::require_tool("curl");
     let dir = tempfile::tempdir().expect("tempdir");
     let head = dir.path().join("h");
     let body = dir.path().join("b");
-    let mut cmd = Command::new("curl");
     cmd.args(["-sS", "--max-time", "60", "-D"])
         .arg(&head)
         .arg("-o")

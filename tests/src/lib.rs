@@ -8,6 +8,7 @@ pub mod audio;
 pub mod daemon;
 pub mod flows;
 pub mod http;
+pub mod netns;
 pub mod peers;
 pub mod rules;
 pub mod sip;

@@ -8,6 +8,7 @@ use super::param::Model;
 use super::Gate;
 use super::{json, Reply, Request};
 use crate::config::IoConfig;
+use crate::services::Services;
 use crate::users::Role;
 use crate::wildcard::Pattern;
 
@@ -324,6 +325,40 @@ pub async fn api_discovery(gate: &Gate, io: &IoConfig, req: &mut Request) -> Rep
             2004,
             "Method not supported",
         ),
+    }
+}
+
+/// Handles `systemready.cgi` (anonymous, as on Axis devices): whether the device is up,
+/// whether it still needs its first administrator, its uptime and a boot id that changes
+/// with every start, which installers' tools poll after a restart.
+pub async fn system_ready(gate: &Gate, svc: &Services, req: &mut Request) -> Reply {
+    const VERSION: &str = "1.1";
+    if let Err(r) = gate.require(req, Role::Anonymous) {
+        return r;
+    }
+    let env = match open(gate, req, VERSION).await {
+        Ok(e) => e,
+        Err(r) => return r,
+    };
+    let (v, ctx, method) = (
+        env.api_version.as_str(),
+        env.context.as_str(),
+        env.method.as_str(),
+    );
+    match method {
+        "systemready" => success(
+            v,
+            ctx,
+            method,
+            json!({
+                // HTTP answers only once every service has started.
+                "systemready": "yes",
+                "needsetup": if svc.auth.users().is_empty() { "yes" } else { "no" },
+                "uptime": svc.started.elapsed().as_secs().to_string(),
+                "bootid": svc.boot_id,
+            }),
+        ),
+        other => error(v, ctx, Some(other), 2004, "Method not supported"),
     }
 }
 

@@ -261,6 +261,8 @@ pub async fn route(svc: &Services, http: &HttpState, mut req: Request) -> Reply 
         "/vapix/call" => call::handle(gate, &svc.calls, &mut req).await,
         "/vapix/services" => services::handle(gate, &svc.rules, &svc.io, &mut req).await,
         "/metrics" => status::metrics(gate, svc, &req),
+        "/axis-cgi/systemready.cgi" => json_api::system_ready(gate, svc, &mut req).await,
+        "/healthz" => status::healthz(svc),
         _ => text(StatusCode::NOT_FOUND, "404 Not Found\n"),
     }
 }

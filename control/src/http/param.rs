@@ -438,7 +438,7 @@ mod handler_tests {
     async fn viewers_list_operators_update_and_one_bad_pair_changes_nothing() {
         let dir = tempfile::tempdir().expect("dir");
         let gate = gate(dir.path());
-        let identity = Identity::new(None, None, "combined").expect("identity");
+        let identity = Identity::new("ACCC8EC43707".into(), None, "combined");
         let clips = ClipLibrary::load(dir.path(), 10, 10, 100, Default::default()).expect("clips");
         let audio = crate::audio::tests::service(dir.path());
         let bus = std::sync::Arc::new(crate::events::EventBus::new());

@@ -112,6 +112,34 @@ pub fn status(gate: &Gate, app: &Services, http: &HttpState, req: &Request) -> R
     json(&document(app, http))
 }
 
+/// How long the output may render no frame before `/healthz` reports it.
+const RENDER_STALL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Handles `/healthz` (anonymous: probes carry no credentials): 200 `ok` while the
+/// output renders, 503 when it has rendered nothing for [`RENDER_STALL`] between two
+/// probes.
+pub fn healthz(app: &Services) -> Reply {
+    static LAST: std::sync::Mutex<Option<(u64, std::time::Instant)>> = std::sync::Mutex::new(None);
+    let frames = app.audio.engine.stats().frames_rendered;
+    let now = std::time::Instant::now();
+    let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
+    let stalled = match *last {
+        Some((f, at)) if f == frames => now.duration_since(at) > RENDER_STALL,
+        _ => {
+            *last = Some((frames, now));
+            false
+        }
+    };
+    if stalled {
+        super::text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the audio output renders no frames\n",
+        )
+    } else {
+        super::text(StatusCode::OK, "ok\n")
+    }
+}
+
 /// Handles `GET /metrics`.
 pub fn metrics(gate: &Gate, app: &Services, req: &Request) -> Reply {
     if let Err(r) = gate.require(req, Role::Viewer) {
@@ -121,6 +149,13 @@ pub fn metrics(gate: &Gate, app: &Services, req: &Request) -> Reply {
     let lat = app.player.latency();
     let h = gate.stats();
     let mut out = String::new();
+    let id = &app.identity;
+    let _ = writeln!(
+        out,
+        "# HELP netamp_build_info The running build.\n# TYPE netamp_build_info gauge\n\
+         netamp_build_info{{version=\"{}\",arch=\"{}\",profile=\"{}\"}} 1",
+        id.version, id.architecture, id.profile
+    );
     let mut metric = |name: &str, kind: &str, help: &str, value: String| {
         let _ = writeln!(
             out,

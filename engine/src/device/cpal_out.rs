@@ -17,6 +17,8 @@ type Shared = Arc<Mutex<Option<Renderer>>>;
 pub(super) type OpenFailure = (EngineError, Option<Box<Renderer>>);
 
 fn find_device(spec: &OutputSpec) -> Result<cpal::Device, EngineError> {
+    #[cfg(target_os = "linux")]
+    super::alsa_quiet::silence_on_this_thread();
     let dev_err = |e: &dyn std::fmt::Display| EngineError::Device(e.to_string());
     let host = match spec {
         OutputSpec::Alsa(_) => cpal::host_from_id(cpal::HostId::Alsa).map_err(|e| dev_err(&e))?,

@@ -3,6 +3,8 @@
 //! `wav:` and `null` are paced by a timer on their own thread; `cpal:`/`alsa:`/`default`
 //! are driven by the sound card's callback. See `ARCHITECTURE.md` §2 for the spec strings.
 
+#[cfg(target_os = "linux")]
+pub(crate) mod alsa_quiet;
 mod cpal_out;
 mod paced;
 mod wav;
