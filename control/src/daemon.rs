@@ -289,7 +289,7 @@ async fn run(cli: Cli, stop: Arc<tokio::sync::Notify>) -> Result<(), ControlErro
         )
         .await?;
         if let Some(ua) = calls.ua() {
-            println!("netamp: SIP on udp and tcp {}", ua.local_addr());
+            say(&format!("netamp: SIP on udp and tcp {}", ua.local_addr()));
         }
         calls
     } else {
@@ -307,7 +307,9 @@ async fn run(cli: Cli, stop: Arc<tokio::sync::Notify>) -> Result<(), ControlErro
             .local_addr()
             .map_err(|e| ControlError::Config(format!("RTSP: {e}")))?;
         rtsp_addr = Some(bound);
-        println!("netamp: RTSP events on rtsp://{bound}/axis-media/media.amp?event=on");
+        say(&format!(
+            "netamp: RTSP events on rtsp://{bound}/axis-media/media.amp?event=on"
+        ));
         tokio::spawn(rtsp::serve(auth.clone(), bus.clone(), l));
     }
     tokio::spawn(sound_level::run(audio.clone(), bus.clone()));
@@ -389,11 +391,13 @@ async fn run(cli: Cli, stop: Arc<tokio::sync::Notify>) -> Result<(), ControlErro
     {
         tracing::warn!("cannot bound the HTTP send buffer: {e}");
     }
-    println!("netamp: HTTP listening on http://{shown}/ (bound {bound})");
+    say(&format!(
+        "netamp: HTTP listening on http://{shown}/ (bound {bound})"
+    ));
     if svc.auth.users().is_empty() {
-        println!(
+        say(&format!(
             "netamp: no account yet; create the first administrator with\n  curl 'http://{shown}/axis-cgi/pwdgrp.cgi?action=add&user=root&pwd=<password>&grp=root&sgrp=admin:operator:viewer:ptz'"
-        );
+        ));
     }
 
     // Only a device reachable from the LAN is announced on it: a loopback-only listener
@@ -446,6 +450,14 @@ async fn run(cli: Cli, stop: Arc<tokio::sync::Notify>) -> Result<(), ControlErro
     svc.io.shutdown();
     output.stop();
     Ok(())
+}
+
+/// A line for whoever started netamp (scripts read where it listens). A closed stdout
+/// (the reader went away) is no reason to stop serving.
+fn say(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
 }
 
 /// The RTSP listener `[rtsp] listen` asks for (see [`config::RtspConfig`]); `None` when

@@ -270,6 +270,20 @@ fn terminate(child: &mut Child) {
     let _ = child.wait();
 }
 
+/// A daemon inside `ns` with null devices, the test administrator and HTTP on `http`.
+fn in_netns(ns: &NetNs, config: &Path, data: &Path, http: &str) -> (Child, String) {
+    let mut cmd = ns.command(netamp_bin());
+    cmd.arg("--config")
+        .arg(config)
+        .arg("--data-dir")
+        .arg(data)
+        .args(["--http", http, "--sip", "127.0.0.1:0", "--rtsp", ""])
+        .args(["--audio-out", "null", "--audio-in", "none"])
+        .args(["--admin", &format!("{}:{}", ADMIN.0, ADMIN.1)])
+        .env("RUST_LOG", "warn");
+    started(cmd)
+}
+
 /// The Digest realm a daemon at `addr` inside `ns` challenges with.
 fn realm_in(ns: &NetNs, addr: &str) -> String {
     let r = curl_in(
@@ -290,29 +304,7 @@ fn the_realm_stays_when_an_interface_that_sorts_first_appears() {
         "10.97.0.1/24",
     );
     let dir = tempfile::tempdir().expect("tmp");
-    let start = |data: &Path| {
-        let mut cmd = ns.command(netamp_bin());
-        cmd.args(["--config", "/dev/null", "--data-dir"])
-            .arg(data)
-            .args([
-                "--http",
-                "127.0.0.1:0",
-                "--sip",
-                "127.0.0.1:0",
-                "--rtsp",
-                "",
-            ])
-            .args([
-                "--audio-out",
-                "null",
-                "--audio-in",
-                "none",
-                "--admin",
-                "root:pass",
-            ])
-            .env("RUST_LOG", "warn");
-        started(cmd)
-    };
+    let start = |data: &Path| in_netns(&ns, Path::new("/dev/null"), data, "127.0.0.1:0");
     let data = dir.path().join("data");
     let (mut first, addr) = start(&data);
     assert_eq!(realm_in(&ns, &addr), "AXIS_0200000000B0");
@@ -369,29 +361,7 @@ fn the_device_is_found_on_the_lan_by_mdns_unless_switched_off() {
             format!("[device]\nname = \"Lobby speaker\"\nmac = \"ACCC8E0000C0\"\nmdns = {mdns}\n"),
         )
         .expect("config");
-        let mut cmd = ns.command(netamp_bin());
-        cmd.arg("--config")
-            .arg(&config)
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .args([
-                "--http",
-                "0.0.0.0:8080",
-                "--sip",
-                "127.0.0.1:0",
-                "--rtsp",
-                "",
-            ])
-            .args([
-                "--audio-out",
-                "null",
-                "--audio-in",
-                "none",
-                "--admin",
-                "root:pass",
-            ])
-            .env("RUST_LOG", "warn");
-        started(cmd)
+        in_netns(&ns, &config, &dir.path().join("data"), "0.0.0.0:8080")
     };
     let types = ["_http._tcp.local.", "_axis-video._tcp.local."];
     let (mut on, _) = start(true);
