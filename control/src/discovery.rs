@@ -6,7 +6,7 @@
 //! The responder runs on its own thread (mdns-sd's), follows interfaces as they come and
 //! go, and sends goodbye packets when the daemon stops.
 
-use mdns_sd::{ServiceDaemon, ServiceInfo};
+use mdns_sd::{IfKind, ServiceDaemon, ServiceInfo};
 
 use crate::identity::Identity;
 
@@ -23,6 +23,9 @@ impl Announcer {
     /// Announces the HTTP port of the device `id`.
     pub fn start(id: &Identity, http_port: u16) -> Result<Self, mdns_sd::Error> {
         let daemon = ServiceDaemon::new()?;
+        // mdns-sd answers on loopback too by default; a LAN announcement carrying
+        // 127.0.0.1 would send browsers on this host to an address others cannot use.
+        daemon.disable_interface(vec![IfKind::LoopbackV4, IfKind::LoopbackV6])?;
         let instance = instance_name(id);
         // A host name of our own: the machine's may be announced by avahi already, and two
         // responders answering for one name would conflict.

@@ -2,8 +2,11 @@
 and prints each service found as one JSON line: type, name, port, addresses, TXT.
 
 usage: mdns_browse.py SECONDS TYPE...
+MDNS_INTERFACES (comma-separated addresses) limits where it asks, as a browser on another
+host of the LAN would: one that also asks on loopback gets loopback's address back.
 """
 import json
+import os
 import sys
 import time
 
@@ -36,7 +39,8 @@ class Printer(ServiceListener):
 
 def main():
     seconds = float(sys.argv[1])
-    zc = Zeroconf()
+    interfaces = os.environ.get("MDNS_INTERFACES")
+    zc = Zeroconf(interfaces=interfaces.split(",")) if interfaces else Zeroconf()
     listener = Printer(zc)
     browsers = [ServiceBrowser(zc, t, listener) for t in sys.argv[2:]]
     time.sleep(seconds)

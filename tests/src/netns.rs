@@ -45,6 +45,20 @@ impl NetNs {
         self.ip(&["addr", "add", addr, "dev", a]);
         self.ip(&["link", "set", a, "up"]);
         self.ip(&["link", "set", b, "up"]);
+        // The carrier comes a moment after `up`: a daemon started before it would see
+        // no usable interface yet.
+        let t0 = std::time::Instant::now();
+        while t0.elapsed() < std::time::Duration::from_secs(5) {
+            let out = Command::new("ip")
+                .args(["-n", &self.name, "-o", "link", "show", a])
+                .output()
+                .expect("ip");
+            if String::from_utf8_lossy(&out.stdout).contains("state UP") {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        panic!("{a} in {} did not come up", self.name);
     }
 
     /// A command that runs `program` inside the namespace.

@@ -331,11 +331,12 @@ fn the_realm_stays_when_an_interface_that_sorts_first_appears() {
     terminate(&mut fresh);
 }
 
-/// Browses `types` inside `ns` for `seconds` with python-zeroconf.
-fn browse(ns: &NetNs, seconds: u32, types: &[&str]) -> Vec<serde_json::Value> {
+/// Browses `types` from `lan` (an address in `ns`) for `seconds` with python-zeroconf.
+fn browse(ns: &NetNs, lan: &str, seconds: u32, types: &[&str]) -> Vec<serde_json::Value> {
     let script = workspace_root().join("tests/peers/mdns_browse.py");
     let out = run(ns
         .command(ha_python())
+        .env("MDNS_INTERFACES", lan)
         .arg(script)
         .arg(seconds.to_string())
         .args(types));
@@ -365,7 +366,7 @@ fn the_device_is_found_on_the_lan_by_mdns_unless_switched_off() {
     };
     let types = ["_http._tcp.local.", "_axis-video._tcp.local."];
     let (mut on, _) = start(true);
-    let found = browse(&ns, 4, &types);
+    let found = browse(&ns, "10.96.0.1", 4, &types);
     terminate(&mut on);
     for ty in types {
         let s = found
@@ -385,7 +386,7 @@ fn the_device_is_found_on_the_lan_by_mdns_unless_switched_off() {
     }
     // Off by config: nothing is announced.
     let (mut off, _) = start(false);
-    let found = browse(&ns, 3, &types);
+    let found = browse(&ns, "10.96.0.1", 3, &types);
     terminate(&mut off);
     assert!(found.is_empty(), "{found:?}");
 }
@@ -570,7 +571,7 @@ fn the_debian_package_installs_runs_as_its_unit_says_and_removes_as_policy_says(
         &["-X", "OPTIONS", "rtsp://127.0.0.1:554/"],
     );
     assert_eq!(rtsp.status, 200, "RTSP on 554: {}", rtsp.headers);
-    let found = browse(&ns, 3, &["_http._tcp.local."]);
+    let found = browse(&ns, "10.95.0.1", 3, &["_http._tcp.local."]);
     assert!(found.iter().any(|s| s["port"] == 8080), "{found:?}");
 
     terminate(&mut service);
