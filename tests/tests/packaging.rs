@@ -171,6 +171,105 @@ fn logs_carry_no_terminal_codes_when_stderr_is_not_a_terminal() {
     assert!(!log.contains("ALSA lib"), "ALSA's own lines:\n{log}");
 }
 
+/// One datagram of journald's native protocol: `KEY=value\n`, or `KEY\n`, a 64-bit
+/// little-endian length, the value and `\n`.
+fn journal_fields(mut d: &[u8]) -> std::collections::HashMap<String, String> {
+    let mut fields = std::collections::HashMap::new();
+    while let Some(nl) = d.iter().position(|&b| b == b'\n') {
+        let line = &d[..nl];
+        if let Some(eq) = line.iter().position(|&b| b == b'=') {
+            let key = String::from_utf8_lossy(&line[..eq]).into_owned();
+            fields.insert(key, String::from_utf8_lossy(&line[eq + 1..]).into_owned());
+            d = &d[nl + 1..];
+        } else {
+            let key = String::from_utf8_lossy(line).into_owned();
+            let rest = &d[nl + 1..];
+            let len = u64::from_le_bytes(rest[..8].try_into().expect("8 bytes")) as usize;
+            fields.insert(key, String::from_utf8_lossy(&rest[8..8 + len]).into_owned());
+            d = &rest[8 + len + 1..];
+        }
+    }
+    fields
+}
+
+/// journald's native socket, where tracing-journald sends.
+const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
+
+#[test]
+fn under_systemd_the_log_goes_to_the_journal_with_its_fields() {
+    use std::os::unix::fs::MetadataExt;
+    // No systemd runs this machine: the test is journald's socket (removed afterwards),
+    // and reads what arrives in journald's native protocol.
+    assert!(
+        !Path::new(JOURNAL_SOCKET).exists(),
+        "a journald runs here: check `journalctl -t netamp` by hand instead"
+    );
+    std::fs::create_dir_all("/run/systemd/journal").expect("mkdir");
+    let journal = std::os::unix::net::UnixDatagram::bind(JOURNAL_SOCKET).expect("bind");
+    struct Unlink;
+    impl Drop for Unlink {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(JOURNAL_SOCKET);
+        }
+    }
+    let _unlink = Unlink;
+    journal
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+    // systemd names the stream it gave the service as stderr in $JOURNAL_STREAM.
+    let dir = tempfile::tempdir().expect("tmp");
+    let stderr = std::fs::File::create(dir.path().join("stderr")).expect("file");
+    let meta = stderr.metadata().expect("meta");
+    let mut child = Command::new(netamp_bin())
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args([
+            "--config",
+            "/dev/null",
+            "--http",
+            "127.0.0.1:0",
+            "--sip",
+            "127.0.0.1:0",
+        ])
+        .args(["--rtsp", "", "--audio-in", "none"])
+        .env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()))
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("netamp");
+    let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    for line in stdout.lines().map_while(Result::ok) {
+        if line.contains("HTTP listening") {
+            break;
+        }
+    }
+    terminate(&mut child);
+    let mut records = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    while let Ok(n) = journal.recv(&mut buf) {
+        records.push(journal_fields(&buf[..n]));
+    }
+    let field = |r: &std::collections::HashMap<String, String>, k: &str| {
+        r.get(k).cloned().unwrap_or_default()
+    };
+    let warning = records
+        .iter()
+        .find(|r| field(r, "MESSAGE").contains("no sound card could be opened"))
+        .unwrap_or_else(|| panic!("the fallback warning is not in the journal: {records:?}"));
+    assert_eq!(field(warning, "PRIORITY"), "4");
+    assert_eq!(field(warning, "SYSLOG_IDENTIFIER"), "netamp");
+    assert_eq!(field(warning, "TARGET"), "netamp_engine::device");
+    assert!(field(warning, "CODE_FILE").ends_with(".rs"), "{warning:?}");
+    // tracing-journald maps INFO to priority 5 (notice).
+    assert!(records
+        .iter()
+        .any(|r| field(r, "MESSAGE") == "shutting down" && field(r, "PRIORITY") == "5"));
+    // Nothing went to stderr besides: the journal has it.
+    let text = std::fs::read_to_string(dir.path().join("stderr")).expect("read");
+    assert!(!text.contains("no sound card"), "{text}");
+}
+
 #[test]
 fn systemready_healthz_and_build_info_answer_as_tools_expect() {
     let d = Daemon::with(DaemonOptions {
