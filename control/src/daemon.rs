@@ -229,6 +229,9 @@ async fn run(cli: Cli, stop: Arc<tokio::sync::Notify>) -> Result<(), ControlErro
         input = capture.name(),
         "audio running"
     );
+    if output.is_sound_card() {
+        report_render_scheduling(engine.stats_handle());
+    }
 
     let bus = Arc::new(events::EventBus::new());
     let clips = Arc::new(clips::ClipLibrary::load(
@@ -450,6 +453,30 @@ async fn run(cli: Cli, stop: Arc<tokio::sync::Notify>) -> Result<(), ControlErro
     svc.io.shutdown();
     output.stop();
     Ok(())
+}
+
+/// Logs, once, what scheduling the sound card's render thread got (it asks on its first
+/// callback and may not log itself).
+fn report_render_scheduling(stats: Arc<netamp_engine::stats::Stats>) {
+    use netamp_engine::device::rt_priority::{RtPriority, PRIORITY};
+    tokio::spawn(async move {
+        for _ in 0..50 {
+            match stats.snapshot().rt_priority {
+                RtPriority::Realtime => {
+                    tracing::info!("render thread: real-time priority (SCHED_FIFO {PRIORITY})");
+                    return;
+                }
+                RtPriority::Refused => {
+                    tracing::warn!(
+                        "render thread: real-time priority refused, normal scheduling (grant \
+                         LimitRTPRIO={PRIORITY} or more, as the package's unit does, or CAP_SYS_NICE)"
+                    );
+                    return;
+                }
+                RtPriority::NotAsked => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    });
 }
 
 /// A line for whoever started netamp (scripts read where it listens). A closed stdout

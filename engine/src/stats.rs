@@ -1,6 +1,8 @@
 //! Counters the render thread publishes through atomics.
 
-use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering, Ordering::Relaxed};
+use std::sync::atomic::{fence, AtomicU64, AtomicU8, AtomicUsize, Ordering, Ordering::Relaxed};
+
+use crate::device::rt_priority::RtPriority;
 use std::time::Instant;
 
 /// Live counters shared by the render thread (writer) and everyone else (readers).
@@ -16,6 +18,7 @@ pub struct Stats {
     pub(crate) started_unix_ns: AtomicU64,
     pub(crate) limiter_engaged: AtomicU64,
     pub(crate) dropped_events: AtomicU64,
+    rt_priority: AtomicU8,
     /// The device clock: the last render call's first frame and its `now` (ns since
     /// `epoch`), under a sequence number (odd while being written).
     clock_seq: AtomicU64,
@@ -37,6 +40,7 @@ impl Default for Stats {
             started_unix_ns: AtomicU64::new(0),
             limiter_engaged: AtomicU64::new(0),
             dropped_events: AtomicU64::new(0),
+            rt_priority: AtomicU8::new(0),
             clock_seq: AtomicU64::new(0),
             clock_frames: AtomicU64::new(0),
             clock_ns: AtomicU64::new(0),
@@ -68,6 +72,8 @@ pub struct StatsSnapshot {
     pub limiter_engaged: u64,
     /// Render events lost because the event ring was full.
     pub dropped_events: u64,
+    /// The render thread's scheduling.
+    pub rt_priority: RtPriority,
 }
 
 impl Stats {
@@ -84,7 +90,13 @@ impl Stats {
             started_unix_ns: self.started_unix_ns.load(Relaxed),
             limiter_engaged: self.limiter_engaged.load(Relaxed),
             dropped_events: self.dropped_events.load(Relaxed),
+            rt_priority: RtPriority::from_u8(self.rt_priority.load(Relaxed)),
         }
+    }
+
+    /// Notes what scheduling the render thread got (render thread, once).
+    pub(crate) fn set_rt_priority(&self, p: RtPriority) {
+        self.rt_priority.store(p.to_u8(), Relaxed);
     }
 
     /// Notes a render call (render thread): its first frame `first` goes out at `now`.

@@ -11,6 +11,7 @@ use super::{Gate, HttpState};
 use crate::events::EventBus;
 use crate::services::Services;
 use crate::users::Role;
+use netamp_engine::device::rt_priority::RtPriority;
 
 /// Resident set size of this process, bytes (Linux).
 pub fn rss_bytes() -> u64 {
@@ -51,6 +52,11 @@ pub fn document(app: &Services, http: &HttpState) -> serde_json::Value {
                 "frames_rendered": s.frames_rendered,
                 "started_unix_ns": s.started_unix_ns,
                 "xruns": s.xruns,
+                "render_scheduling": match s.rt_priority {
+                    RtPriority::Realtime => "fifo",
+                    RtPriority::Refused => "normal (real-time refused)",
+                    RtPriority::NotAsked => "normal",
+                },
             },
             "input": {
                 "spec": app.audio.input_device(),
@@ -175,6 +181,12 @@ pub fn metrics(gate: &Gate, app: &Services, req: &Request) -> Reply {
         super::server::REFUSED
             .load(std::sync::atomic::Ordering::Relaxed)
             .to_string(),
+    );
+    metric(
+        "netamp_render_realtime",
+        "gauge",
+        "1 while the render thread runs with real-time (SCHED_FIFO) priority.",
+        u8::from(s.rt_priority == RtPriority::Realtime).to_string(),
     );
     metric(
         "netamp_xruns_total",

@@ -84,6 +84,11 @@ where
                     if let Ok(mut g) = shared.try_lock() {
                         renderer = g.take();
                     }
+                    if let Some(r) = &renderer {
+                        // Once, with the renderer: this is the thread that renders.
+                        r.stats()
+                            .set_rt_priority(super::rt_priority::promote_current_thread());
+                    }
                 }
                 let Some(r) = renderer.as_mut() else {
                     data.iter_mut().for_each(|s| *s = T::EQUILIBRIUM);

@@ -7,6 +7,7 @@
 pub(crate) mod alsa_quiet;
 mod cpal_out;
 mod paced;
+pub mod rt_priority;
 mod wav;
 
 use std::path::PathBuf;
