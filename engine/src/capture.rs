@@ -460,7 +460,7 @@ mod cpal_in {
                 };
                 host.input_devices()
                     .map_err(|e| dev_err(&e))?
-                    .find(|d| d.name().is_ok_and(|n| &n == name))
+                    .find(|d| crate::device::cpal_named(d, name))
                     .ok_or_else(|| EngineError::Device(format!("no input device {name:?}")))?
             }
             _ => cpal::default_host()
@@ -469,17 +469,17 @@ mod cpal_in {
         };
         let config = device.default_input_config().map_err(|e| dev_err(&e))?;
         let channels = usize::from(config.channels()).max(1);
-        let rate = config.sample_rate().0;
+        let rate = config.sample_rate();
         let (mut producer, ring) = rtrb::RingBuffer::new(rate as usize);
         let err_fn = {
             let errors = errors.clone();
-            move |_: cpal::StreamError| {
+            move |_: cpal::Error| {
                 errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
         };
         let stream = match config.sample_format() {
             cpal::SampleFormat::F32 => device.build_input_stream(
-                &config.into(),
+                config.config(),
                 move |data: &[f32], _: &cpal::InputCallbackInfo| {
                     for f in data.chunks_exact(channels) {
                         let _ = producer.push(f.iter().sum::<f32>() / channels as f32);
@@ -489,7 +489,7 @@ mod cpal_in {
                 None,
             ),
             cpal::SampleFormat::I16 => device.build_input_stream(
-                &config.into(),
+                config.config(),
                 move |data: &[i16], _: &cpal::InputCallbackInfo| {
                     for f in data.chunks_exact(channels) {
                         let sum: f32 = f.iter().map(|&s| netamp_dsp::sample::i16_to_f32(s)).sum();

@@ -16,7 +16,7 @@ type Shared = Arc<Mutex<Option<Renderer>>>;
 /// A failed open, with the renderer handed back when the callback never took it.
 pub(super) type OpenFailure = (EngineError, Option<Box<Renderer>>);
 
-fn find_device(spec: &OutputSpec) -> Result<cpal::Device, EngineError> {
+fn find_device(spec: &OutputSpec) -> Result<(cpal::Device, cpal::HostId), EngineError> {
     #[cfg(target_os = "linux")]
     super::alsa_quiet::silence_on_this_thread();
     let dev_err = |e: &dyn std::fmt::Display| EngineError::Device(e.to_string());
@@ -24,25 +24,33 @@ fn find_device(spec: &OutputSpec) -> Result<cpal::Device, EngineError> {
         OutputSpec::Alsa(_) => cpal::host_from_id(cpal::HostId::Alsa).map_err(|e| dev_err(&e))?,
         _ => cpal::default_host(),
     };
-    match spec {
+    let device = match spec {
         OutputSpec::Cpal(name) | OutputSpec::Alsa(name) => host
             .output_devices()
             .map_err(|e| dev_err(&e))?
-            .find(|d| d.name().map(|n| n == *name).unwrap_or(false))
+            .find(|d| super::cpal_named(d, name))
             .ok_or_else(|| EngineError::Device(format!("no output device named {name:?}"))),
         _ => host
             .default_output_device()
             .ok_or_else(|| EngineError::Device("no default output device".into())),
-    }
+    }?;
+    Ok((device, host.id()))
 }
+
+/// Render blocks per callback asked of a sound server (PulseAudio, or PipeWire through
+/// its PulseAudio protocol): left to itself it asks for 2 s at a time, which drains every
+/// source's ring in one callback.
+const SERVER_BLOCKS: usize = 4;
 
 fn pick_config(
     device: &cpal::Device,
+    host: cpal::HostId,
+    period: usize,
 ) -> Result<(cpal::StreamConfig, cpal::SampleFormat), EngineError> {
     let configs = device
         .supported_output_configs()
         .map_err(|e| EngineError::Device(e.to_string()))?;
-    let rate = cpal::SampleRate(SAMPLE_RATE);
+    let rate: cpal::SampleRate = SAMPLE_RATE;
     let mut best: Option<cpal::SupportedStreamConfigRange> = None;
     for c in configs {
         if c.min_sample_rate() > rate || c.max_sample_rate() < rate {
@@ -57,7 +65,14 @@ fn pick_config(
     }
     let best = best.ok_or_else(|| EngineError::Device("device cannot play 48 kHz".into()))?;
     let format = best.sample_format();
-    Ok((best.with_sample_rate(rate).config(), format))
+    let mut config = best.with_sample_rate(rate).config();
+    if host != cpal::HostId::Alsa {
+        if let cpal::SupportedBufferSize::Range { min, max } = *best.buffer_size() {
+            let frames = u32::try_from(period * SERVER_BLOCKS).unwrap_or(u32::MAX);
+            config.buffer_size = cpal::BufferSize::Fixed(frames.clamp(min, max.max(min)));
+        }
+    }
+    Ok((config, format))
 }
 
 fn build<T>(
@@ -77,7 +92,7 @@ where
     let err_stats = stats.clone();
     device
         .build_output_stream(
-            config,
+            *config,
             move |data: &mut [T], _info: &cpal::OutputCallbackInfo| {
                 if renderer.is_none() {
                     // Taken once on the first callback; no lock after that.
@@ -117,9 +132,9 @@ fn open(
     stats: Arc<crate::stats::Stats>,
     period: usize,
 ) -> Result<(String, cpal::Stream), EngineError> {
-    let device = find_device(spec)?;
-    let name = device.name().unwrap_or_else(|_| "unknown".into());
-    let (config, format) = pick_config(&device)?;
+    let (device, host) = find_device(spec)?;
+    let name = super::cpal_name(&device);
+    let (config, format) = pick_config(&device, host, period)?;
     let stream = match format {
         cpal::SampleFormat::F32 => build::<f32>(&device, &config, shared, stats, period),
         cpal::SampleFormat::I16 => build::<i16>(&device, &config, shared, stats, period),

@@ -19,6 +19,25 @@ use crate::{EngineError, Renderer};
 
 pub use wav::WavWriter;
 
+/// Whether a cpal device is the one a spec names: by its id on its host (the ALSA PCM
+/// name, e.g. `default` or `hw:CARD=PCH,DEV=0`) or by its human-readable name.
+pub(crate) fn cpal_named(device: &cpal::Device, name: &str) -> bool {
+    use cpal::traits::DeviceTrait;
+    device.id().is_ok_and(|id| id.id() == name)
+        || device.description().is_ok_and(|d| d.name() == name)
+}
+
+/// The name a cpal device is reported under: its id on its host, else its description.
+pub(crate) fn cpal_name(device: &cpal::Device) -> String {
+    use cpal::traits::DeviceTrait;
+    match device.id() {
+        Ok(id) => id.id().to_string(),
+        Err(_) => device
+            .description()
+            .map_or_else(|_| "unknown".into(), |d| d.name().to_string()),
+    }
+}
+
 /// Where output audio goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OutputSpec {
