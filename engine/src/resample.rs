@@ -1,8 +1,9 @@
 //! Streaming mono resampling to 48 kHz on top of rubato's allocation-free API.
 
+use rubato::audioadapter_buffers::direct::InterleavedSlice;
 use rubato::{
-    FftFixedIn, Resampler, SincFixedIn, SincInterpolationParameters, SincInterpolationType,
-    WindowFunction,
+    Adjustable, Async, Fft, FixedAsync, FixedSync, Resampler, SincInterpolationParameters,
+    SincInterpolationType, WindowFunction,
 };
 
 use crate::{EngineError, SAMPLE_RATE};
@@ -14,10 +15,10 @@ const MAX_DRIFT: f64 = 1.05;
 
 /// The two rubato resamplers behind one type (rubato's trait is not object safe).
 enum Inner {
-    /// Files: fixed ratio, best quality.
-    Fft(FftFixedIn<f32>),
+    /// Files: fixed ratio, best quality (boxed: it is twice the size of the other).
+    Fft(Box<Fft<f32>>),
     /// Live streams: short chunks, adjustable ratio.
-    Sinc(SincFixedIn<f32>),
+    Sinc(Async<f32>),
 }
 
 impl Inner {
@@ -49,14 +50,25 @@ impl Inner {
         }
     }
 
+    /// Resamples mono `input` into `output` (one channel: interleaved is sequential).
     fn process_into_buffer(
         &mut self,
-        input: &[&[f32]; 1],
-        output: &mut [Vec<f32>],
+        input: &[f32],
+        output: &mut [f32],
     ) -> rubato::ResampleResult<(usize, usize)> {
+        let (Ok(input), Ok(mut output)) = (
+            InterleavedSlice::new(input, 1, input.len()),
+            InterleavedSlice::new_mut(output, 1, output.len()),
+        ) else {
+            // Cannot happen for one channel; refused like a wrong-sized buffer.
+            return Err(rubato::ResampleError::InsufficientOutputBufferSize {
+                expected: 0,
+                actual: 0,
+            });
+        };
         match self {
-            Inner::Fft(r) => r.process_into_buffer(input, output, None),
-            Inner::Sinc(r) => r.process_into_buffer(input, output, None),
+            Inner::Fft(r) => r.process_into_buffer(&input, &mut output, None),
+            Inner::Sinc(r) => r.process_into_buffer(&input, &mut output, None),
         }
     }
 }
@@ -70,7 +82,7 @@ pub struct StreamResampler {
     input: Vec<f32>,
     output: Vec<f32>,
     out_pos: usize,
-    scratch_out: Vec<Vec<f32>>,
+    scratch_out: Vec<f32>,
     skip: usize,
     in_total: u64,
     out_total: u64,
@@ -85,9 +97,17 @@ impl StreamResampler {
         if in_rate == SAMPLE_RATE {
             return Ok(Self::with(None, in_rate));
         }
-        let r = FftFixedIn::<f32>::new(in_rate as usize, SAMPLE_RATE as usize, CHUNK, 2, 1)
-            .map_err(|e| EngineError::Unsupported(format!("resampler: {e}")))?;
-        Ok(Self::with(Some(Inner::Fft(r)), in_rate))
+        let r = Fft::<f32>::new_custom(
+            in_rate as usize,
+            SAMPLE_RATE as usize,
+            CHUNK,
+            2,
+            1,
+            WindowFunction::BlackmanHarris2,
+            FixedSync::Input,
+        )
+        .map_err(|e| EngineError::Unsupported(format!("resampler: {e}")))?;
+        Ok(Self::with(Some(Inner::Fft(Box::new(r))), in_rate))
     }
 
     /// A low-latency resampler for live network audio: 2.5 ms chunks, a short sinc filter,
@@ -99,19 +119,23 @@ impl StreamResampler {
         }
         let params = || SincInterpolationParameters {
             sinc_len: 64,
-            f_cutoff: rubato::calculate_cutoff(64, WindowFunction::BlackmanHarris2),
+            f_cutoff: Some(rubato::calculate_cutoff::<f32>(
+                64,
+                WindowFunction::BlackmanHarris2,
+            )),
             oversampling_factor: 128,
             interpolation: SincInterpolationType::Linear,
             window: WindowFunction::BlackmanHarris2,
         };
         let chunk = (in_rate as usize / 400).max(16);
         let make = || {
-            SincFixedIn::<f32>::new(
+            Async::<f32>::new_sinc(
                 f64::from(SAMPLE_RATE) / f64::from(in_rate),
                 MAX_DRIFT,
-                params(),
+                &params(),
                 chunk,
                 1,
+                FixedAsync::Input,
             )
             .map_err(|e| EngineError::Unsupported(format!("resampler: {e}")))
         };
@@ -149,16 +173,24 @@ impl StreamResampler {
         if out_rate == SAMPLE_RATE {
             return Ok(Self::with(None, SAMPLE_RATE));
         }
-        let r = FftFixedIn::<f32>::new(SAMPLE_RATE as usize, out_rate as usize, 480, 1, 1)
-            .map_err(|e| EngineError::Unsupported(format!("resampler: {e}")))?;
-        let mut this = Self::with(Some(Inner::Fft(r)), SAMPLE_RATE);
+        let r = Fft::<f32>::new_custom(
+            SAMPLE_RATE as usize,
+            out_rate as usize,
+            480,
+            1,
+            1,
+            WindowFunction::BlackmanHarris2,
+            FixedSync::Input,
+        )
+        .map_err(|e| EngineError::Unsupported(format!("resampler: {e}")))?;
+        let mut this = Self::with(Some(Inner::Fft(Box::new(r))), SAMPLE_RATE);
         this.out_rate = out_rate;
         Ok(this)
     }
 
     fn with(inner: Option<Inner>, in_rate: u32) -> Self {
         let (skip, scratch_out) = match inner.as_ref() {
-            Some(r) => (r.output_delay(), vec![vec![0.0; r.output_frames_max()]]),
+            Some(r) => (r.output_delay(), vec![0.0; r.output_frames_max()]),
             None => (0, Vec::new()),
         };
         Self {
@@ -224,21 +256,20 @@ impl StreamResampler {
             return 0;
         };
         let need = inner.input_frames_next();
-        let chunk = [&self.input[start..start + need]];
+        let chunk = &self.input[start..start + need];
         let expected = inner.output_frames_next();
-        let produced = match inner.process_into_buffer(&chunk, &mut self.scratch_out) {
+        let produced = match inner.process_into_buffer(chunk, &mut self.scratch_out) {
             Ok((_, produced)) => produced,
             Err(_) => {
                 // Silence in its place keeps the stream's length (and the sender's
                 // timing) right; the count shows it happened.
                 self.errors += 1;
-                let out = &mut self.scratch_out[0];
-                let n = expected.min(out.len());
-                out[..n].fill(0.0);
+                let n = expected.min(self.scratch_out.len());
+                self.scratch_out[..n].fill(0.0);
                 n
             }
         };
-        let out = &self.scratch_out[0][..produced];
+        let out = &self.scratch_out[..produced];
         // The first output frames are the filter's delay, not signal.
         let skip = self.skip.min(out.len());
         self.skip -= skip;
@@ -296,7 +327,7 @@ mod tests {
         r.push(&[0.5; 2048]);
         assert_eq!(r.errors(), 0);
         // A scratch buffer too small for a chunk (what a sizing bug would do).
-        r.scratch_out[0].truncate(1);
+        r.scratch_out.truncate(1);
         r.push(&[0.5; 2048]);
         assert!(r.errors() > 0, "the refused chunks were not counted");
     }
