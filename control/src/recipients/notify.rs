@@ -305,7 +305,10 @@ impl Notification {
 /// Sends notifications. Holds one HTTP client that validates server certificates and
 /// one that does not, so keep-alive connections are reused between sends.
 pub struct Notifier {
-    verifying: reqwest::Client,
+    /// The validating client, or why there is none (no CA store on this machine: a
+    /// minimal container or image without ca-certificates). Only validating HTTPS
+    /// recipients need it, so its absence does not keep the daemon from starting.
+    verifying: Result<reqwest::Client, String>,
     trusting: reqwest::Client,
     timeout: Duration,
     device: DeviceText,
@@ -321,7 +324,7 @@ fn client(validate: bool, timeout: Duration) -> Result<reqwest::Client, NotifyEr
         .no_proxy()
         .user_agent(concat!("netamp/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| NotifyError::Delivery(format!("HTTP client: {e}")))
+        .map_err(|e| NotifyError::Delivery(format!("HTTP client: {}", chain(&e))))
 }
 
 fn limited(s: String, what: &str) -> Result<String, NotifyError> {
@@ -350,8 +353,15 @@ fn chain(e: &dyn std::error::Error) -> String {
 impl Notifier {
     /// A notifier for the device `device`; each delivery may take `timeout`.
     pub fn new(device: DeviceText, timeout: Duration) -> Result<Self, NotifyError> {
+        let verifying = client(true, timeout).map_err(|e| e.to_string());
+        if let Err(e) = &verifying {
+            tracing::warn!(
+                "{e}: HTTPS recipients that validate certificates will fail (install the \
+                 system's CA certificates)"
+            );
+        }
         Ok(Self {
-            verifying: client(true, timeout)?,
+            verifying,
             trusting: client(false, timeout)?,
             timeout,
             device,
@@ -430,7 +440,9 @@ impl Notifier {
                     .map_err(|e| NotifyError::Delivery(format!("HTTP client: {e}")))?;
                 &proxied
             }
-            None if h.validate => &self.verifying,
+            None if h.validate => self.verifying.as_ref().map_err(|e| {
+                NotifyError::Delivery(format!("cannot validate server certificates: {e}"))
+            })?,
             None => &self.trusting,
         };
         let request = |auth: Option<String>| {
