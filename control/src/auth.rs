@@ -1,4 +1,12 @@
 //! HTTP Digest (MD5, SHA-256; qop=auth) and Basic authentication, with failure blocking.
+//!
+//! Replays: a nonce is an HMAC of its time, the same for every client within a second, so
+//! each accepted answer is remembered by nonce, user and cnonce with its count `nc`
+//! (RFC 7616 §3.4). The same answer again, or an `nc` that does not grow, is refused with
+//! `stale=true`: a real client then asks for a fresh nonce; a replaying one has nothing.
+//! Without `qop` there is no count, so such an answer is good once. The memory is bounded
+//! ([`MAX_TRACKED_ANSWERS`]); when it is full of unexpired nonces, new nonces are refused
+//! as stale until some expire rather than forgetting one that could then be replayed.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -33,12 +41,20 @@ struct Failures {
     blocked_until: Option<Instant>,
 }
 
+/// Most (nonce, user, cnonce) answers remembered for replay detection.
+pub const MAX_TRACKED_ANSWERS: usize = 16_384;
+
+/// An accepted Digest answer's identity: nonce, user name, cnonce.
+type AnswerKey = (String, String, String);
+
 /// Checks credentials and issues challenges.
 pub struct Authenticator {
     users: Arc<UserStore>,
     secret: [u8; 32],
     config: AuthConfig,
     failures: Mutex<HashMap<IpAddr, Failures>>,
+    /// Accepted answers: the highest `nc` and the nonce's time (for expiry).
+    answers: Mutex<HashMap<AnswerKey, (u32, u64)>>,
 }
 
 fn unix_now(now: SystemTime) -> u64 {
@@ -100,6 +116,7 @@ impl Authenticator {
             secret,
             config,
             failures: Mutex::new(HashMap::new()),
+            answers: Mutex::new(HashMap::new()),
         }
     }
 
@@ -126,8 +143,9 @@ impl Authenticator {
         self.nonce_at(unix_now(now))
     }
 
-    /// Checks a nonce we issued; Err(true) when it is ours but expired.
-    fn check_nonce(&self, nonce: &str, now: SystemTime) -> Result<(), bool> {
+    /// Checks a nonce we issued and returns its time; Err(true) when it is ours but
+    /// expired.
+    fn check_nonce(&self, nonce: &str, now: SystemTime) -> Result<u64, bool> {
         if nonce.len() != 52 || !nonce.is_ascii() {
             return Err(false);
         }
@@ -142,7 +160,31 @@ impl Authenticator {
         if age > self.config.nonce_lifetime_seconds || ts > unix_now(now) + 5 {
             return Err(true);
         }
-        Ok(())
+        Ok(ts)
+    }
+
+    /// Records an answer with count `nc` to a nonce issued at `ts`: false when it was
+    /// seen before with this count or a higher one (a replay), or when no more answers can
+    /// be remembered.
+    fn first_use(&self, key: AnswerKey, nc: u32, ts: u64, now: SystemTime) -> bool {
+        let mut answers = self.answers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((last, _)) = answers.get_mut(&key) {
+            if nc <= *last {
+                return false;
+            }
+            *last = nc;
+            return true;
+        }
+        if answers.len() >= MAX_TRACKED_ANSWERS {
+            let lifetime = self.config.nonce_lifetime_seconds;
+            let now = unix_now(now);
+            answers.retain(|_, (_, t)| now.saturating_sub(*t) <= lifetime);
+            if answers.len() >= MAX_TRACKED_ANSWERS {
+                return false;
+            }
+        }
+        answers.insert(key, (nc, ts));
+        true
     }
 
     /// `WWW-Authenticate` values for a 401: Digest SHA-256, Digest MD5, then Basic.
@@ -239,14 +281,25 @@ impl Authenticator {
             return AuthOutcome::Failed { stale: false };
         };
         let ha2 = h(&format!("{method}:{uri}"));
-        let expected = match get("qop") {
+        let (expected, count, cnonce) = match get("qop") {
             Some(qop) if qop.eq_ignore_ascii_case("auth") => {
                 let (Some(nc), Some(cnonce)) = (get("nc"), get("cnonce")) else {
                     return AuthOutcome::Failed { stale: false };
                 };
-                h(&format!("{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}"))
+                // Eight hex digits (RFC 7616).
+                let Some(count) = (nc.len() == 8)
+                    .then(|| u32::from_str_radix(nc, 16).ok())
+                    .flatten()
+                else {
+                    return AuthOutcome::Failed { stale: false };
+                };
+                (
+                    h(&format!("{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}")),
+                    count,
+                    cnonce,
+                )
             }
-            None => h(&format!("{ha1}:{nonce}:{ha2}")),
+            None => (h(&format!("{ha1}:{nonce}:{ha2}")), 0, ""),
             Some(_) => return AuthOutcome::Failed { stale: false },
         };
         if !constant_time_eq(
@@ -256,7 +309,14 @@ impl Authenticator {
             return AuthOutcome::Failed { stale: false };
         }
         match self.check_nonce(nonce, now) {
-            Ok(()) => AuthOutcome::User(account),
+            Ok(ts) => {
+                let key = (nonce.to_string(), account.name.clone(), cnonce.to_string());
+                if self.first_use(key, count, ts, now) {
+                    AuthOutcome::User(account)
+                } else {
+                    AuthOutcome::Failed { stale: true }
+                }
+            }
             Err(stale) => AuthOutcome::Failed { stale },
         }
     }
@@ -331,11 +391,79 @@ mod tests {
         pwd: &str,
         now: SystemTime,
     ) -> String {
+        // A client's own cnonce per algorithm, as two clients would have.
+        answer(a, alg, h, pwd, now, alg, 1)
+    }
+
+    /// A Digest answer with this cnonce and count.
+    fn answer(
+        a: &Authenticator,
+        alg: &str,
+        h: fn(&str) -> String,
+        pwd: &str,
+        now: SystemTime,
+        cnonce: &str,
+        nc: u32,
+    ) -> String {
         let nonce = a.nonce(now);
         let ha1 = h(&format!("root:AXIS_ACCC8EC43707:{pwd}"));
         let ha2 = h("GET:/axis-cgi/param.cgi?action=list");
-        let resp = h(&format!("{ha1}:{nonce}:00000001:abc:auth:{ha2}"));
-        format!("Digest username=\"root\", realm=\"AXIS_ACCC8EC43707\", nonce=\"{nonce}\", uri=\"/axis-cgi/param.cgi?action=list\", algorithm={alg}, response=\"{resp}\", qop=auth, nc=00000001, cnonce=\"abc\"")
+        let resp = h(&format!("{ha1}:{nonce}:{nc:08x}:{cnonce}:auth:{ha2}"));
+        format!("Digest username=\"root\", realm=\"AXIS_ACCC8EC43707\", nonce=\"{nonce}\", uri=\"/axis-cgi/param.cgi?action=list\", algorithm={alg}, response=\"{resp}\", qop=auth, nc={nc:08x}, cnonce=\"{cnonce}\"")
+    }
+
+    #[test]
+    fn a_replayed_answer_or_a_count_that_does_not_grow_is_refused_as_stale() {
+        let (a, dir) = auth();
+        let now = SystemTime::now();
+        let ok = |hdr: &str| {
+            matches!(
+                a.authenticate("GET", "/axis-cgi/param.cgi", Some(hdr), None, now),
+                AuthOutcome::User(_)
+            )
+        };
+        let stale = |hdr: &str| {
+            matches!(
+                a.authenticate("GET", "/axis-cgi/param.cgi", Some(hdr), None, now),
+                AuthOutcome::Failed { stale: true }
+            )
+        };
+        let first = answer(&a, "MD5", md5_hex, "pass", now, "c1", 1);
+        assert!(ok(&first));
+        assert!(stale(&first), "the same answer again");
+        assert!(ok(&answer(&a, "MD5", md5_hex, "pass", now, "c1", 2)));
+        assert!(stale(&answer(&a, "MD5", md5_hex, "pass", now, "c1", 2)));
+        assert!(
+            stale(&answer(&a, "MD5", md5_hex, "pass", now, "c1", 1)),
+            "nc went back"
+        );
+        // Another client on the same nonce (issued in the same second) starts at 1.
+        assert!(ok(&answer(&a, "MD5", md5_hex, "pass", now, "c2", 1)));
+        // A count that is not eight hex digits is no answer.
+        let short = answer(&a, "MD5", md5_hex, "pass", now, "c3", 3).replace("nc=00000003", "nc=3");
+        assert!(matches!(
+            a.authenticate("GET", "/axis-cgi/param.cgi", Some(&short), None, now),
+            AuthOutcome::Failed { stale: false }
+        ));
+        // Full of live answers: a new one is refused as stale, none is forgotten.
+        for i in 0..MAX_TRACKED_ANSWERS {
+            a.first_use(
+                ("n".into(), "u".into(), i.to_string()),
+                1,
+                unix_now(now),
+                now,
+            );
+        }
+        assert!(stale(&answer(&a, "MD5", md5_hex, "pass", now, "c4", 1)));
+        assert!(stale(&first), "still remembered");
+        // Once they expire there is room again.
+        let later = now + Duration::from_secs(400);
+        let fresh = answer(&a, "MD5", md5_hex, "pass", later, "c5", 1);
+        assert!(matches!(
+            a.authenticate("GET", "/axis-cgi/param.cgi", Some(&fresh), None, later),
+            AuthOutcome::User(_)
+        ));
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

@@ -175,6 +175,19 @@ fn role_matrix() {
         curl(Auth::Anonymous, &["-H", &hdr, &d.url("/api/v1/status")]).status,
         200
     );
+    // The same answer again is a replay: refused, with stale=true so a real client asks
+    // for a fresh nonce; the next count on the same nonce is fine.
+    let replay = curl(Auth::Anonymous, &["-H", &hdr, &d.url("/api/v1/status")]);
+    assert_eq!(replay.status, 401);
+    assert!(replay.headers.contains("stale=true"), "{}", replay.headers);
+    let resp2 = h(format!("{ha1}:{nonce}:00000002:0a4f113b:auth:{ha2}"));
+    let hdr2 = hdr
+        .replace("nc=00000001", "nc=00000002")
+        .replace(&resp, &resp2);
+    assert_eq!(
+        curl(Auth::Anonymous, &["-H", &hdr2, &d.url("/api/v1/status")]).status,
+        200
+    );
 
     // Anonymous endpoints.
     let r = curl(

@@ -1,20 +1,12 @@
 //! `port.cgi` toggle: request received → backend write latency (netamp's own measurement)
-//! and requests per second under wrk, with one Digest `Authorization` header reused (as a
-//! client that keeps its nonce does).
+//! and requests per second under wrk, with Basic credentials on every request (a Digest
+//! answer reused would be refused as a replay).
 //!
 //! `cargo run --release -p netamp-benches --bin port_toggle [SECONDS]`
 
 use std::process::Command;
 
-use md5::{Digest, Md5};
 use netamp_benches::{run, Daemon};
-
-fn md5_hex(s: &str) -> String {
-    Md5::digest(s.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 fn main() {
     let seconds: u32 = std::env::args()
@@ -24,28 +16,15 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("netamp-bench-io-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let d = Daemon::start(&dir.join("data"), &["--audio-out", "null"]);
-    // Take a nonce from a challenge, answer it once, reuse the answer.
-    let head = run(Command::new("curl")
-        .args(["-s", "-D", "-", "-o", "/dev/null"])
-        .arg(format!("http://{}/axis-cgi/io/port.cgi", d.addr)));
-    let head = String::from_utf8_lossy(&head).to_string();
-    let nonce = head
-        .split("nonce=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .expect("nonce")
-        .to_string();
-    let realm = head
-        .split("realm=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .expect("realm")
-        .to_string();
-    let uri = "/axis-cgi/io/port.cgi";
-    let ha1 = md5_hex(&format!("root:{realm}:pass"));
-    let ha2 = md5_hex(&format!("GET:{uri}"));
-    let resp = md5_hex(&format!("{ha1}:{nonce}:00000001:bench:auth:{ha2}"));
-    let auth = format!("Digest username=\"root\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"bench\", response=\"{resp}\"");
+    // Basic credentials on every request: wrk cannot compute a Digest answer per request,
+    // and one answer reused is a replay, which netamp refuses since it tracks them.
+    let auth = {
+        use base64::Engine as _;
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("root:pass")
+        )
+    };
     let script = dir.join("toggle.lua");
     std::fs::write(
         &script,
