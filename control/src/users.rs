@@ -94,6 +94,12 @@ pub enum AccountError {
     /// The change would leave no administrator.
     #[error("the change would leave no administrator")]
     LastAdmin,
+    /// The first administrator (group `root`) is never removed nor demoted.
+    #[error("the root account cannot be removed or demoted")]
+    Root,
+    /// [`MAX_ACCOUNTS`] exist already.
+    #[error("{MAX_ACCOUNTS} accounts exist, the most there may be")]
+    TooMany,
     /// Saving failed.
     #[error("cannot save: {0}")]
     Storage(String),
@@ -107,6 +113,9 @@ pub struct UserStore {
 }
 
 const VALID_SGROUPS: [&str; 4] = ["admin", "operator", "viewer", "ptz"];
+
+/// Most accounts, as the devices' manuals state.
+pub const MAX_ACCOUNTS: usize = 100;
 
 fn valid_name(name: &str) -> bool {
     (1..=14).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric())
@@ -218,6 +227,9 @@ impl UserStore {
         if accounts.iter().any(|a| a.name == name) {
             return Err(AccountError::Exists);
         }
+        if accounts.len() >= MAX_ACCOUNTS {
+            return Err(AccountError::TooMany);
+        }
         if accounts.is_empty() && !sgroups.iter().any(|g| g == "admin") {
             return Err(AccountError::LastAdmin);
         }
@@ -265,6 +277,9 @@ impl UserStore {
         }
         if let Some(sg) = sgroups {
             next[idx].sgroups = parse_sgroups(sg)?;
+            if next[idx].group == "root" && next[idx].role() != Role::Admin {
+                return Err(AccountError::Root);
+            }
         }
         if let Some(c) = comment {
             next[idx].comment = c.into();
@@ -281,11 +296,13 @@ impl UserStore {
     pub fn remove(&self, name: &str) -> Result<(), AccountError> {
         let mut accounts = self.write();
         let mut next = accounts.clone();
-        let before = next.len();
-        next.retain(|a| a.name != name);
-        if next.len() == before {
+        let Some(gone) = next.iter().position(|a| a.name == name) else {
             return Err(AccountError::NoSuchUser);
+        };
+        if next[gone].group == "root" {
+            return Err(AccountError::Root);
         }
+        next.remove(gone);
         if !next.iter().any(|a| a.role() == Role::Admin) {
             return Err(AccountError::LastAdmin);
         }
@@ -339,7 +356,28 @@ mod tests {
         assert_eq!(s.get("joe").unwrap().role(), Role::Operator);
         assert!(s.check_password("joe", "pw").is_some());
         assert!(s.check_password("joe", "nope").is_none());
-        assert_eq!(s.remove("root"), Err(AccountError::LastAdmin));
+        assert_eq!(s.remove("root"), Err(AccountError::Root));
+        assert_eq!(
+            s.update("root", None, Some("viewer"), None),
+            Err(AccountError::Root)
+        );
+        // Another administrator does not make root removable.
+        s.add("ann", "pw", "users", "admin", "").unwrap();
+        assert_eq!(s.remove("root"), Err(AccountError::Root));
+        s.remove("ann").unwrap();
+        // At most MAX_ACCOUNTS; a refused add changes nothing.
+        for i in s.all().len()..MAX_ACCOUNTS {
+            s.add(&format!("u{i}"), "pw", "users", "viewer", "")
+                .unwrap();
+        }
+        assert_eq!(
+            s.add("onemore", "pw", "users", "viewer", ""),
+            Err(AccountError::TooMany)
+        );
+        assert_eq!(s.all().len(), MAX_ACCOUNTS);
+        for i in 2..MAX_ACCOUNTS {
+            s.remove(&format!("u{i}")).unwrap();
+        }
         let reloaded = UserStore::load(dir.join("users.json"), "AXIS_000000000000".into()).unwrap();
         assert_eq!(reloaded.all(), s.all());
         let raw = std::fs::read_to_string(dir.join("users.json")).unwrap();

@@ -114,12 +114,21 @@ fn role_matrix() {
         .text(),
         "Removed account eve.\n"
     );
+    // Root is never removed nor demoted, as the manual says (another administrator or not).
+    assert_eq!(
+        curl(
+            admin(),
+            &[&d.url("/axis-cgi/pwdgrp.cgi?action=remove&user=root")]
+        )
+        .text(),
+        "Error: the root account cannot be removed or demoted, consult the system log file.\n"
+    );
     assert!(curl(
         admin(),
-        &[&d.url("/axis-cgi/pwdgrp.cgi?action=remove&user=root")]
+        &[&d.url("/axis-cgi/pwdgrp.cgi?action=update&user=root&sgrp=viewer")]
     )
     .text()
-    .starts_with("Error:"));
+    .starts_with("Error: the root account"));
     assert!(curl(
         admin(),
         &[&d.url("/axis-cgi/pwdgrp.cgi?action=add&user=bad%20name&pwd=x&sgrp=viewer")]

@@ -18,6 +18,8 @@ fn account_error(e: &AccountError, user: &str) -> Reply {
         AccountError::Exists => format!("Error: this user name already exists, consult the system log file ({user})."),
         AccountError::NoSuchUser => format!("Error: account {user} does not exist, consult the system log file."),
         AccountError::LastAdmin => "Error: the last administrator account cannot be removed or demoted, consult the system log file.".into(),
+        AccountError::Root => "Error: the root account cannot be removed or demoted, consult the system log file.".into(),
+        AccountError::TooMany => format!("Error: the maximum number of accounts ({}) is reached, consult the system log file.", crate::users::MAX_ACCOUNTS),
         AccountError::Storage(_) => "Error: consult the system log file.".into(),
     };
     if let AccountError::Storage(detail) = e {
