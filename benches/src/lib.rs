@@ -20,6 +20,8 @@ pub struct Daemon {
     pub addr: String,
     /// SIP `127.0.0.1:<port>` (UDP and TCP), when started with `--sip`.
     pub sip: String,
+    /// HTTPS `127.0.0.1:<port>`, when started with `--https` (off otherwise).
+    pub https: String,
 }
 
 impl Daemon {
@@ -40,6 +42,12 @@ impl Daemon {
                 "root:pass",
             ])
             .args(extra)
+            // HTTPS only where a bench asks for it: daemons side by side would race for 443.
+            .args(if extra.contains(&"--https") {
+                &[][..]
+            } else {
+                &["--https", ""][..]
+            })
             .env("RUST_LOG", "warn,rsipstack::dialog::dialog=error")
             .stdout(Stdio::piped())
             .spawn()
@@ -47,9 +55,13 @@ impl Daemon {
         let stdout = child.stdout.take().expect("stdout");
         let mut addr = String::new();
         let mut sip = String::new();
+        let mut https = String::new();
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             if let Some(rest) = line.strip_prefix("netamp: SIP on udp and tcp ") {
                 sip = rest.trim().to_string();
+            }
+            if let Some(rest) = line.strip_prefix("netamp: HTTPS listening on https://") {
+                https = rest.split('/').next().unwrap_or("").to_string();
             }
             if let Some(rest) = line.strip_prefix("netamp: HTTP listening on http://") {
                 addr = rest.split('/').next().unwrap_or("").to_string();
@@ -57,7 +69,12 @@ impl Daemon {
             }
         }
         assert!(!addr.is_empty(), "netamp did not start");
-        Daemon { child, addr, sip }
+        Daemon {
+            child,
+            addr,
+            sip,
+            https,
+        }
     }
 
     /// The daemon's process id.

@@ -37,6 +37,9 @@ pub struct Cli {
     /// HTTP listen address.
     #[arg(long)]
     pub http: Option<SocketAddr>,
+    /// HTTPS listen address (`auto`, an address, or "" for off).
+    #[arg(long)]
+    pub https: Option<String>,
     /// SIP listen address.
     #[arg(long)]
     pub sip: Option<SocketAddr>,

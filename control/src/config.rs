@@ -65,6 +65,9 @@ pub struct RtspConfig {
     pub listen: String,
 }
 
+/// Where `auto` HTTPS goes when port 443 cannot be bound.
+pub const HTTPS_FALLBACK: &str = "0.0.0.0:8443";
+
 /// Where `auto` RTSP goes when port 554 cannot be bound.
 pub const RTSP_FALLBACK: &str = "0.0.0.0:8554";
 
@@ -121,6 +124,10 @@ impl Default for IoConfig {
 pub struct HttpConfig {
     /// Listen address.
     pub listen: SocketAddr,
+    /// HTTPS listen address: `auto` (port 443, or [`HTTPS_FALLBACK`] when 443 cannot be
+    /// had; neither: a warning and no HTTPS), an address (that one or netamp does not
+    /// start), or empty (off).
+    pub https_listen: String,
     /// Largest request body outside clip uploads, bytes.
     pub max_body_bytes: usize,
     /// Kernel send buffer of each HTTP connection, KiB. Bounded so a receive.cgi listener
@@ -138,6 +145,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             listen: "0.0.0.0:8080".parse().expect("valid literal"),
+            https_listen: "auto".into(),
             max_body_bytes: 64 * 1024,
             send_buffer_kib: 64,
             max_connections: 256,
@@ -453,6 +461,14 @@ impl Config {
         self.audio
             .input
             .parse::<netamp_engine::device::InputSpec>()?;
+        if !matches!(h.https_listen.as_str(), "" | "auto")
+            && h.https_listen.parse::<SocketAddr>().is_err()
+        {
+            return bad(format!(
+                "[http] https_listen {:?}: not an address",
+                h.https_listen
+            ));
+        }
         if !matches!(self.rtsp.listen.as_str(), "" | "auto")
             && self.rtsp.listen.parse::<SocketAddr>().is_err()
         {

@@ -130,6 +130,9 @@ async fn run(cli: Cli, stop: Arc<tokio::sync::Notify>) -> Result<(), ControlErro
     if let Some(a) = cli.sip {
         config.sip.listen = a;
     }
+    if let Some(a) = cli.https.clone() {
+        config.http.https_listen = a;
+    }
     if let Some(a) = cli.rtsp.clone() {
         config.rtsp.listen = a;
     }
@@ -355,6 +358,12 @@ async fn run(cli: Cli, stop: Arc<tokio::sync::Notify>) -> Result<(), ControlErro
     );
     rules.start();
 
+    // Made (or loaded) before the listener: the certificate API needs it either way.
+    let tls = if config.http.https_listen.is_empty() {
+        None
+    } else {
+        Some(Arc::new(crate::tls::TlsState::load_or_create(&data_dir)?))
+    };
     let svc = Arc::new(services::Services {
         identity: Arc::new(identity),
         auth: auth.clone(),
@@ -371,6 +380,7 @@ async fn run(cli: Cli, stop: Arc<tokio::sync::Notify>) -> Result<(), ControlErro
             let b: [u8; 16] = rand::random();
             b.iter().map(|x| format!("{x:02x}")).collect()
         },
+        tls,
         rtsp_addr,
     });
     let http_state = Arc::new(http::HttpState::new(auth, config.http.max_body_bytes));
@@ -394,6 +404,27 @@ async fn run(cli: Cli, stop: Arc<tokio::sync::Notify>) -> Result<(), ControlErro
     {
         tracing::warn!("cannot bound the HTTP send buffer: {e}");
     }
+    // HTTPS before the HTTP line: scripts and tests take the HTTP line as "ready".
+    let https = match https_listener(&h.https_listen).await? {
+        Some(l) => {
+            let tls = svc.tls.clone().ok_or_else(|| {
+                ControlError::Config("HTTPS listens without a certificate".into())
+            })?;
+            let b = l
+                .local_addr()
+                .map_err(|e| ControlError::Config(format!("HTTPS: {e}")))?;
+            let shown = if b.ip().is_unspecified() {
+                SocketAddr::from(([127, 0, 0, 1], b.port()))
+            } else {
+                b
+            };
+            say(&format!(
+                "netamp: HTTPS listening on https://{shown}/ (bound {b})"
+            ));
+            Some((l, tls, b))
+        }
+        None => None,
+    };
     say(&format!(
         "netamp: HTTP listening on http://{shown}/ (bound {bound})"
     ));
@@ -406,7 +437,11 @@ async fn run(cli: Cli, stop: Arc<tokio::sync::Notify>) -> Result<(), ControlErro
     // Only a device reachable from the LAN is announced on it: a loopback-only listener
     // (every test daemon's) would be a name nobody can use.
     let _announcer = if config.device.mdns && !bound.ip().is_loopback() {
-        match crate::discovery::Announcer::start(&svc.identity, bound.port()) {
+        match crate::discovery::Announcer::start(
+            &svc.identity,
+            bound.port(),
+            https.as_ref().map(|(_, _, b)| b.port()),
+        ) {
             Ok(a) => {
                 tracing::info!(
                     "announced on the LAN (mDNS) as {:?}",
@@ -443,7 +478,17 @@ async fn run(cli: Cli, stop: Arc<tokio::sync::Notify>) -> Result<(), ControlErro
         idle_timeout: Duration::from_secs(h.idle_timeout_s),
         grace: SHUTDOWN_GRACE,
     };
-    http::serve(svc.clone(), http_state, listener, limits, async move {
+    let mut listeners = vec![http::server::Listener {
+        tcp: listener,
+        tls: None,
+    }];
+    if let Some((tcp, tls, _)) = https {
+        listeners.push(http::server::Listener {
+            tcp,
+            tls: Some(tls),
+        });
+    }
+    http::serve(svc.clone(), http_state, listeners, limits, async move {
         stop.notified().await
     })
     .await;
@@ -485,6 +530,42 @@ fn say(line: &str) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+}
+
+/// The HTTPS listener `[http] https_listen` asks for (see [`config::HttpConfig`]); `None`
+/// when HTTPS is off, or `auto` found neither port free.
+async fn https_listener(listen: &str) -> Result<Option<tokio::net::TcpListener>, ControlError> {
+    let bind = |a: &str| {
+        let a = a.to_string();
+        async move {
+            let addr: SocketAddr = a
+                .parse()
+                .map_err(|e| ControlError::Config(format!("[http] https_listen {a:?}: {e}")))?;
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| ControlError::Listen(addr, e))
+        }
+    };
+    match listen {
+        "" => Ok(None),
+        "auto" => match bind("0.0.0.0:443").await {
+            Ok(l) => Ok(Some(l)),
+            Err(e) => match bind(config::HTTPS_FALLBACK).await {
+                Ok(l) => {
+                    tracing::info!(
+                        "HTTPS: {e}; HTTPS is on {} instead (set [http] https_listen to choose)",
+                        config::HTTPS_FALLBACK
+                    );
+                    Ok(Some(l))
+                }
+                Err(e2) => {
+                    tracing::warn!("HTTPS off: {e}; {e2} (set [http] https_listen to choose)");
+                    Ok(None)
+                }
+            },
+        },
+        addr => bind(addr).await.map(Some),
+    }
 }
 
 /// The RTSP listener `[rtsp] listen` asks for (see [`config::RtspConfig`]); `None` when

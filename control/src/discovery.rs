@@ -10,7 +10,7 @@ use mdns_sd::{IfKind, ServiceDaemon, ServiceInfo};
 
 use crate::identity::Identity;
 
-/// The service types announced.
+/// The service types announced for the HTTP port (`_https._tcp` goes with HTTPS's).
 pub const SERVICE_TYPES: [&str; 2] = ["_http._tcp.local.", "_axis-video._tcp.local."];
 
 /// A running responder; dropping it withdraws the announcements.
@@ -20,8 +20,12 @@ pub struct Announcer {
 }
 
 impl Announcer {
-    /// Announces the HTTP port of the device `id`.
-    pub fn start(id: &Identity, http_port: u16) -> Result<Self, mdns_sd::Error> {
+    /// Announces the HTTP port (and the HTTPS port, when HTTPS runs) of the device `id`.
+    pub fn start(
+        id: &Identity,
+        http_port: u16,
+        https_port: Option<u16>,
+    ) -> Result<Self, mdns_sd::Error> {
         let daemon = ServiceDaemon::new()?;
         // mdns-sd answers on loopback too by default; a LAN announcement carrying
         // 127.0.0.1 would send browsers on this host to an address others cannot use.
@@ -35,9 +39,14 @@ impl Announcer {
             id.mac.to_ascii_lowercase()
         );
         let mut names = Vec::new();
-        for ty in SERVICE_TYPES {
+        let https = https_port.map(|p| ("_https._tcp.local.", p));
+        for (ty, port) in SERVICE_TYPES
+            .map(|t| (t, http_port))
+            .into_iter()
+            .chain(https)
+        {
             let properties = [("macaddress", id.mac.as_str()), ("path", "/")];
-            let info = ServiceInfo::new(ty, &instance, &host, (), http_port, &properties[..])?
+            let info = ServiceInfo::new(ty, &instance, &host, (), port, &properties[..])?
                 .enable_addr_auto();
             names.push(info.get_fullname().to_string());
             daemon.register(info)?;

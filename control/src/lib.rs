@@ -37,6 +37,7 @@ mod sip_settings;
 pub mod soap;
 mod sound_level;
 mod store;
+mod tls;
 mod users;
 mod wildcard;
 

@@ -1,6 +1,7 @@
 """Home Assistant's `axis` library sets up netamp the way HA's config flow and hub do.
 
-Usage: ha_setup.py HOST PORT USER PASSWORD EXPECTED_SERIAL
+Usage: ha_setup.py HOST PORT USER PASSWORD EXPECTED_SERIAL [http|https]
+(https as HA's verify_ssl=False option: the device's self-signed certificate is taken.)
 Prints one JSON line with what the library learned; exits non-zero on any failure.
 """
 
@@ -14,9 +15,12 @@ import axis
 from axis.models.configuration import Configuration
 
 
-async def main(host: str, port: int, user: str, password: str, serial: str) -> None:
+async def main(host: str, port: int, user: str, password: str, serial: str, proto: str) -> None:
     async with httpx.AsyncClient(verify=False) as session:
-        device = axis.AxisDevice(Configuration(session, host, port=port, username=user, password=password))
+        device = axis.AxisDevice(Configuration(
+            session, host, port=port, username=user, password=password,
+            web_proto=proto, verify_ssl=False,
+        ))
         # HA's hub: get_axis_api() → vapix.initialize(), then users and groups.
         async with asyncio.timeout(30):
             await device.vapix.initialize()
@@ -48,4 +52,4 @@ async def main(host: str, port: int, user: str, password: str, serial: str) -> N
 
 if __name__ == "__main__":
     h, p, u, pw, s = sys.argv[1:6]
-    asyncio.run(main(h, int(p), u, pw, s))
+    asyncio.run(main(h, int(p), u, pw, s, sys.argv[6] if len(sys.argv) > 6 else "http"))

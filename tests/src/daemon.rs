@@ -58,6 +58,8 @@ pub struct DaemonOptions {
     pub http: Option<String>,
     /// `--audio-in` spec (default `none`).
     pub audio_in: Option<String>,
+    /// HTTPS listen address (default: HTTPS off).
+    pub https: Option<String>,
 }
 
 /// A running daemon; dropping it stops it (SIGTERM, so the WAV gets its final header).
@@ -67,6 +69,8 @@ pub struct Daemon {
     pub addr: String,
     /// SIP (UDP and TCP) `127.0.0.1:<port>`, empty when SIP is off.
     pub sip: String,
+    /// HTTPS `127.0.0.1:<port>`, empty when HTTPS is off.
+    pub https: String,
     /// Scratch directory of this daemon.
     pub dir: tempfile::TempDir,
     /// State directory.
@@ -108,6 +112,8 @@ impl Daemon {
             .arg(&data_dir)
             .arg("--http")
             .arg(opts.http.as_deref().unwrap_or("127.0.0.1:0"))
+            .arg("--https")
+            .arg(opts.https.as_deref().unwrap_or(""))
             .args(["--sip", "127.0.0.1:0", "--audio-in"])
             .arg(opts.audio_in.as_deref().unwrap_or("none"))
             .arg("--audio-out")
@@ -128,17 +134,21 @@ impl Daemon {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             let mut sip = String::new();
+            let mut https = String::new();
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(rest) = line.strip_prefix("netamp: SIP on udp and tcp ") {
                     sip = rest.trim().to_string();
                 }
+                if let Some(rest) = line.strip_prefix("netamp: HTTPS listening on https://") {
+                    https = rest.split('/').next().unwrap_or("").to_string();
+                }
                 if let Some(rest) = line.strip_prefix("netamp: HTTP listening on http://") {
                     let addr = rest.split('/').next().unwrap_or("").to_string();
-                    let _ = tx.send((addr, sip.clone()));
+                    let _ = tx.send((addr, sip.clone(), https.clone()));
                 }
             }
         });
-        let (addr, sip) = match rx.recv_timeout(Duration::from_secs(30)) {
+        let (addr, sip, https) = match rx.recv_timeout(Duration::from_secs(30)) {
             Ok(a) => a,
             Err(_) => {
                 let _ = child.kill();
@@ -149,6 +159,7 @@ impl Daemon {
             child: Some(child),
             addr,
             sip,
+            https,
             dir,
             data_dir,
             capture,

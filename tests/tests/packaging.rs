@@ -663,6 +663,19 @@ fn the_debian_package_installs_runs_as_its_unit_says_and_removes_as_policy_says(
     )
     .json();
     assert_eq!(device["data"]["propertyList"]["SerialNumber"], mac.as_str());
+    // HTTPS on 443 (the ambient capability) with the certificate made at first start.
+    let secure = curl_in(
+        ns.command("curl"),
+        Auth::Anonymous,
+        &[
+            "--cacert",
+            "/var/lib/netamp/certs/https.crt",
+            "-d",
+            r#"{"apiVersion":"1.0","method":"systemready"}"#,
+            "https://127.0.0.1/axis-cgi/systemready.cgi",
+        ],
+    );
+    assert_eq!(secure.status, 200, "{}", secure.text());
     // The ambient capability: RTSP got its privileged port.
     let rtsp = curl_in(
         ns.command("curl"),
@@ -670,8 +683,19 @@ fn the_debian_package_installs_runs_as_its_unit_says_and_removes_as_policy_says(
         &["-X", "OPTIONS", "rtsp://127.0.0.1:554/"],
     );
     assert_eq!(rtsp.status, 200, "RTSP on 554: {}", rtsp.headers);
-    let found = browse(&ns, "10.95.0.1", 3, &["_http._tcp.local."]);
+    let found = browse(
+        &ns,
+        "10.95.0.1",
+        3,
+        &["_http._tcp.local.", "_https._tcp.local."],
+    );
     assert!(found.iter().any(|s| s["port"] == 8080), "{found:?}");
+    assert!(
+        found
+            .iter()
+            .any(|s| s["type"] == "_https._tcp.local." && s["port"] == 443),
+        "{found:?}"
+    );
 
     terminate(&mut service);
     let mut buf = [0u8; 512];

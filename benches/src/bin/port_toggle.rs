@@ -61,7 +61,7 @@ fn main() {
     let s = d.status();
     let lat = &s["io"]["action_latency_us"];
     println!(
-        "port.cgi toggle (wrk -t2 -c16 {seconds}s, Digest reused): {rps} ({non2xx}); request received → backend write over the last {} actions: p50 {} µs, p99 {} µs, max {} µs",
+        "port.cgi toggle (wrk -t2 -c16 {seconds}s, Basic): {rps} ({non2xx}); request received → backend write over the last {} actions: p50 {} µs, p99 {} µs, max {} µs",
         lat["count"], lat["p50_us"], lat["p99_us"], lat["max_us"]
     );
     println!("{out}");

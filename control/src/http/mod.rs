@@ -4,6 +4,7 @@
 mod audio_device;
 mod audio_mixer;
 mod call;
+mod certificate;
 mod clips;
 pub mod gate;
 mod io;
@@ -261,6 +262,9 @@ pub async fn route(svc: &Services, http: &HttpState, mut req: Request) -> Reply 
         "/vapix/call" => call::handle(gate, &svc.calls, &mut req).await,
         "/vapix/services" => services::handle(gate, &svc.rules, &svc.io, &mut req).await,
         "/metrics" => status::metrics(gate, svc, &req),
+        "/api/v1/https/certificate" => {
+            certificate::handle(gate, svc.tls.as_deref(), &mut req).await
+        }
         "/axis-cgi/systemready.cgi" => json_api::system_ready(gate, svc, &mut req).await,
         "/healthz" => status::healthz(svc),
         _ => text(StatusCode::NOT_FOUND, "404 Not Found\n"),
@@ -297,12 +301,12 @@ where
     ))
 }
 
-/// Serves HTTP on `listener` within `limits` until `shutdown` resolves (and then at most
-/// `limits.grace` longer).
+/// Serves the same routes on every listener (HTTP, HTTPS) within `limits` until
+/// `shutdown` resolves (and then at most `limits.grace` longer).
 pub async fn serve(
     svc: Arc<Services>,
     http: Arc<HttpState>,
-    listener: tokio::net::TcpListener,
+    listeners: Vec<server::Listener>,
     limits: server::Limits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
@@ -376,13 +380,19 @@ pub async fn serve(
                 }
             },
         );
-    server::run(
-        warp::service(websocket.or(filter)),
-        listener,
-        limits,
-        shutdown,
-    )
-    .await;
+    let service = warp::service(websocket.or(filter));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let runs = listeners.into_iter().map(|listener| {
+        let mut stop = stop_rx.clone();
+        server::run(service.clone(), listener, limits, async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })
+    });
+    futures_util::future::join_all(runs).await;
 }
 
 /// The peer address [`server::run`] puts into each request.

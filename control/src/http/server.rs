@@ -12,7 +12,9 @@
 //!   opening (netamp reads the first head itself: [`super::unframed`]) or of its last
 //!   response (hyper's header-read timer, which also runs while a keep-alive connection
 //!   waits), and a body may pause no longer than that ([`super::boxed_body`]);
-//! - at shutdown, connections get `grace` to finish, then are dropped.
+//! - at shutdown, connections get `grace` to finish, then are dropped;
+//! - on an HTTPS listener the TLS handshake comes first, within the same header timeout,
+//!   with the certificate [`crate::tls::TlsState`] holds at that moment.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -21,8 +23,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+
+use crate::tls::TlsState;
 
 /// The peer of a connection, put into each request's extensions.
 #[derive(Debug, Clone, Copy)]
@@ -39,15 +44,71 @@ pub struct Limits {
     pub grace: Duration,
 }
 
+/// A listening socket, plain HTTP or HTTPS.
+pub struct Listener {
+    /// The socket.
+    pub tcp: TcpListener,
+    /// Its TLS configuration (`None`: plain HTTP).
+    pub tls: Option<Arc<TlsState>>,
+}
+
+/// TLS handshakes that failed or did not finish in time, for `/metrics`.
+pub static HANDSHAKE_FAILURES: AtomicU64 = AtomicU64::new(0);
+
 /// Connections refused for being over the cap, for `/metrics`.
 pub static REFUSED: AtomicU64 = AtomicU64::new(0);
+
+/// Serves one connection (plain or TLS) until it ends or shutdown's grace is over; its
+/// connection slot is given back then.
+async fn serve_connection<I, S>(
+    stream: I,
+    service: S,
+    mut stop: watch::Receiver<bool>,
+    idle_timeout: Duration,
+    slot: OwnedSemaphorePermit,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::HttpService<hyper::body::Incoming> + Send + 'static,
+    S::Future: Send + 'static,
+    S::ResBody: Send + 'static,
+    <S::ResBody as hyper::body::Body>::Data: Send,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    // The first request head is read here (an unframed transmit body gets its length:
+    // [`super::unframed`]), within the same header timeout hyper keeps.
+    let io = tokio::select! {
+        io = super::unframed::prepare(stream, idle_timeout) => io,
+        () = async { drop(stop.wait_for(|s| *s).await) } => None,
+    };
+    let Some(io) = io else {
+        drop(slot);
+        return;
+    };
+    // HTTP/1.1 only: VAPIX clients speak it, and the automatic HTTP/2 detection would
+    // wait for a first byte without any timeout.
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(idle_timeout)
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        () = async { drop(stop.wait_for(|s| *s).await) } => {
+            // Finish the request in hand, then close.
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+    drop(slot);
+}
 
 /// Serves `service` (warp's filter as a service) on `listener` within `limits` until
 /// `shutdown` resolves; returns when every connection has finished or `limits.grace`
 /// has passed.
 pub async fn run<S>(
     service: S,
-    listener: TcpListener,
+    listener: Listener,
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) where
@@ -60,7 +121,8 @@ pub async fn run<S>(
         + 'static,
     S::Future: Send + 'static,
 {
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let Listener { tcp: listener, tls } = listener;
+    let (stop_tx, stop_rx) = watch::channel(false);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -91,34 +153,25 @@ pub async fn run<S>(
         );
         let mut stop = stop_rx.clone();
         let idle_timeout = limits.idle_timeout;
+        let tls = tls.as_ref().map(|t| t.acceptor());
         tokio::spawn(async move {
-            // The first request head is read here (an unframed transmit body gets its
-            // length: [`super::unframed`]), within the same header timeout hyper keeps.
-            let io = tokio::select! {
-                io = super::unframed::prepare(stream, idle_timeout) => io,
-                () = async { drop(stop.wait_for(|s| *s).await) } => None,
+            let Some(acceptor) = tls else {
+                return serve_connection(stream, service, stop, idle_timeout, slot).await;
             };
-            let Some(io) = io else {
-                drop(slot);
-                return;
+            let handshake = tokio::select! {
+                r = tokio::time::timeout(idle_timeout, acceptor.accept(stream)) => r,
+                () = async { drop(stop.wait_for(|s| *s).await) } => return,
             };
-            // HTTP/1.1 only: VAPIX clients speak it, and the automatic HTTP/2 detection
-            // would wait for a first byte without any timeout.
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(idle_timeout)
-                .serve_connection(TokioIo::new(io), service)
-                .with_upgrades();
-            let mut conn = std::pin::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                () = async { drop(stop.wait_for(|s| *s).await) } => {
-                    // Finish the request in hand, then close.
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
+            match handshake {
+                Ok(Ok(tls_stream)) => {
+                    serve_connection(tls_stream, service, stop, idle_timeout, slot).await;
+                }
+                // A client that does not speak our TLS (1.0, 1.1, no shared cipher) or
+                // never finishes: nothing to answer in HTTP.
+                Ok(Err(_)) | Err(_) => {
+                    HANDSHAKE_FAILURES.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            drop(slot);
         });
     }
     drop(listener);

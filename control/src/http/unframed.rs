@@ -15,7 +15,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 
 /// The Content-Length given to a body that runs until the sender closes.
 pub const UNTIL_CLOSE: u64 = 1 << 62;
@@ -26,16 +25,20 @@ const MAX_HEAD: usize = 16 * 1024;
 /// The path whose unframed bodies are streams.
 const TRANSMIT: &str = "/axis-cgi/audio/transmit.cgi";
 
-/// A connection whose first bytes were read ahead (and perhaps rewritten).
-pub struct Prefixed {
+/// A connection (plain TCP, or TLS over it) whose first bytes were read ahead (and
+/// perhaps rewritten).
+pub struct Prefixed<S> {
     prefix: Vec<u8>,
     pos: usize,
-    inner: TcpStream,
+    inner: S,
 }
 
 /// Reads the connection's first request head (at most `timeout`) and gives an unframed
 /// transmit POST its length; `None` when the peer sent nothing in time or went away.
-pub async fn prepare(mut stream: TcpStream, timeout: Duration) -> Option<Prefixed> {
+pub async fn prepare<S: AsyncRead + Unpin>(
+    mut stream: S,
+    timeout: Duration,
+) -> Option<Prefixed<S>> {
     let mut head = Vec::with_capacity(1024);
     let read = async {
         let mut buf = [0u8; 2048];
@@ -104,7 +107,7 @@ pub fn with_length(mut head: Vec<u8>) -> Vec<u8> {
     head
 }
 
-impl AsyncRead for Prefixed {
+impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -125,7 +128,7 @@ impl AsyncRead for Prefixed {
     }
 }
 
-impl AsyncWrite for Prefixed {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -158,6 +161,7 @@ impl AsyncWrite for Prefixed {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::net::TcpStream;
 
     #[test]
     fn only_an_unframed_transmit_post_gets_a_length() {

@@ -1,0 +1,188 @@
+//! HTTPS: the server certificate and the rustls configuration each TLS handshake uses.
+//!
+//! At the first start with HTTPS on, netamp makes a self-signed certificate with rcgen
+//! (subject alternative names: the host name, `<host name>.local`, `localhost` and every
+//! local address, so a client that is given the certificate as its CA can verify any of
+//! them) and keeps it with its key (0600) in `certs/` of the state directory. The
+//! configuration sits behind a lock that each handshake reads, so a certificate swapped
+//! by [`TlsState::replace`] is what the next handshake presents, without a restart.
+//! TLS 1.2 and 1.3 only (rustls has nothing older), aws-lc-rs as the crypto provider.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::rustls::{self, ServerConfig};
+use tokio_rustls::TlsAcceptor;
+
+use crate::error::ControlError;
+use crate::store;
+
+/// The server certificate in use and the configuration built from it.
+pub struct TlsState {
+    dir: PathBuf,
+    config: RwLock<Arc<ServerConfig>>,
+}
+
+impl TlsState {
+    /// Loads `certs/https.crt` and `certs/https.key` from `data_dir`, making a self-signed
+    /// pair first when there is none.
+    pub fn load_or_create(data_dir: &Path) -> Result<Self, ControlError> {
+        let dir = data_dir.join("certs");
+        std::fs::create_dir_all(&dir).map_err(|source| ControlError::State {
+            path: dir.clone(),
+            source,
+        })?;
+        let (crt, key) = (dir.join("https.crt"), dir.join("https.key"));
+        if !crt.exists() || !key.exists() {
+            let names = subject_names();
+            let (cert_pem, key_pem) = self_signed(&names)
+                .map_err(|e| ControlError::Config(format!("HTTPS certificate: {e}")))?;
+            store::write_atomic(&key, key_pem.as_bytes())?;
+            store::write_atomic(&crt, cert_pem.as_bytes())?;
+            tracing::info!(
+                "HTTPS: made a self-signed certificate for {} ({})",
+                names.join(", "),
+                crt.display()
+            );
+        }
+        let read = |p: &Path| {
+            std::fs::read_to_string(p).map_err(|source| ControlError::State {
+                path: p.to_owned(),
+                source,
+            })
+        };
+        let config = server_config(&read(&crt)?, &read(&key)?)
+            .map_err(|e| ControlError::CorruptState(crt.clone(), e))?;
+        Ok(Self {
+            dir,
+            config: RwLock::new(Arc::new(config)),
+        })
+    }
+
+    /// The certificate in use with its chain, PEM.
+    pub fn certificate_pem(&self) -> Result<String, String> {
+        std::fs::read_to_string(self.dir.join("https.crt")).map_err(|e| e.to_string())
+    }
+
+    /// What the next handshake uses.
+    pub fn acceptor(&self) -> TlsAcceptor {
+        let config = self.config.read().unwrap_or_else(|p| p.into_inner());
+        TlsAcceptor::from(config.clone())
+    }
+
+    /// Makes `cert_pem` (with its chain) and `key_pem` the server certificate: checked
+    /// first, stored, then used from the next handshake on. A pair that does not work
+    /// changes nothing.
+    pub fn replace(&self, cert_pem: &str, key_pem: &str) -> Result<(), String> {
+        let config = server_config(cert_pem, key_pem)?;
+        store::write_atomic(&self.dir.join("https.key"), key_pem.as_bytes())
+            .map_err(|e| e.to_string())?;
+        store::write_atomic(&self.dir.join("https.crt"), cert_pem.as_bytes())
+            .map_err(|e| e.to_string())?;
+        *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(config);
+        Ok(())
+    }
+}
+
+/// The names a self-signed certificate is made for.
+fn subject_names() -> Vec<String> {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    let mut names = Vec::new();
+    if !host.is_empty() && host != "localhost" {
+        names.push(host.clone());
+        names.push(format!("{host}.local"));
+    }
+    names.push("localhost".into());
+    let mut addrs: Vec<String> = if_addrs::get_if_addrs()
+        .map(|a| a.into_iter().map(|i| i.ip().to_string()).collect())
+        .unwrap_or_default();
+    for loopback in ["127.0.0.1", "::1"] {
+        if !addrs.iter().any(|a| a == loopback) {
+            addrs.push(loopback.into());
+        }
+    }
+    names.extend(addrs);
+    names
+}
+
+/// A self-signed certificate and its key (ECDSA P-256), PEM.
+fn self_signed(names: &[String]) -> Result<(String, String), rcgen::Error> {
+    let mut params = rcgen::CertificateParams::new(names.to_vec())?;
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params.distinguished_name.push(
+        rcgen::DnType::CommonName,
+        names.first().cloned().unwrap_or_else(|| "netamp".into()),
+    );
+    params
+        .distinguished_name
+        .push(rcgen::DnType::OrganizationName, "netamp");
+    let key = rcgen::KeyPair::generate()?;
+    let cert = params.self_signed(&key)?;
+    Ok((cert.pem(), key.serialize_pem()))
+}
+
+/// A rustls server configuration for this certificate chain and key.
+fn server_config(cert_pem: &str, key_pem: &str) -> Result<ServerConfig, String> {
+    let chain = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("certificate: {e}"))?;
+    if chain.is_empty() {
+        return Err("no certificate in the PEM text".into());
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+        .map_err(|e| format!("private key: {e}"))?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| format!("certificate and key: {e}"))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_certificate_is_made_once_kept_private_and_a_bad_replacement_changes_nothing() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let tls = TlsState::load_or_create(dir.path()).expect("create");
+        let crt = std::fs::read_to_string(dir.path().join("certs/https.crt")).expect("crt");
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("certs/https.key"))
+                .expect("key")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        // Loaded again, not made again.
+        TlsState::load_or_create(dir.path()).expect("load");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("certs/https.crt")).expect("crt"),
+            crt
+        );
+        assert!(tls.replace("not a certificate", "nor a key").is_err());
+        let (other, other_key) = self_signed(&["other.example".into()]).expect("other");
+        // A key that is not the certificate's.
+        let (_, wrong_key) = self_signed(&["x".into()]).expect("x");
+        assert!(tls.replace(&other, &wrong_key).is_err());
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("certs/https.crt")).expect("crt"),
+            crt
+        );
+        tls.replace(&other, &other_key).expect("replace");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("certs/https.crt")).expect("crt"),
+            other
+        );
+        assert!(subject_names().iter().any(|n| n == "127.0.0.1"));
+    }
+}

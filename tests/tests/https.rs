@@ -1,0 +1,171 @@
+//! HTTPS: the self-signed certificate made at first start, the same routes with Digest,
+//! TLS 1.0 and 1.1 refused, a certificate replaced live, Home Assistant's `axis` library
+//! over HTTPS.
+
+use std::process::{Command, Stdio};
+
+use netamp_tests::daemon::{Daemon, DaemonOptions, ADMIN, MAC};
+use netamp_tests::http::{curl, Auth};
+use netamp_tests::peers::self_signed;
+use netamp_tests::{ha_python, require_tool, run, workspace_root};
+
+fn https_daemon() -> Daemon {
+    Daemon::with(DaemonOptions {
+        https: Some("127.0.0.1:0".into()),
+        ..Default::default()
+    })
+}
+
+/// The certificate the server presents now, PEM (openssl s_client).
+fn presented(addr: &str) -> String {
+    let out = Command::new("openssl")
+        .args(["s_client", "-connect", addr, "-showcerts"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .expect("openssl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let begin = text
+        .find("-----BEGIN CERTIFICATE-----")
+        .expect("a certificate");
+    let end = text.find("-----END CERTIFICATE-----").expect("its end") + 25;
+    text[begin..end].to_string()
+}
+
+/// Whether a handshake with only this TLS version succeeds.
+fn handshake(addr: &str, version: &str) -> bool {
+    let out = Command::new("openssl")
+        .args(["s_client", "-connect", addr, version])
+        .stdin(Stdio::null())
+        .output()
+        .expect("openssl");
+    let text = String::from_utf8_lossy(&out.stdout);
+    out.status.success() && !text.contains("Cipher is (NONE)")
+}
+
+#[test]
+fn https_serves_the_same_api_with_a_verifiable_certificate_and_only_tls_1_2_and_1_3() {
+    require_tool("openssl");
+    let d = https_daemon();
+    assert!(!d.https.is_empty(), "no HTTPS line");
+    let ca = d.data().join("certs/https.crt");
+    let info = format!("https://{}/axis-cgi/basicdeviceinfo.cgi", d.https);
+    let body = r#"{"apiVersion":"1.1","method":"getAllProperties"}"#;
+    // curl checks the chain and the name (127.0.0.1 is among the certificate's names).
+    let r = curl(
+        Auth::Digest(ADMIN.0, ADMIN.1),
+        &["--cacert", ca.to_str().expect("path"), "-d", body, &info],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["data"]["propertyList"]["SerialNumber"], MAC);
+    // Without the CA curl refuses the self-signed certificate (status 0: no exchange).
+    assert_eq!(
+        curl(Auth::Digest(ADMIN.0, ADMIN.1), &["-d", body, &info]).status,
+        0
+    );
+
+    assert!(handshake(&d.https, "-tls1_2"));
+    assert!(handshake(&d.https, "-tls1_3"));
+    // openssl may not even offer the old versions (its security level): then the client
+    // refuses by itself; either way no TLS 1.0/1.1 session comes about.
+    assert!(!handshake(&d.https, "-tls1_1"));
+    assert!(!handshake(&d.https, "-tls1"));
+
+    // The key stays private.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(d.data().join("certs/https.key"))
+        .expect("key")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let pem = curl(
+        Auth::Digest(ADMIN.0, ADMIN.1),
+        &[&d.url("/api/v1/https/certificate")],
+    );
+    assert_eq!(pem.status, 200);
+    assert!(pem.text().contains("BEGIN CERTIFICATE") && !pem.text().contains("PRIVATE KEY"));
+}
+
+#[test]
+fn an_uploaded_certificate_is_presented_at_the_next_handshake_and_a_bad_one_changes_nothing() {
+    require_tool("openssl");
+    let d = https_daemon();
+    let before = presented(&d.https);
+    let dir = tempfile::tempdir().expect("tmp");
+    let (cert, key) = self_signed(dir.path());
+    let cert = std::fs::read_to_string(cert).expect("cert");
+    let key = std::fs::read_to_string(key).expect("key");
+    let put = |body: &serde_json::Value, auth| {
+        curl(
+            auth,
+            &[
+                "-X",
+                "PUT",
+                "-H",
+                "Content-Type: application/json",
+                "-d",
+                &body.to_string(),
+                &d.url("/api/v1/https/certificate"),
+            ],
+        )
+    };
+    // A key that is not the certificate's: refused, nothing changes.
+    let other = tempfile::tempdir().expect("tmp");
+    let (_, wrong_key) = self_signed(other.path());
+    let wrong = put(
+        &serde_json::json!({"certificate": cert, "key": std::fs::read_to_string(wrong_key).expect("key")}),
+        Auth::Digest(ADMIN.0, ADMIN.1),
+    );
+    assert_eq!(wrong.status, 400, "{}", wrong.text());
+    assert_eq!(presented(&d.https), before);
+    // An operator may not.
+    let op = d.url("/axis-cgi/pwdgrp.cgi?action=add&user=op&pwd=op&grp=users&sgrp=operator:viewer");
+    assert_eq!(curl(Auth::Digest(ADMIN.0, ADMIN.1), &[&op]).status, 200);
+    let refused = put(
+        &serde_json::json!({"certificate": cert, "key": key}),
+        Auth::Digest("op", "op"),
+    );
+    // As VAPIX answers a role that is too low: a new challenge.
+    assert_eq!(refused.status, 401);
+
+    let ok = put(
+        &serde_json::json!({"certificate": cert, "key": key}),
+        Auth::Digest(ADMIN.0, ADMIN.1),
+    );
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    // No restart: the next handshake presents the new certificate, which now verifies.
+    let now = presented(&d.https);
+    assert_ne!(now, before);
+    assert_eq!(now.trim(), cert.trim());
+    let ca = dir.path().join("cert.pem");
+    let r = curl(
+        Auth::Digest(ADMIN.0, ADMIN.1),
+        &[
+            "--cacert",
+            ca.to_str().expect("path"),
+            &format!(
+                "https://{}/axis-cgi/param.cgi?action=list&group=Brand",
+                d.https
+            ),
+        ],
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        std::fs::read_to_string(d.data().join("certs/https.crt"))
+            .expect("crt")
+            .trim(),
+        cert.trim()
+    );
+}
+
+#[test]
+fn home_assistant_sets_up_over_https_without_verifying_the_certificate() {
+    let d = https_daemon();
+    let (host, port) = d.https.rsplit_once(':').expect("addr");
+    let out = run(Command::new(ha_python())
+        .arg(workspace_root().join("tests/ha/ha_setup.py"))
+        .args([host, port, ADMIN.0, ADMIN.1, MAC, "https"]));
+    let v: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out).trim()).expect("json line");
+    assert_eq!(v["serial"], MAC);
+}
