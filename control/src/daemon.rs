@@ -29,7 +29,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 const QUIET_CRATES: &str = "symphonia_core=off,symphonia_format_riff=off,symphonia_format_ogg=off,\
     symphonia_bundle_mp3=off,symphonia_bundle_flac=off,symphonia_codec_vorbis=off,symphonia_codec_pcm=off,\
-    symphonia_adapter_libopus=off,warp::server::run=off,rsipstack=warn,rsipstack::dialog::dialog=error,pulseaudio::client::reactor=off";
+    symphonia_adapter_libopus=off,warp::server::run=off,rsipstack=warn,rsipstack::dialog::dialog=error,pulseaudio::client::reactor=off,rustls::msgs::handshake=error";
 
 /// Logging to stderr: `--log-level` (a level, to which the quiet crates' filters are
 /// added, or whole directives), else `RUST_LOG`, else info. Under systemd (stderr is the
