@@ -2,6 +2,7 @@
 //! listeners, and runs until a signal.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,9 +14,9 @@ use crate::cli::Cli;
 use crate::config::Config;
 use crate::error::ControlError;
 use crate::{
-    audio, audio_settings, auth, clips, config, events, http, identity, io_service, operator,
-    player, recorder, rtsp, services, shutdown, sip_service, sip_settings, sound_level, store,
-    users,
+    audio, audio_settings, auth, clips, config, events, http, identity, io_service, maintenance,
+    operator, player, recorder, rtsp, services, shutdown, sip_service, sip_settings, sound_level,
+    store, users,
 };
 
 /// Decoder crates log every malformed upload at error level; netamp reports those to the
@@ -116,13 +117,30 @@ pub fn main(cli: Cli) {
     let result = runtime.block_on(run(cli, stop));
     // Blocking tasks still running (a stalled upload's decoder) are not waited for.
     runtime.shutdown_timeout(Duration::from_millis(500));
-    if let Err(e) = result {
-        eprintln!("netamp: {e}");
-        std::process::exit(1);
+    match result {
+        Err(e) => {
+            eprintln!("netamp: {e}");
+            std::process::exit(1);
+        }
+        Ok(None) => {}
+        Ok(Some((what, data_dir))) => {
+            if let Err(e) = maintenance::reset_state(&data_dir, what) {
+                eprintln!("netamp: {what:?}: cannot reset {}: {e}", data_dir.display());
+                std::process::exit(1);
+            }
+            let e = maintenance::exec_self();
+            eprintln!("netamp: cannot run again: {e}");
+            std::process::exit(1);
+        }
     }
 }
 
-async fn run(cli: Cli, stop: Arc<tokio::sync::Notify>) -> Result<(), ControlError> {
+/// Runs the daemon until a signal or a maintenance request stops it; the latter is
+/// returned with the state directory, for [`main`] to carry out once everything is down.
+async fn run(
+    cli: Cli,
+    stop: Arc<tokio::sync::Notify>,
+) -> Result<Option<(maintenance::Reset, PathBuf)>, ControlError> {
     let mut config = Config::load(operator::config_path(&cli).as_deref())?;
     if let Some(a) = cli.http {
         config.http.listen = a;
@@ -380,6 +398,7 @@ async fn run(cli: Cli, stop: Arc<tokio::sync::Notify>) -> Result<(), ControlErro
             let b: [u8; 16] = rand::random();
             b.iter().map(|x| format!("{x:02x}")).collect()
         },
+        maintenance: Arc::new(maintenance::Maintenance::new(stop.clone())),
         tls,
         rtsp_addr,
     });
@@ -492,12 +511,19 @@ async fn run(cli: Cli, stop: Arc<tokio::sync::Notify>) -> Result<(), ControlErro
         stop.notified().await
     })
     .await;
-    tracing::info!("shutting down");
-    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    let reset = svc.maintenance.pending();
+    if reset == maintenance::Reset::None {
+        tracing::info!("shutting down");
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    } else {
+        tracing::info!("stopping to run again ({reset:?})");
+        // The same process runs again (exec) and says READY=1 then.
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
+    }
     svc.player.stop_all();
     svc.io.shutdown();
     output.stop();
-    Ok(())
+    Ok((reset != maintenance::Reset::None).then_some((reset, data_dir)))
 }
 
 /// Logs, once, what scheduling the sound card's render thread got (it asks on its first

@@ -43,6 +43,8 @@ pub struct Services {
     pub started: Instant,
     /// A random id of this start (`systemready.cgi`'s `bootid`).
     pub boot_id: String,
+    /// Restart and factory defaults.
+    pub maintenance: Arc<crate::maintenance::Maintenance>,
     /// The HTTPS certificate (`None`: HTTPS off).
     pub tls: Option<Arc<crate::tls::TlsState>>,
     /// Where the RTSP event stream listens (`None`: off).

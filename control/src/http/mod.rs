@@ -10,6 +10,7 @@ pub mod gate;
 mod io;
 mod json_api;
 mod json_cgi;
+mod maintenance;
 mod param;
 pub mod receive;
 mod recipients;
@@ -204,6 +205,8 @@ impl HttpState {
     }
 }
 
+use crate::maintenance::Reset;
+
 /// Dispatches a request to its handler, with the services that handler uses.
 pub async fn route(svc: &Services, http: &HttpState, mut req: Request) -> Reply {
     let gate = &http.gate;
@@ -264,6 +267,15 @@ pub async fn route(svc: &Services, http: &HttpState, mut req: Request) -> Reply 
         "/metrics" => status::metrics(gate, svc, &req),
         "/api/v1/https/certificate" => {
             certificate::handle(gate, svc.tls.as_deref(), &mut req).await
+        }
+        "/axis-cgi/restart.cgi" => {
+            maintenance::handle(gate, &svc.maintenance, &req, Reset::Restart)
+        }
+        "/axis-cgi/factorydefault.cgi" => {
+            maintenance::handle(gate, &svc.maintenance, &req, Reset::Factory)
+        }
+        "/axis-cgi/hardfactorydefault.cgi" => {
+            maintenance::handle(gate, &svc.maintenance, &req, Reset::Hard)
         }
         "/axis-cgi/systemready.cgi" => json_api::system_ready(gate, svc, &mut req).await,
         "/healthz" => status::healthz(svc),
