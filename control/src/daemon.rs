@@ -558,39 +558,39 @@ fn say(line: &str) {
     let _ = writeln!(out, "{line}").and_then(|()| out.flush());
 }
 
+/// Binds `addr`, the value of the config key `key`.
+async fn bind_listener(key: &str, addr: &str) -> Result<tokio::net::TcpListener, ControlError> {
+    let parsed: SocketAddr = addr
+        .parse()
+        .map_err(|e| ControlError::Config(format!("{key} {addr:?}: {e}")))?;
+    tokio::net::TcpListener::bind(parsed)
+        .await
+        .map_err(|e| ControlError::Listen(parsed, e))
+}
+
 /// The HTTPS listener `[http] https_listen` asks for (see [`config::HttpConfig`]); `None`
 /// when HTTPS is off, or `auto` found neither port free.
 async fn https_listener(listen: &str) -> Result<Option<tokio::net::TcpListener>, ControlError> {
-    let bind = |a: &str| {
-        let a = a.to_string();
-        async move {
-            let addr: SocketAddr = a
-                .parse()
-                .map_err(|e| ControlError::Config(format!("[http] https_listen {a:?}: {e}")))?;
-            tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|e| ControlError::Listen(addr, e))
-        }
-    };
+    const KEY: &str = "[http] https_listen";
     match listen {
         "" => Ok(None),
-        "auto" => match bind("0.0.0.0:443").await {
+        "auto" => match bind_listener(KEY, "0.0.0.0:443").await {
             Ok(l) => Ok(Some(l)),
-            Err(e) => match bind(config::HTTPS_FALLBACK).await {
+            Err(e) => match bind_listener(KEY, config::HTTPS_FALLBACK).await {
                 Ok(l) => {
                     tracing::info!(
-                        "HTTPS: {e}; HTTPS is on {} instead (set [http] https_listen to choose)",
+                        "HTTPS: {e}; HTTPS is on {} instead (set {KEY} to choose)",
                         config::HTTPS_FALLBACK
                     );
                     Ok(Some(l))
                 }
                 Err(e2) => {
-                    tracing::warn!("HTTPS off: {e}; {e2} (set [http] https_listen to choose)");
+                    tracing::warn!("HTTPS off: {e}; {e2} (set {KEY} to choose)");
                     Ok(None)
                 }
             },
         },
-        addr => bind(addr).await.map(Some),
+        addr => bind_listener(KEY, addr).await.map(Some),
     }
 }
 
@@ -598,29 +598,19 @@ async fn https_listener(listen: &str) -> Result<Option<tokio::net::TcpListener>,
 /// RTSP is off. A configured address that cannot be bound stops the start-up: Home
 /// Assistant would otherwise get no events without anyone knowing why.
 async fn rtsp_listener(listen: &str) -> Result<Option<tokio::net::TcpListener>, ControlError> {
-    let bind = |a: &str| {
-        let a = a.to_string();
-        async move {
-            let addr: SocketAddr = a
-                .parse()
-                .map_err(|e| ControlError::Config(format!("[rtsp] listen {a:?}: {e}")))?;
-            tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|e| ControlError::Listen(addr, e))
-        }
-    };
+    const KEY: &str = "[rtsp] listen";
     match listen {
         "" => Ok(None),
-        "auto" => match bind("0.0.0.0:554").await {
+        "auto" => match bind_listener(KEY, "0.0.0.0:554").await {
             Ok(l) => Ok(Some(l)),
             Err(e) => {
                 tracing::warn!(
-                    "RTSP: {e}; the event stream is on {} instead (set [rtsp] listen to choose)",
+                    "RTSP: {e}; the event stream is on {} instead (set {KEY} to choose)",
                     config::RTSP_FALLBACK
                 );
-                bind(config::RTSP_FALLBACK).await.map(Some)
+                bind_listener(KEY, config::RTSP_FALLBACK).await.map(Some)
             }
         },
-        addr => bind(addr).await.map(Some),
+        addr => bind_listener(KEY, addr).await.map(Some),
     }
 }

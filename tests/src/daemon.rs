@@ -45,6 +45,17 @@ pub fn netamp_bin() -> PathBuf {
     bin
 }
 
+/// The netamp binary with a state directory of its own and no config file, HTTP and SIP
+/// on ephemeral loopback ports, RTSP and HTTPS off: for tests that start it by hand.
+pub fn bare_command(data_dir: &Path) -> Command {
+    let mut cmd = Command::new(netamp_bin());
+    cmd.arg("--data-dir")
+        .arg(data_dir)
+        .args(["--config", "/dev/null", "--http", "127.0.0.1:0"])
+        .args(["--sip", "127.0.0.1:0", "--rtsp", "", "--https", ""]);
+    cmd
+}
+
 /// Options for one daemon.
 #[derive(Debug, Clone, Default)]
 pub struct DaemonOptions {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use netamp_tests::daemon::{netamp_bin, Daemon, DaemonOptions, ADMIN};
+use netamp_tests::daemon::{bare_command, netamp_bin, Daemon, DaemonOptions, ADMIN};
 use netamp_tests::http::{curl, curl_in, Auth};
 use netamp_tests::netns::NetNs;
 use netamp_tests::{ha_python, run, workspace_root};
@@ -137,18 +137,8 @@ fn logs_carry_no_terminal_codes_when_stderr_is_not_a_terminal() {
     let dir = tempfile::tempdir().expect("tmp");
     // `default` devices on a machine without a sound card: the fallback warnings, and
     // none of the ALSA library's own lines.
-    let mut child = Command::new(netamp_bin())
-        .args(["--data-dir"])
-        .arg(dir.path())
-        .args([
-            "--config",
-            "/dev/null",
-            "--http",
-            "127.0.0.1:0",
-            "--sip",
-            "127.0.0.1:0",
-        ])
-        .args(["--rtsp", "", "--log-level", "debug"])
+    let mut child = bare_command(dir.path())
+        .args(["--log-level", "debug"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -220,18 +210,8 @@ fn under_systemd_the_log_goes_to_the_journal_with_its_fields() {
     let dir = tempfile::tempdir().expect("tmp");
     let stderr = std::fs::File::create(dir.path().join("stderr")).expect("file");
     let meta = stderr.metadata().expect("meta");
-    let mut child = Command::new(netamp_bin())
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .args([
-            "--config",
-            "/dev/null",
-            "--http",
-            "127.0.0.1:0",
-            "--sip",
-            "127.0.0.1:0",
-        ])
-        .args(["--rtsp", "", "--audio-in", "none"])
+    let mut child = bare_command(&dir.path().join("data"))
+        .args(["--audio-in", "none"])
         .env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()))
         .env_remove("RUST_LOG")
         .stdout(Stdio::piped())

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use netamp_tests::audio::{align, ffmpeg_reference, longest_gap_ms, make_clip, Format};
-use netamp_tests::daemon::netamp_bin;
+use netamp_tests::daemon::bare_command;
 use netamp_tests::http::{curl, Auth};
 use netamp_tests::require_tool;
 
@@ -62,18 +62,8 @@ fn clips_play_through_a_pulseaudio_server_whole_and_without_gaps() {
         std::thread::sleep(Duration::from_millis(50));
     }
 
-    let mut netamp = Command::new(netamp_bin())
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .args([
-            "--config",
-            "/dev/null",
-            "--http",
-            "127.0.0.1:0",
-            "--sip",
-            "127.0.0.1:0",
-        ])
-        .args(["--rtsp", "", "--audio-out", "default", "--audio-in", "none"])
+    let mut netamp = bare_command(&dir.path().join("data"))
+        .args(["--audio-out", "default", "--audio-in", "none"])
         .args(["--admin", "root:pass"])
         .envs(env.clone())
         .env("RUST_LOG", "warn")
