@@ -120,6 +120,11 @@ impl Authenticator {
         }
     }
 
+    /// Whether requests without credentials may do what a viewer may.
+    pub fn anonymous_viewing(&self) -> bool {
+        self.config.anonymous_viewing
+    }
+
     /// The account store.
     pub fn users(&self) -> &Arc<UserStore> {
         &self.users

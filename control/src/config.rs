@@ -426,6 +426,8 @@ pub struct AuthConfig {
     pub block_seconds: u64,
     /// How long a Digest nonce stays fresh, seconds.
     pub nonce_lifetime_seconds: u64,
+    /// "Allow anonymous viewing": what a viewer may do, anyone may, without credentials.
+    pub anonymous_viewing: bool,
 }
 
 impl Default for AuthConfig {
@@ -434,6 +436,7 @@ impl Default for AuthConfig {
             max_failures: 20,
             block_seconds: 60,
             nonce_lifetime_seconds: 300,
+            anonymous_viewing: false,
         }
     }
 }

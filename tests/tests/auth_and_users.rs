@@ -362,3 +362,34 @@ fn repeated_failures_block_the_address() {
     );
     assert_eq!(discovery.status, 403);
 }
+
+#[test]
+fn anonymous_viewing_lets_anyone_do_what_a_viewer_may_and_nothing_more() {
+    let d = Daemon::with(DaemonOptions {
+        config: "[auth]\nanonymous_viewing = true\n".into(),
+        ..Default::default()
+    });
+    let file = make_clip(d.dir.path(), Format::WavPcm16, 48000, 1, 0.2);
+    let clip = upload_ok(&d, &file);
+    let anon = |path: &str| curl(Auth::Anonymous, &[&d.url(path)]).status;
+    // Viewer rights without credentials: play and stop a clip, read ports and status.
+    assert_eq!(anon(&format!("/axis-cgi/playclip.cgi?clip={clip}")), 200);
+    assert_eq!(anon("/axis-cgi/stopclip.cgi"), 200);
+    assert_eq!(anon("/axis-cgi/io/port.cgi?checkactive=1"), 200);
+    assert_eq!(anon("/api/v1/status"), 200);
+    // Nothing an operator or administrator may.
+    assert_eq!(anon("/axis-cgi/io/port.cgi?action=4:/"), 401);
+    assert_eq!(
+        anon(&format!(
+            "/axis-cgi/mediaclip.cgi?action=remove&clip={clip}"
+        )),
+        401
+    );
+    assert_eq!(anon("/axis-cgi/pwdgrp.cgi?action=get"), 401);
+    // Off by default.
+    let closed = Daemon::start();
+    assert_eq!(
+        curl(Auth::Anonymous, &[&closed.url("/axis-cgi/stopclip.cgi")]).status,
+        401
+    );
+}

@@ -88,6 +88,10 @@ impl Gate {
                 }
             }
             AuthOutcome::Anonymous if role == Role::Anonymous => Ok(None),
+            // "Allow anonymous viewing" ([auth] anonymous_viewing), off by default.
+            AuthOutcome::Anonymous if role == Role::Viewer && self.auth.anonymous_viewing() => {
+                Ok(None)
+            }
             AuthOutcome::Anonymous => Err(self.challenge(false)),
             AuthOutcome::Failed { stale } => {
                 self.stats.auth_failures.fetch_add(1, Ordering::Relaxed);
