@@ -1,5 +1,12 @@
 //! HTTP Digest (MD5, SHA-256; qop=auth) and Basic authentication, with failure blocking.
 //!
+//! Brute-force blocking, with the manual's knobs (`[auth]`): failed logins are counted per
+//! client address over the last second, per page (path) and for the whole device. More
+//! than `max_failures_per_s_page` on one page blocks that page for the address, more than
+//! `max_failures_per_s_device` blocks the whole device, each for `block_seconds`; the
+//! request that goes over the limit is the first one refused (429). `blocking = false`
+//! turns it off.
+//!
 //! Replays: a nonce is an HMAC of its time, the same for every client within a second, so
 //! each accepted answer is remembered by nonce, user and cnonce with its count `nc`
 //! (RFC 7616 §3.4). The same answer again, or an `nc` that does not grow, is refused with
@@ -35,11 +42,26 @@ pub enum AuthOutcome {
     Blocked,
 }
 
-#[derive(Debug)]
+/// One address's recent failures and blocks.
+#[derive(Debug, Default)]
 struct Failures {
-    count: u32,
-    blocked_until: Option<Instant>,
+    /// Failures of the last second: when, and on which page.
+    recent: std::collections::VecDeque<(Instant, String)>,
+    /// Blocked everywhere until then.
+    device_until: Option<Instant>,
+    /// Pages blocked, each until then.
+    pages: HashMap<String, Instant>,
 }
+
+impl Failures {
+    /// Whether anything is blocked still (at `now`).
+    fn blocks(&self, now: Instant) -> bool {
+        self.device_until.is_some_and(|t| now < t) || self.pages.values().any(|t| now < *t)
+    }
+}
+
+/// The window failures are counted over.
+const FAILURE_WINDOW: Duration = Duration::from_secs(1);
 
 /// Most (nonce, user, cnonce) answers remembered for replay detection.
 pub const MAX_TRACKED_ANSWERS: usize = 16_384;
@@ -219,7 +241,7 @@ impl Authenticator {
         now: SystemTime,
     ) -> AuthOutcome {
         if let Some(ip) = ip {
-            if self.is_blocked(ip) {
+            if self.is_blocked(ip, path) {
                 return AuthOutcome::Blocked;
             }
         }
@@ -235,7 +257,9 @@ impl Authenticator {
             AuthOutcome::Failed { stale: false }
         };
         if let (AuthOutcome::Failed { stale: false }, Some(ip)) = (&outcome, ip) {
-            self.count_failure(ip);
+            if self.count_failure(ip, path) {
+                return AuthOutcome::Blocked;
+            }
         }
         outcome
     }
@@ -330,37 +354,84 @@ impl Authenticator {
         self.failures.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn is_blocked(&self, ip: IpAddr) -> bool {
-        let mut f = self.failures();
-        match f.get(&ip).and_then(|e| e.blocked_until) {
-            Some(until) if Instant::now() < until => true,
-            Some(_) => {
-                f.remove(&ip);
-                false
-            }
-            None => false,
+    fn is_blocked(&self, ip: IpAddr, path: &str) -> bool {
+        if !self.config.blocking {
+            return false;
         }
+        let now = Instant::now();
+        let mut f = self.failures();
+        let Some(e) = f.get_mut(&ip) else {
+            return false;
+        };
+        let blocked =
+            e.device_until.is_some_and(|t| now < t) || e.pages.get(path).is_some_and(|t| now < *t);
+        e.pages.retain(|_, t| now < *t);
+        if e.device_until.is_some_and(|t| now >= t) {
+            e.device_until = None;
+        }
+        blocked
     }
 
-    fn count_failure(&self, ip: IpAddr) {
+    /// Counts a failed login on `path`; true when it blocks the address (for this page or
+    /// the whole device).
+    fn count_failure(&self, ip: IpAddr, path: &str) -> bool {
+        if !self.config.blocking {
+            return false;
+        }
+        let now = Instant::now();
         let mut f = self.failures();
         if f.len() > 10_000 {
-            // Bound memory under a spray of addresses: forget the unblocked ones.
-            f.retain(|_, e| e.blocked_until.is_some());
+            // Bound memory under a spray of addresses: forget what blocks nothing.
+            f.retain(|_, e| e.blocks(now));
         }
-        let e = f.entry(ip).or_insert(Failures {
-            count: 0,
-            blocked_until: None,
-        });
-        e.count += 1;
-        if e.count >= self.config.max_failures {
-            e.blocked_until = Some(Instant::now() + Duration::from_secs(self.config.block_seconds));
+        let e = f.entry(ip).or_default();
+        while e
+            .recent
+            .front()
+            .is_some_and(|(t, _)| now.duration_since(*t) > FAILURE_WINDOW)
+        {
+            e.recent.pop_front();
+        }
+        // At most one more than the device limit is kept: enough to see it exceeded.
+        let device_limit = self.config.max_failures_per_s_device as usize;
+        if e.recent.len() > device_limit {
+            e.recent.pop_front();
+        }
+        e.recent.push_back((now, path.to_string()));
+        let until = now + Duration::from_secs(self.config.block_seconds);
+        let on_page = e.recent.iter().filter(|(_, p)| p == path).count();
+        if e.recent.len() > device_limit {
+            e.device_until = Some(until);
+            tracing::warn!(
+                "access: {ip} blocked for {} s: more than {device_limit} failed logins within a second",
+                self.config.block_seconds
+            );
+            true
+        } else if on_page > self.config.max_failures_per_s_page as usize {
+            e.pages.insert(path.to_string(), until);
+            tracing::warn!(
+                "access: {ip} blocked from {path} for {} s: more than {} failed logins on it within a second",
+                self.config.block_seconds,
+                self.config.max_failures_per_s_page
+            );
+            true
+        } else {
+            false
         }
     }
 
     /// Clears the failure count after a good login.
     pub fn forgive(&self, ip: IpAddr) {
-        self.failures().remove(&ip);
+        // Only the count: a page blocked stays blocked (a good login elsewhere must not
+        // reopen a page that is being guessed at).
+        let mut f = self.failures();
+        let now = Instant::now();
+        if let Some(e) = f.get_mut(&ip) {
+            e.recent.clear();
+            if !e.blocks(now) {
+                f.remove(&ip);
+            }
+        }
     }
 }
 
@@ -381,7 +452,7 @@ mod tests {
             Authenticator::new(
                 Arc::new(users),
                 AuthConfig {
-                    max_failures: 3,
+                    max_failures_per_s_device: 3,
                     ..Default::default()
                 },
             ),
@@ -544,6 +615,17 @@ mod tests {
                 AuthOutcome::Failed { .. }
             ));
         }
+        // The fourth within the second goes over the device limit: refused already.
+        assert!(matches!(
+            a.authenticate(
+                "GET",
+                "/axis-cgi/param.cgi",
+                Some(&bad),
+                Some(ip),
+                SystemTime::now()
+            ),
+            AuthOutcome::Blocked
+        ));
         assert!(matches!(
             a.authenticate("GET", "/", None, Some(ip), SystemTime::now()),
             AuthOutcome::Blocked

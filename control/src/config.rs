@@ -420,10 +420,16 @@ impl Default for DeviceConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
-    /// Failed logins from one address before it is blocked.
-    pub max_failures: u32,
-    /// How long a blocked address stays blocked, seconds.
+    /// Brute-force blocking on or off.
+    pub blocking: bool,
+    /// How long a blocked address (or page) stays blocked, seconds.
     pub block_seconds: u64,
+    /// Failed logins on one page (CGI) within a second an address may make; more blocks
+    /// that page for it.
+    pub max_failures_per_s_page: u32,
+    /// Failed logins on the whole device within a second an address may make; more
+    /// blocks the device for it.
+    pub max_failures_per_s_device: u32,
     /// How long a Digest nonce stays fresh, seconds.
     pub nonce_lifetime_seconds: u64,
     /// "Allow anonymous viewing": what a viewer may do, anyone may, without credentials.
@@ -433,8 +439,10 @@ pub struct AuthConfig {
 impl Default for AuthConfig {
     fn default() -> Self {
         Self {
-            max_failures: 20,
+            blocking: true,
             block_seconds: 60,
+            max_failures_per_s_page: 10,
+            max_failures_per_s_device: 20,
             nonce_lifetime_seconds: 300,
             anonymous_viewing: false,
         }

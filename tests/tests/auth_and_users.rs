@@ -328,25 +328,46 @@ fn first_admin_only_while_no_account_exists_and_state_survives_restart() {
     assert_eq!(r.text(), format!("OK\nplaying={id}\n"));
 }
 
+/// A GET with Basic credentials on a connection of its own, as fast as a script would
+/// send them (curl's start-up would stretch twenty tries past a second on a busy
+/// machine); the status.
+fn basic_get(d: &Daemon, path: &str, user: &str, pwd: &str) -> u16 {
+    use base64::Engine as _;
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(&d.addr).expect("connect");
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pwd}"));
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {auth}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).expect("status line");
+    String::from_utf8_lossy(&head[9..12]).parse().unwrap_or(0)
+}
+
 #[test]
 fn repeated_failures_block_the_address() {
+    // Device level: the 21st failure within a second is refused, and then everything.
     let d = Daemon::with(DaemonOptions {
-        config: "[auth]\nmax_failures = 3\nblock_seconds = 60\n".into(),
+        config: "[auth]\nmax_failures_per_s_page = 100\nmax_failures_per_s_device = 20\n".into(),
         ..Default::default()
     });
-    for _ in 0..3 {
-        assert_eq!(
-            curl(
-                Auth::Basic("root", "wrong"),
-                &[&d.url("/axis-cgi/usergroup.cgi")]
-            )
-            .status,
-            401
-        );
-    }
+    let statuses: Vec<u16> = (0..21)
+        .map(|i| {
+            let page = if i % 2 == 0 {
+                "/axis-cgi/usergroup.cgi"
+            } else {
+                "/api/v1/status"
+            };
+            basic_get(&d, page, "root", "wrong")
+        })
+        .collect();
+    assert_eq!(&statuses[..20], &[401; 20]);
+    assert_eq!(statuses[20], 429);
     assert_eq!(
-        curl(admin(), &[&d.url("/axis-cgi/usergroup.cgi")]).status,
-        403
+        basic_get(&d, "/axis-cgi/usergroup.cgi", "root", "pass"),
+        429
     );
     // The anonymous API list evaluates a JSON body; a blocked address must not
     // get even that far.
@@ -360,7 +381,38 @@ fn repeated_failures_block_the_address() {
             &d.url("/axis-cgi/apidiscovery.cgi"),
         ],
     );
-    assert_eq!(discovery.status, 403);
+    assert_eq!(discovery.status, 429);
+
+    // Page level: one CGI only.
+    let d = Daemon::with(DaemonOptions {
+        config: "[auth]\nmax_failures_per_s_page = 5\nmax_failures_per_s_device = 100\n".into(),
+        ..Default::default()
+    });
+    let statuses: Vec<u16> = (0..6)
+        .map(|_| basic_get(&d, "/axis-cgi/usergroup.cgi", "root", "wrong"))
+        .collect();
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429]);
+    assert_eq!(basic_get(&d, "/axis-cgi/param.cgi", "root", "pass"), 200);
+    assert_eq!(
+        basic_get(&d, "/axis-cgi/usergroup.cgi", "root", "pass"),
+        429
+    );
+
+    // Blocking off: as many failures as anyone likes, and the right password still works.
+    let d = Daemon::with(DaemonOptions {
+        config: "[auth]\nblocking = false\nmax_failures_per_s_device = 2\n".into(),
+        ..Default::default()
+    });
+    for _ in 0..10 {
+        assert_eq!(
+            basic_get(&d, "/axis-cgi/usergroup.cgi", "root", "wrong"),
+            401
+        );
+    }
+    assert_eq!(
+        basic_get(&d, "/axis-cgi/usergroup.cgi", "root", "pass"),
+        200
+    );
 }
 
 #[test]

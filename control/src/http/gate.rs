@@ -74,7 +74,7 @@ impl Gate {
         );
         match outcome {
             AuthOutcome::Blocked => Err(text(
-                StatusCode::FORBIDDEN,
+                StatusCode::TOO_MANY_REQUESTS,
                 "Too many failed logins from this address; try again later.\n",
             )),
             AuthOutcome::User(account) => {
