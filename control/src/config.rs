@@ -128,6 +128,11 @@ pub struct HttpConfig {
     /// had; neither: a warning and no HTTPS), an address (that one or netamp does not
     /// start), or empty (off).
     pub https_listen: String,
+    /// "Allow access through": `both`, `https` (plain HTTP answers 301 to HTTPS but for
+    /// `http_open_paths`) or `http` (no HTTPS listener).
+    pub access: String,
+    /// Paths plain HTTP still serves in `https` access: what cameras' HTTP recipients call.
+    pub http_open_paths: Vec<String>,
     /// Largest request body outside clip uploads, bytes.
     pub max_body_bytes: usize,
     /// Kernel send buffer of each HTTP connection, KiB. Bounded so a receive.cgi listener
@@ -146,6 +151,17 @@ impl Default for HttpConfig {
         Self {
             listen: "0.0.0.0:8080".parse().expect("valid literal"),
             https_listen: "auto".into(),
+            access: "both".into(),
+            http_open_paths: [
+                "/axis-cgi/playclip.cgi",
+                "/axis-cgi/stopclip.cgi",
+                "/axis-cgi/mediaclip.cgi",
+                "/axis-cgi/io/port.cgi",
+                "/axis-cgi/virtualinput/activate.cgi",
+                "/axis-cgi/virtualinput/deactivate.cgi",
+            ]
+            .map(String::from)
+            .to_vec(),
             max_body_bytes: 64 * 1024,
             send_buffer_kib: 64,
             max_connections: 256,
@@ -472,6 +488,16 @@ impl Config {
         self.audio
             .input
             .parse::<netamp_engine::device::InputSpec>()?;
+        match (h.access.as_str(), h.https_listen.as_str()) {
+            ("both" | "http", _) => {}
+            ("https", "") => return bad("[http] access = \"https\" needs https_listen".into()),
+            ("https", _) => {}
+            (other, _) => {
+                return bad(format!(
+                    "[http] access {other:?}: \"both\", \"https\" or \"http\""
+                ))
+            }
+        }
         if !matches!(h.https_listen.as_str(), "" | "auto")
             && h.https_listen.parse::<SocketAddr>().is_err()
         {

@@ -151,6 +151,9 @@ async fn run(
     if let Some(a) = cli.https.clone() {
         config.http.https_listen = a;
     }
+    if config.http.access == "http" {
+        config.http.https_listen.clear();
+    }
     if let Some(a) = cli.rtsp.clone() {
         config.rtsp.listen = a;
     }
@@ -402,7 +405,7 @@ async fn run(
         tls,
         rtsp_addr,
     });
-    let http_state = Arc::new(http::HttpState::new(auth, config.http.max_body_bytes));
+    let mut http_state = http::HttpState::new(auth, config.http.max_body_bytes);
 
     let h = &config.http;
     let listen = h.listen;
@@ -501,12 +504,25 @@ async fn run(
         tcp: listener,
         tls: None,
     }];
+    let https_port = https.as_ref().map(|(_, _, b)| b.port());
     if let Some((tcp, tls, _)) = https {
         listeners.push(http::server::Listener {
             tcp,
             tls: Some(tls),
         });
     }
+    if config.http.access == "https" {
+        let port = https_port.ok_or_else(|| {
+            ControlError::Config(
+                "[http] access = \"https\": HTTPS could not listen (https_listen)".into(),
+            )
+        })?;
+        http_state.https_only = Some(http::HttpsOnly {
+            port,
+            open_paths: config.http.http_open_paths.clone(),
+        });
+    }
+    let http_state = Arc::new(http_state);
     http::serve(svc.clone(), http_state, listeners, limits, async move {
         stop.notified().await
     })

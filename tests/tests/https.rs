@@ -169,3 +169,62 @@ fn home_assistant_sets_up_over_https_without_verifying_the_certificate() {
         serde_json::from_str(String::from_utf8_lossy(&out).trim()).expect("json line");
     assert_eq!(v["serial"], MAC);
 }
+
+#[test]
+fn https_only_redirects_plain_http_but_for_the_paths_cameras_call() {
+    let d = Daemon::with(DaemonOptions {
+        https: Some("127.0.0.1:0".into()),
+        config: "[http]\naccess = \"https\"\n".into(),
+        ..Default::default()
+    });
+    let port = d.https.rsplit(':').next().expect("port");
+    // Plain HTTP to the API: 301 to the same path and query over HTTPS, before any
+    // credentials are asked for.
+    let r = curl(
+        Auth::Anonymous,
+        &[&d.url("/axis-cgi/param.cgi?action=list&group=Brand")],
+    );
+    assert_eq!(r.status, 301);
+    let location = r
+        .headers
+        .lines()
+        .find_map(|l| l.strip_prefix("location: "))
+        .expect("location")
+        .trim()
+        .to_string();
+    assert_eq!(
+        location,
+        format!("https://127.0.0.1:{port}/axis-cgi/param.cgi?action=list&group=Brand")
+    );
+    // Followed, it works (curl sends credentials to the other port when trusted to).
+    let ca = d.data().join("certs/https.crt");
+    let followed = curl(
+        Auth::Digest(ADMIN.0, ADMIN.1),
+        &[
+            "--location-trusted",
+            "--cacert",
+            ca.to_str().expect("path"),
+            &d.url("/axis-cgi/param.cgi?action=list&group=Brand"),
+        ],
+    );
+    assert_eq!(followed.status, 200);
+    // A camera's HTTP recipient still plays a clip over plain HTTP.
+    assert_eq!(
+        curl(
+            Auth::Digest(ADMIN.0, ADMIN.1),
+            &[&d.url("/axis-cgi/stopclip.cgi")]
+        )
+        .status,
+        200
+    );
+    // "both" (the default) serves plain HTTP.
+    let both = https_daemon();
+    assert_eq!(
+        curl(
+            Auth::Digest(ADMIN.0, ADMIN.1),
+            &[&both.url("/axis-cgi/param.cgi?action=list&group=Brand")]
+        )
+        .status,
+        200
+    );
+}

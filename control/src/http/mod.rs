@@ -190,6 +190,8 @@ pub struct HttpState {
     pub listeners: Arc<AtomicUsize>,
     /// `[http] max_body_bytes`.
     pub body_limit: usize,
+    /// HTTPS-only mode (`None`: plain HTTP is served).
+    pub https_only: Option<HttpsOnly>,
 }
 
 impl HttpState {
@@ -201,6 +203,7 @@ impl HttpState {
             ws_sessions: Default::default(),
             listeners: Default::default(),
             body_limit,
+            https_only: None,
         }
     }
 }
@@ -357,16 +360,31 @@ pub async fn serve(
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .and(warp::header::headers_cloned())
         .and(peer())
+        .and(secure())
         .and(warp::body::stream().map(move |s| boxed_body(s, idle)))
         .and_then(
             move |method: Method,
                   path: warp::path::FullPath,
                   query: String,
-                  headers,
+                  headers: HeaderMap,
                   remote,
+                  secure: bool,
                   body: Body| {
                 let (svc, http) = (svc.clone(), http.clone());
                 async move {
+                    if let Some(to) = https_redirect(
+                        http.https_only.as_ref(),
+                        secure,
+                        path.as_str(),
+                        &query,
+                        &headers,
+                    ) {
+                        let mut reply = text(StatusCode::MOVED_PERMANENTLY, "Moved Permanently\n");
+                        if let Ok(v) = HeaderValue::from_str(&to) {
+                            reply.headers_mut().insert("location", v);
+                        }
+                        return Ok::<_, Infallible>(reply);
+                    }
                     let received = Instant::now();
                     let req = Request {
                         method,
@@ -410,6 +428,52 @@ pub async fn serve(
 /// The peer address [`server::run`] puts into each request.
 fn peer() -> impl Filter<Extract = (Option<SocketAddr>,), Error = Infallible> + Copy {
     warp::ext::optional::<server::Peer>().map(|p: Option<server::Peer>| p.map(|p| p.0))
+}
+
+/// Whether the request came over TLS.
+fn secure() -> impl Filter<Extract = (bool,), Error = Infallible> + Copy {
+    warp::ext::optional::<server::Peer>().map(|p: Option<server::Peer>| p.is_some_and(|p| p.1))
+}
+
+/// In HTTPS-only mode, where a plain-HTTP request to `path` goes instead (`None`: it is
+/// served, HTTPS or a path kept open).
+fn https_redirect(
+    only: Option<&HttpsOnly>,
+    secure: bool,
+    path: &str,
+    query: &str,
+    headers: &HeaderMap,
+) -> Option<String> {
+    let only = only?;
+    if secure || only.open_paths.iter().any(|p| p == path) {
+        return None;
+    }
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .map(|h| match h.rsplit_once(':') {
+            // A bracketed IPv6 literal keeps its brackets; a port goes.
+            Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+            _ => h,
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or("127.0.0.1");
+    let query = if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{query}")
+    };
+    Some(format!("https://{host}:{}{path}{query}", only.port))
+}
+
+/// "Allow access through HTTPS" only: plain HTTP is redirected, but for the paths kept
+/// open.
+#[derive(Debug, Clone)]
+pub struct HttpsOnly {
+    /// The HTTPS port redirects go to.
+    pub port: u16,
+    /// Paths plain HTTP still serves (what cameras' HTTP recipients call).
+    pub open_paths: Vec<String>,
 }
 
 #[cfg(test)]

@@ -29,9 +29,10 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
 use crate::tls::TlsState;
 
-/// The peer of a connection, put into each request's extensions.
+/// The peer of a connection and whether it came over TLS, put into each request's
+/// extensions.
 #[derive(Debug, Clone, Copy)]
-pub struct Peer(pub SocketAddr);
+pub struct Peer(pub SocketAddr, pub bool);
 
 /// What connections may cost.
 #[derive(Debug, Clone, Copy)]
@@ -148,9 +149,10 @@ pub async fn run<S>(
             continue;
         };
         let warp_service = service.clone();
+        let secure = tls.is_some();
         let service = hyper::service::service_fn(
             move |mut req: warp::http::Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(Peer(peer));
+                req.extensions_mut().insert(Peer(peer, secure));
                 let mut s = warp_service.clone();
                 tower_service::Service::call(&mut s, req)
             },
