@@ -51,10 +51,18 @@ fn init_logging(level: Option<&str>) {
     let journald = stderr_is_journal()
         .then(|| tracing_journald::layer().ok())
         .flatten();
-    let registry = tracing_subscriber::registry().with(filter);
+    use tracing_subscriber::Layer as _;
+    // The system log (systemlog.cgi, logs/system.log) keeps info and up whatever stderr
+    // shows.
+    let ring = crate::logs::RingLayer.with_filter(EnvFilter::new(format!("info,{QUIET_CRATES}")));
+    let registry = tracing_subscriber::registry().with(ring);
     match journald {
         Some(layer) => registry
-            .with(layer.with_syslog_identifier("netamp".into()))
+            .with(
+                layer
+                    .with_syslog_identifier("netamp".into())
+                    .with_filter(filter),
+            )
             .init(),
         None => {
             use std::io::IsTerminal;
@@ -62,7 +70,8 @@ fn init_logging(level: Option<&str>) {
                 .with(
                     tracing_subscriber::fmt::layer()
                         .with_writer(std::io::stderr)
-                        .with_ansi(std::io::stderr().is_terminal()),
+                        .with_ansi(std::io::stderr().is_terminal())
+                        .with_filter(filter),
                 )
                 .init()
         }
@@ -192,6 +201,10 @@ async fn run(
         config.device.name.as_deref(),
         &cli.profile,
     );
+    crate::logs::set_host(&identity.mac);
+    if let Err(e) = crate::logs::open_file(&data_dir) {
+        tracing::warn!("system log file in {}: {e}", data_dir.display());
+    }
 
     let users = Arc::new(users::UserStore::load(
         data_dir.join("users.json"),
@@ -402,6 +415,7 @@ async fn run(
             b.iter().map(|x| format!("{x:02x}")).collect()
         },
         maintenance: Arc::new(maintenance::Maintenance::new(stop.clone())),
+        config_report: operator::masked_config_text(operator::config_path(&cli).as_deref()),
         tls,
         rtsp_addr,
     });

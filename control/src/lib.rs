@@ -24,6 +24,7 @@ mod http;
 mod identity;
 mod io_service;
 mod latency;
+mod logs;
 mod maintenance;
 mod operator;
 mod player;

@@ -43,6 +43,37 @@ pub fn data_dir(cli: &Cli, config: &Config) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("netamp-data"))
 }
 
+/// The configuration file as the server report shows it: every value whose key names a
+/// secret (`password`, `secret`, `token`, `key`) replaced by `*****`.
+pub fn masked_config_text(path: Option<&Path>) -> String {
+    let Some(path) = path else {
+        return "(no configuration file: every setting at its default)\n".into();
+    };
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return format!("({}: cannot be read)\n", path.display());
+    };
+    let mut out = format!("# {}\n", path.display());
+    for line in text.lines() {
+        let secret = line
+            .split_once('=')
+            .filter(|(k, _)| !k.trim_start().starts_with('#'))
+            .is_some_and(|(k, _)| {
+                let k = k.trim().to_ascii_lowercase();
+                ["password", "secret", "token", "key"]
+                    .iter()
+                    .any(|s| k.contains(s))
+            });
+        match line.split_once('=') {
+            Some((k, _)) if secret => out.push_str(&format!("{}= \"*****\"\n", k)),
+            _ => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
 /// Runs one subcommand; what it prints goes to stdout, its failure to the caller.
 pub fn run(cli: &Cli, command: &Command) -> Result<(), ControlError> {
     let mut out = std::io::stdout().lock();

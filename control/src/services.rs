@@ -43,6 +43,8 @@ pub struct Services {
     pub started: Instant,
     /// A random id of this start (`systemready.cgi`'s `bootid`).
     pub boot_id: String,
+    /// The configuration file with its secrets masked, for the server report.
+    pub config_report: String,
     /// Restart and factory defaults.
     pub maintenance: Arc<crate::maintenance::Maintenance>,
     /// The HTTPS certificate (`None`: HTTPS off).

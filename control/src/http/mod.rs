@@ -10,6 +10,7 @@ pub mod gate;
 mod io;
 mod json_api;
 mod json_cgi;
+mod logs;
 mod maintenance;
 mod param;
 pub mod receive;
@@ -271,6 +272,11 @@ pub async fn route(svc: &Services, http: &HttpState, mut req: Request) -> Reply 
         "/api/v1/https/certificate" => {
             certificate::handle(gate, svc.tls.as_deref(), &mut req).await
         }
+        "/axis-cgi/systemlog.cgi" => logs::log(gate, &req, crate::logs::Log::System),
+        "/axis-cgi/accesslog.cgi" => logs::log(gate, &req, crate::logs::Log::Access),
+        "/axis-cgi/serverreport.cgi" | "/axis-cgi/admin/serverreport.cgi" => {
+            logs::server_report(gate, svc, http, &req)
+        }
         "/axis-cgi/restart.cgi" => {
             maintenance::handle(gate, &svc.maintenance, &req, Reset::Restart)
         }
@@ -396,7 +402,19 @@ pub async fn serve(
                         body: Some(body),
                         body_limit: http.body_limit,
                     };
+                    let (who, method, path) = (
+                        crate::logs::claimed_user(req.header("authorization")),
+                        req.method.clone(),
+                        req.path.clone(),
+                    );
                     let mut reply = route(&svc, &http, req).await;
+                    crate::logs::access(
+                        remote,
+                        &who,
+                        method.as_str(),
+                        &path,
+                        reply.status().as_u16(),
+                    );
                     reply.headers_mut().insert(
                         "server",
                         HeaderValue::from_static(concat!("netamp/", env!("CARGO_PKG_VERSION"))),
