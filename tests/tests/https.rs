@@ -228,3 +228,44 @@ fn https_only_redirects_plain_http_but_for_the_paths_cameras_call() {
         200
     );
 }
+
+#[test]
+fn an_uploaded_pkcs12_archive_replaces_the_certificate_and_a_wrong_password_changes_nothing() {
+    require_tool("openssl");
+    let d = https_daemon();
+    let before = presented(&d.https);
+    let dir = tempfile::tempdir().expect("tmp");
+    let (cert, key) = self_signed(dir.path());
+    let pfx = dir.path().join("server.pfx");
+    // OpenSSL 3's defaults: PBES2 with AES-256 and PBKDF2.
+    run(Command::new("openssl")
+        .args(["pkcs12", "-export", "-passout", "pass:pfx-pass", "-in"])
+        .arg(&cert)
+        .arg("-inkey")
+        .arg(&key)
+        .arg("-out")
+        .arg(&pfx));
+    let archive = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(std::fs::read(&pfx).expect("pfx"))
+    };
+    let put = |password: &str| {
+        curl(
+            Auth::Digest(ADMIN.0, ADMIN.1),
+            &[
+                "-X",
+                "PUT",
+                "-d",
+                &serde_json::json!({"pkcs12": archive, "password": password}).to_string(),
+                &d.url("/api/v1/https/certificate"),
+            ],
+        )
+    };
+    let wrong = put("not-it");
+    assert_eq!(wrong.status, 400, "{}", wrong.text());
+    assert_eq!(presented(&d.https), before);
+    let ok = put("pfx-pass");
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    let cert = std::fs::read_to_string(&cert).expect("cert");
+    assert_eq!(presented(&d.https).trim(), cert.trim());
+}
