@@ -74,6 +74,15 @@ pub fn open_file(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The system log's files, newest first (none before [`open_file`]).
+pub fn files() -> Vec<PathBuf> {
+    let Some(path) = FILE.lock().unwrap_or_else(|p| p.into_inner()).clone() else {
+        return Vec::new();
+    };
+    let older = path.with_extension("log.1");
+    [path, older].into_iter().filter(|p| p.exists()).collect()
+}
+
 fn append(path: &Path, text: &str) -> std::io::Result<()> {
     if std::fs::metadata(path).map(|m| m.len()).unwrap_or(0) > FILE_BYTES {
         std::fs::rename(path, path.with_extension("log.1"))?;

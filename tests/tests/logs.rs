@@ -4,6 +4,7 @@
 use netamp_tests::daemon::{Daemon, DaemonOptions, ADMIN, MAC};
 use netamp_tests::http::{curl, Auth};
 use netamp_tests::rules::add;
+use netamp_tests::run;
 use serde_json::json;
 
 const SIP_SECRET: &str = "sip-secret-77";
@@ -148,4 +149,36 @@ fn logs_read_as_axis_logs_and_the_server_report_holds_no_secret() {
         report.contains("password = \"*****\""),
         "the masked SIP password line"
     );
+
+    // The same as a zip and as debug.tgz, with the system log file beside it.
+    let zip = curl(admin, &[&d.url("/axis-cgi/serverreport.cgi?mode=zip")]);
+    assert_eq!(zip.status, 200);
+    let tgz = curl(admin, &[&d.url("/axis-cgi/debug/debug.tgz")]);
+    assert_eq!(tgz.status, 200);
+    let dir = tempfile::tempdir().expect("tmp");
+    let (zip_file, tgz_file) = (dir.path().join("r.zip"), dir.path().join("d.tgz"));
+    std::fs::write(&zip_file, &zip.body).expect("zip");
+    std::fs::write(&tgz_file, &tgz.body).expect("tgz");
+    let unzipped = run(std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); print(z.namelist()); \
+             sys.stdout.write(z.read('serverreport.txt').decode())",
+        ])
+        .arg(&zip_file));
+    let unzipped = String::from_utf8_lossy(&unzipped);
+    assert!(unzipped.contains("'logs/system.log'"));
+    assert!(unzipped.contains(MAC));
+    let tar = run(std::process::Command::new("tar").arg("-tzf").arg(&tgz_file));
+    let tar = String::from_utf8_lossy(&tar);
+    assert!(
+        tar.contains("debug/serverreport.txt") && tar.contains("debug/logs/system.log"),
+        "{tar}"
+    );
+    for s in &secrets {
+        assert!(
+            !unzipped.contains(s.as_str()),
+            "the zipped report holds a secret"
+        );
+    }
 }

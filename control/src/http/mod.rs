@@ -277,6 +277,7 @@ pub async fn route(svc: &Services, http: &HttpState, mut req: Request) -> Reply 
         "/axis-cgi/serverreport.cgi" | "/axis-cgi/admin/serverreport.cgi" => {
             logs::server_report(gate, svc, http, &req)
         }
+        "/axis-cgi/debug/debug.tgz" => logs::debug_archive(gate, svc, http, &req),
         "/axis-cgi/restart.cgi" => {
             maintenance::handle(gate, &svc.maintenance, &req, Reset::Restart)
         }
