@@ -142,6 +142,11 @@ impl Authenticator {
         }
     }
 
+    /// Whether brute-force blocking is on.
+    pub fn blocking(&self) -> bool {
+        self.config.blocking
+    }
+
     /// Whether requests without credentials may do what a viewer may.
     pub fn anonymous_viewing(&self) -> bool {
         self.config.anonymous_viewing

@@ -438,6 +438,16 @@ fn anonymous_viewing_lets_anyone_do_what_a_viewer_may_and_nothing_more() {
         401
     );
     assert_eq!(anon("/axis-cgi/pwdgrp.cgi?action=get"), 401);
+    // The status's security overview says so, and names the account with a password
+    // anybody would try ("pass").
+    let security = curl(Auth::Anonymous, &[&d.url("/api/v1/status")]).json()["security"].clone();
+    assert_eq!(security["anonymous_viewing"], true);
+    assert_eq!(security["brute_force_blocking"], true);
+    assert_eq!(security["https"], false);
+    assert_eq!(
+        security["default_password_accounts"],
+        serde_json::json!(["root"])
+    );
     // Off by default.
     let closed = Daemon::start();
     assert_eq!(

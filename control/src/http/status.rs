@@ -27,6 +27,11 @@ pub fn rss_bytes() -> u64 {
         .unwrap_or(0)
 }
 
+/// Passwords the security overview counts as defaults.
+const WELL_KNOWN_PASSWORDS: [&str; 7] = [
+    "pass", "root", "admin", "password", "1234", "12345", "123456",
+];
+
 /// The status document.
 pub fn document(app: &Services, http: &HttpState) -> serde_json::Value {
     let s = app.audio.engine.stats();
@@ -104,6 +109,25 @@ pub fn document(app: &Services, http: &HttpState) -> serde_json::Value {
             "backend": app.io.board().backend().name(),
             "ports": app.io.board().len(),
             "action_latency_us": app.io.action_latency(),
+        },
+        "security": {
+            "https": app.tls.is_some(),
+            "https_only": http.https_only.is_some(),
+            "anonymous_viewing": app.auth.anonymous_viewing(),
+            "brute_force_blocking": app.auth.blocking(),
+            // Accounts whose password is one anybody would try first.
+            "default_password_accounts": app
+                .auth
+                .users()
+                .all()
+                .iter()
+                .filter(|a| {
+                    WELL_KNOWN_PASSWORDS
+                        .iter()
+                        .any(|p| app.auth.users().check_password(&a.name, p).is_some())
+                })
+                .map(|a| a.name.clone())
+                .collect::<Vec<_>>(),
         },
         "process": { "rss_bytes": rss_bytes() },
         "state_recovered": crate::store::recoveries(),
