@@ -53,8 +53,27 @@ impl TlsState {
                 source,
             })
         };
-        let config = server_config(&read(&crt)?, &read(&key)?)
-            .map_err(|e| ControlError::CorruptState(crt.clone(), e))?;
+        let cert_pem = read(&crt)?;
+        let config = match server_config(&cert_pem, &read(&key)?) {
+            Ok(c) => c,
+            Err(e) => {
+                // A kill between a replacement's two writes (key, then certificate)
+                // leaves the new key beside the old certificate, whose key is the
+                // previous generation: that pair is the one last acknowledged.
+                let prev = store::prev_path(&key);
+                let old = std::fs::read_to_string(&prev)
+                    .ok()
+                    .and_then(|k| Some((server_config(&cert_pem, &k).ok()?, k)));
+                let Some((config, old_key)) = old else {
+                    return Err(ControlError::CorruptState(crt.clone(), e));
+                };
+                store::write_atomic(&key, old_key.as_bytes())?;
+                tracing::warn!(
+                    "HTTPS: the key did not match the certificate (a replacement was cut short); using the certificate's own key again"
+                );
+                config
+            }
+        };
         Ok(Self {
             dir,
             config: RwLock::new(Arc::new(config)),
@@ -149,6 +168,20 @@ fn server_config(cert_pem: &str, key_pem: &str) -> Result<ServerConfig, String> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_replacement_cut_between_its_key_and_its_certificate_loads_the_old_pair() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let first = TlsState::load_or_create(dir.path()).expect("create");
+        let crt = first.certificate_pem().expect("crt");
+        drop(first);
+        // The second pair's key is written, the process dies before its certificate.
+        let (_, key2) = self_signed(&["other.example".into()]).expect("pair");
+        store::write_atomic(&dir.path().join("certs/https.key"), key2.as_bytes()).expect("key");
+        let again = TlsState::load_or_create(dir.path()).expect("the old pair loads");
+        assert_eq!(again.certificate_pem().expect("crt"), crt);
+        TlsState::load_or_create(dir.path()).expect("and keeps loading");
+    }
 
     #[test]
     fn a_certificate_is_made_once_kept_private_and_a_bad_replacement_changes_nothing() {

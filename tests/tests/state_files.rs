@@ -208,24 +208,50 @@ fn in_set(got: &str, w: &Writes, what: &str) {
     );
 }
 
+/// `n` certificate and key pairs (PEM text), each for its own name.
+fn certificates(dir: &Path, n: usize) -> Vec<(String, String)> {
+    (0..n)
+        .map(|i| {
+            let (crt, key) = (dir.join(format!("c{i}.pem")), dir.join(format!("k{i}.pem")));
+            netamp_tests::run(
+                std::process::Command::new("openssl")
+                    .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+                    .args(["ec_paramgen_curve:P-256", "-nodes", "-days", "1"])
+                    .args(["-subj", &format!("/CN=crash-{i}")])
+                    .arg("-keyout")
+                    .arg(&key)
+                    .arg("-out")
+                    .arg(&crt)
+                    .stderr(std::process::Stdio::null()),
+            );
+            let read = |p: &Path| std::fs::read_to_string(p).expect("pem");
+            (read(&crt), read(&key))
+        })
+        .collect()
+}
+
 #[test]
 fn fifty_kill_9_rounds_during_mixed_writes_always_restart_with_every_file_valid() {
+    netamp_tests::require_tool("openssl");
     // The data directory outlives each daemon (and its scratch directory).
     let keep = tempfile::tempdir().expect("tempdir");
     let data = keep.path().join("data");
-    let mut d = Daemon::with(DaemonOptions {
+    let certs = Arc::new(certificates(keep.path(), 8));
+    let options = || DaemonOptions {
         data_dir: Some(data.clone()),
+        https: Some("127.0.0.1:0".into()),
         ..Default::default()
-    });
+    };
+    let mut d = Daemon::with(options());
     let clip = make_clip(d.dir.path(), Format::WavPcm16, 8000, 1, 0.2);
     let id = upload_ok(&d, &clip);
     let mut rng = Lcg(12);
     let rounds = 50;
     // Rounds in which each writer had a change acknowledged before the kill.
-    let mut acked_rounds = [0; 4];
+    let mut acked_rounds = [0; 5];
     for round in 0..rounds {
         let stop = Arc::new(AtomicBool::new(false));
-        let logs: Vec<Arc<Mutex<Writes>>> = (0..4).map(|_| Arc::default()).collect();
+        let logs: Vec<Arc<Mutex<Writes>>> = (0..5).map(|_| Arc::default()).collect();
         let (url, addr) = (d.url(""), d.addr.clone());
         let post = move |path: &str, body: String| {
             let r = curl(admin(), &["-d", &body, &format!("http://{addr}{path}")]);
@@ -295,6 +321,29 @@ fn fifty_kill_9_rounds_during_mixed_writes_always_restart_with_every_file_valid(
                     move |k| format!("s{round}-{k}"),
                 )
             },
+            {
+                let (url, certs, certs2) = (url.clone(), certs.clone(), certs.clone());
+                writer(
+                    stop.clone(),
+                    logs[4].clone(),
+                    move |k| {
+                        let (crt, key) = &certs[(round * 3 + k as usize) % certs.len()];
+                        let body = json!({"certificate": crt, "key": key}).to_string();
+                        let r = curl(
+                            admin(),
+                            &[
+                                "-X",
+                                "PUT",
+                                "-d",
+                                &body,
+                                &format!("{url}/api/v1/https/certificate"),
+                            ],
+                        );
+                        r.status == 200
+                    },
+                    move |k| certs2[(round * 3 + k as usize) % certs2.len()].0.clone(),
+                )
+            },
         ];
         std::thread::sleep(Duration::from_millis(30 + rng.below(300)));
         d.kill_hard();
@@ -311,10 +360,7 @@ fn fifty_kill_9_rounds_during_mixed_writes_always_restart_with_every_file_valid(
                 read_json(&data.join(f));
             }
         }
-        d = Daemon::with(DaemonOptions {
-            data_dir: Some(data.clone()),
-            ..Default::default()
-        });
+        d = Daemon::with(options());
         let recovered = status(&d)["state_recovered"].clone();
         assert_eq!(recovered, json!([]), "round {round}: {recovered}");
         assert!(
@@ -360,6 +406,18 @@ fn fifty_kill_9_rounds_during_mixed_writes_always_restart_with_every_file_valid(
             .unwrap_or("")
             .to_string();
         in_set(&sip_user, &w[3], "SIP account");
+        // The certificate in use is the last acknowledged (or one sent since), and the
+        // HTTPS listener presents it.
+        let pem = curl(admin(), &[&d.url("/api/v1/https/certificate")]).text();
+        in_set(&pem, &w[4], "HTTPS certificate");
+        let tls = curl(
+            admin(),
+            &[
+                "-k",
+                &format!("https://{}/api/v1/https/certificate", d.https),
+            ],
+        );
+        assert_eq!(tls.status, 200, "round {round}: HTTPS after the restart");
         // Keep users.json small: the round's accounts go again.
         for name in users.iter().filter(|u| u.starts_with('u')) {
             let _ = curl(
@@ -368,7 +426,9 @@ fn fifty_kill_9_rounds_during_mixed_writes_always_restart_with_every_file_valid(
             );
         }
     }
-    eprintln!("rounds with an acknowledged write (ports, users, clips, SIP): {acked_rounds:?}");
+    eprintln!(
+        "rounds with an acknowledged write (ports, users, clips, SIP, certificates): {acked_rounds:?}"
+    );
     assert!(
         acked_rounds.iter().all(|n| *n >= rounds / 2),
         "the kills came before the writes: {acked_rounds:?}"
