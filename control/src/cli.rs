@@ -85,6 +85,8 @@ pub enum Command {
     },
     /// Prints the manual page (roff; `netamp man | man -l -`).
     Man,
+    /// Prints the HTTP route table: one JSON object per line (path, methods, handler).
+    Routes,
 }
 
 /// `netamp user …`.

@@ -205,6 +205,11 @@ async fn run(
     if let Err(e) = crate::logs::open_file(&data_dir) {
         tracing::warn!("system log file in {}: {e}", data_dir.display());
     }
+    let syslog = Arc::new(crate::syslog::RemoteSyslog::load(
+        &data_dir,
+        crate::logs::host(),
+    )?);
+    syslog.start();
 
     let users = Arc::new(users::UserStore::load(
         data_dir.join("users.json"),
@@ -417,6 +422,7 @@ async fn run(
         maintenance: Arc::new(maintenance::Maintenance::new(stop.clone())),
         config_report: operator::masked_config_text(operator::config_path(&cli).as_deref()),
         tls,
+        syslog,
         rtsp_addr,
     });
     let mut http_state = http::HttpState::new(auth, config.http.max_body_bytes);

@@ -39,6 +39,7 @@ mod sip_settings;
 pub mod soap;
 mod sound_level;
 mod store;
+mod syslog;
 mod tls;
 mod users;
 mod wildcard;

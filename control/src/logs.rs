@@ -56,6 +56,13 @@ pub fn set_host(mac: &str) {
     let _ = HOST.set(format!("axis-{}", mac.to_ascii_lowercase()));
 }
 
+/// The device's name in every line (`axis-<mac lower>`).
+pub fn host() -> String {
+    HOST.get()
+        .map_or("axis-000000000000", String::as_str)
+        .to_string()
+}
+
 /// Appends the system log to `<dir>/logs/system.log` from now on (what the ring holds
 /// already is written first).
 pub fn open_file(dir: &Path) -> std::io::Result<()> {
@@ -245,6 +252,12 @@ impl<S: Subscriber> Layer<S> for RingLayer {
             // A full disk must not stop the daemon: the ring keeps the line.
             let _ = append(&path, &one);
         }
+        crate::syslog::offer(|| crate::syslog::Line {
+            at: entry.at,
+            severity: crate::syslog::Severity::of(entry.level),
+            app: entry.process,
+            text: entry.text.clone(),
+        });
         SYSTEM.push(entry);
     }
 }

@@ -92,6 +92,7 @@ pub fn run(cli: &Cli, command: &Command) -> Result<(), ControlError> {
             print(&mut out, &format!("{name}: OK\n"))
         }
         Command::PrintDefaultConfig => print(&mut out, DEFAULT_CONFIG_TEXT),
+        Command::Routes => print(&mut out, &crate::http::routes::listing()),
         Command::Completions { shell } => {
             clap_complete::generate(*shell, &mut Cli::command(), "netamp", &mut out);
             Ok(())

@@ -49,6 +49,8 @@ pub struct Services {
     pub maintenance: Arc<crate::maintenance::Maintenance>,
     /// The HTTPS certificate (`None`: HTTPS off).
     pub tls: Option<Arc<crate::tls::TlsState>>,
+    /// Remote syslog servers.
+    pub syslog: Arc<crate::syslog::RemoteSyslog>,
     /// Where the RTSP event stream listens (`None`: off).
     pub rtsp_addr: Option<SocketAddr>,
 }

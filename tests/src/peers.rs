@@ -127,6 +127,70 @@ pub fn self_signed(dir: &Path) -> (PathBuf, PathBuf) {
     (cert, key)
 }
 
+/// A syslog server on 127.0.0.1: UDP and TLS (with `cert`, `key`) ports in its hello.
+pub fn syslog_receiver(cert: &Path, key: &Path) -> Peer {
+    Peer::start(
+        "syslog_receiver.py",
+        &[&cert.to_string_lossy(), &key.to_string_lossy()],
+    )
+}
+
+/// A CA and a server certificate it signed for 127.0.0.1, in `dir`: (CA certificate,
+/// server certificate, server key), PEM files.
+pub fn ca_signed(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    require_tool("openssl");
+    let p = |n: &str| dir.join(n);
+    run(Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=netamp test CA"])
+        .arg("-keyout")
+        .arg(p("ca.key"))
+        .arg("-out")
+        .arg(p("ca.pem"))
+        .stderr(Stdio::null()));
+    run(Command::new("openssl")
+        .args([
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ])
+        .args(["-subj", "/CN=127.0.0.1"])
+        .arg("-keyout")
+        .arg(p("server.key"))
+        .arg("-out")
+        .arg(p("server.csr"))
+        .stderr(Stdio::null()));
+    std::fs::write(
+        p("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("ext");
+    run(Command::new("openssl")
+        .args(["x509", "-req", "-days", "1", "-CAcreateserial"])
+        .arg("-in")
+        .arg(p("server.csr"))
+        .arg("-CA")
+        .arg(p("ca.pem"))
+        .arg("-CAkey")
+        .arg(p("ca.key"))
+        .arg("-extfile")
+        .arg(p("server.ext"))
+        .arg("-out")
+        .arg(p("server.pem"))
+        .stderr(Stdio::null()));
+    (p("ca.pem"), p("server.pem"), p("server.key"))
+}
+
 /// A loopback port free at the moment of asking.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -182,3 +182,144 @@ fn logs_read_as_axis_logs_and_the_server_report_holds_no_secret() {
         );
     }
 }
+
+/// An RFC 5424 line from this device: `<PRI>1 TIMESTAMP axis-<mac> netamp PID - - MSG`.
+fn rfc5424(message: &str, pri: u8) -> Option<String> {
+    let rest = message.strip_prefix(&format!("<{pri}>1 "))?;
+    let (time, rest) = rest.split_once(' ')?;
+    chrono::DateTime::parse_from_rfc3339(time).ok()?;
+    let host = format!("axis-{}", MAC.to_ascii_lowercase());
+    let rest = rest.strip_prefix(&format!("{host} netamp "))?;
+    let (pid, rest) = rest.split_once(' ')?;
+    pid.parse::<u32>().ok()?;
+    rest.strip_prefix("- - ").map(str::to_string)
+}
+
+#[test]
+fn remote_syslog_sends_rfc5424_lines_over_udp_and_tls_from_the_chosen_severity() {
+    use netamp_tests::peers::{ca_signed, syslog_receiver};
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().expect("tmp");
+    let (ca, cert, key) = ca_signed(dir.path());
+    let receiver = syslog_receiver(&cert, &key);
+    let (udp, tls) = (receiver.hello["udp"].clone(), receiver.hello["tls"].clone());
+    let ca = std::fs::read_to_string(ca).expect("ca");
+    let d = Daemon::with(DaemonOptions::default());
+    let admin = Auth::Digest(ADMIN.0, ADMIN.1);
+    let put = |servers: serde_json::Value| {
+        let r = curl(
+            admin,
+            &[
+                "-X",
+                "PUT",
+                "-d",
+                &json!({ "servers": servers }).to_string(),
+                &d.url("/api/v1/syslog"),
+            ],
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+    };
+    // Waits for a message via `via` whose text contains `needle`.
+    let expect = |via: &str, needle: &str| -> String {
+        let until = Instant::now() + Duration::from_secs(10);
+        while let Some(left) = until.checked_duration_since(Instant::now()) {
+            let Some(m) = receiver.next(left) else { break };
+            let text = m["message"].as_str().unwrap_or("").to_string();
+            assert_ne!(m["via"], "tls-bad-frame", "{text}");
+            if m["via"] == via && text.contains(needle) {
+                return text;
+            }
+        }
+        panic!("no {via} message with {needle:?} within 10 s");
+    };
+    put(json!([
+        {"host": "127.0.0.1", "port": udp, "protocol": "udp"},
+        {"host": "127.0.0.1", "port": tls, "protocol": "tls", "ca": ca},
+    ]));
+    // The PUT logs at info (user facility: 1 * 8 + 6).
+    for via in ["udp", "tls"] {
+        let m = expect(via, "remote syslog: 2 server(s) set");
+        assert!(rfc5424(&m, 14).is_some(), "{m}");
+    }
+    // The test message (notice) reaches both.
+    let r = curl(admin, &["-X", "POST", &d.url("/api/v1/syslog/test")]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let results = r.json()["results"].clone();
+    assert_eq!(results[0]["ok"], true, "{results}");
+    assert_eq!(results[1]["ok"], true, "{results}");
+    for via in ["udp", "tls"] {
+        let m = expect(via, "remote syslog test message");
+        assert!(rfc5424(&m, 13).is_some(), "{m}");
+    }
+    // Errors only to UDP from now on; TLS still gets info.
+    put(json!([
+        {"host": "127.0.0.1", "port": tls, "protocol": "tls", "ca": ca},
+        {"host": "127.0.0.1", "port": udp, "protocol": "udp", "severity": "err"},
+    ]));
+    // Everything that arrives until 800 ms after TLS got the PUT's line: nothing by UDP.
+    let mut seen = Vec::new();
+    let mut tls_at: Option<Instant> = None;
+    let until = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < until && tls_at.is_none_or(|t| t.elapsed() < Duration::from_millis(800))
+    {
+        if let Some(m) = receiver.next(Duration::from_millis(100)) {
+            let text = m["message"].as_str().unwrap_or("");
+            if m["via"] == "tls" && text.contains("remote syslog: 2 server(s) set") {
+                tls_at = Some(Instant::now());
+            }
+            seen.push(m);
+        }
+    }
+    assert!(tls_at.is_some(), "TLS did not get the line: {seen:?}");
+    assert!(
+        seen.iter().all(|m| m["via"] != "udp"),
+        "an info line went to the err-only server: {seen:?}"
+    );
+    // A server whose certificate cannot be verified (no CA given, not in the system's
+    // roots) fails the test with the reason; an unverified one passes.
+    let r = curl(
+        admin,
+        &[
+            "-d",
+            &json!({"host": "127.0.0.1", "port": tls, "protocol": "tls"}).to_string(),
+            &d.url("/api/v1/syslog/test"),
+        ],
+    );
+    let result = r.json()["results"][0].clone();
+    assert_eq!(result["ok"], false, "{result}");
+    assert!(
+        result["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("certificate"),
+        "{result}"
+    );
+    let r = curl(
+        admin,
+        &[
+            "-d",
+            &json!({"host": "127.0.0.1", "port": tls, "protocol": "tls", "verify": false})
+                .to_string(),
+            &d.url("/api/v1/syslog/test"),
+        ],
+    );
+    assert_eq!(r.json()["results"][0]["ok"], true, "{}", r.text());
+    // Settings survive a restart; bad ones are refused and change nothing.
+    let bad = curl(
+        admin,
+        &[
+            "-X",
+            "PUT",
+            "-d",
+            r#"{"servers":[{"host":"x y"}]}"#,
+            &d.url("/api/v1/syslog"),
+        ],
+    );
+    assert_eq!(bad.status, 400, "{}", bad.text());
+    let got = curl(admin, &[&d.url("/api/v1/syslog")]).json();
+    assert_eq!(got["servers"][1]["severity"], "err", "{got}");
+    assert!(
+        got["status"]["servers"][0]["sent"].as_u64().unwrap_or(0) >= 1,
+        "{got}"
+    );
+}

@@ -16,11 +16,13 @@ mod param;
 pub mod receive;
 mod recipients;
 pub mod recordings;
+pub mod routes;
 mod rules;
 mod schedules;
 pub mod server;
 mod services;
 mod status;
+mod syslog;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod transmit;
@@ -211,85 +213,71 @@ impl HttpState {
 
 use crate::maintenance::Reset;
 
-/// Dispatches a request to its handler, with the services that handler uses.
+/// Dispatches a request to its handler, with the services that handler uses: the row of
+/// [`routes::ROUTES`] for its path, `405` for a method the row does not list.
 pub async fn route(svc: &Services, http: &HttpState, mut req: Request) -> Reply {
+    use routes::Handler as H;
     let gate = &http.gate;
-    let path = req.path.clone();
-    match path.as_str() {
-        "/axis-cgi/param.cgi"
-        | "/axis-cgi/admin/param.cgi"
-        | "/axis-cgi/view/param.cgi"
-        | "/axis-cgi/operator/param.cgi" => {
-            param::handle(gate, &param::Model::of(svc), &mut req).await
+    let Some(row) = routes::find(&req.path) else {
+        return text(StatusCode::NOT_FOUND, "404 Not Found\n");
+    };
+    if !routes::allows(row, req.method.as_str()) {
+        let mut r = text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &format!(
+                "405 Method Not Allowed\nAllowed: {}\n",
+                row.methods.join(", ")
+            ),
+        );
+        if let Ok(v) = HeaderValue::from_str(&row.methods.join(", ")) {
+            r.headers_mut().insert("allow", v);
         }
-        "/axis-cgi/pwdgrp.cgi" => users::pwdgrp(gate, &mut req).await,
-        "/axis-cgi/usergroup.cgi" => users::usergroup(gate, &req),
-        "/axis-cgi/mediaclip.cgi" => {
-            clips::mediaclip(gate, &svc.clips, &svc.player, &mut req).await
-        }
-        "/axis-cgi/playclip.cgi" => clips::playclip(gate, &svc.clips, &svc.player, &req).await,
-        "/axis-cgi/stopclip.cgi" => clips::stopclip(gate, &svc.player, &req),
-        "/axis-cgi/io/port.cgi" => io::port_cgi(gate, &svc.io, &svc.bus, &req).await,
-        "/axis-cgi/io/portmanagement.cgi" => io::port_management(gate, &svc.io, &mut req).await,
-        "/axis-cgi/virtualinput/activate.cgi" => io::virtual_input(gate, &svc.io, &req, true),
-        "/axis-cgi/virtualinput/deactivate.cgi" => io::virtual_input(gate, &svc.io, &req, false),
-        "/axis-cgi/virtualinput/getschemaversions.cgi" => io::schema_versions(gate, &req),
-        "/axis-cgi/io/virtualinput.cgi" => io::manual_trigger(gate, &svc.io, &req),
-        "/axis-cgi/audio/transmit.cgi" => {
-            transmit::transmit(gate, &http.transmit, &svc.audio, &mut req).await
-        }
-        "/axis-cgi/audio/receive.cgi" => receive::receive(gate, &http.listeners, &svc.audio, &req),
-        "/axis-cgi/audiodevicecontrol.cgi" => {
-            audio_device::handle(gate, &svc.audio, &mut req).await
-        }
-        "/axis-cgi/audiomixer.cgi" => audio_mixer::handle(gate, &svc.audio, &mut req).await,
-        p if p == "/api/v1/recordings" || p.starts_with("/api/v1/recordings/") => {
-            recordings::handle(gate, &svc.recorder, &mut req).await
-        }
-        p if p == "/api/v1/recipients" || p.starts_with("/api/v1/recipients/") => {
-            recipients::handle(gate, &svc.rules, &mut req).await
-        }
-        p if p == "/api/v1/schedules" || p.starts_with("/api/v1/schedules/") => {
-            schedules::handle(gate, &svc.rules, &mut req).await
-        }
-        p if p == "/api/v1/rules" || p.starts_with("/api/v1/rules/") => {
-            rules::handle(gate, &svc.rules, &mut req).await
-        }
-        "/axis-cgi/wssession.cgi" => ws::wssession(gate, &http.ws_sessions, &req),
-        "/api/v1/io/sim" => io::sim(gate, &svc.io, &mut req).await,
-        "/axis-cgi/basicdeviceinfo.cgi" => {
+        return r;
+    }
+    match row.handler {
+        H::Param => param::handle(gate, &param::Model::of(svc), &mut req).await,
+        H::Pwdgrp => users::pwdgrp(gate, &mut req).await,
+        H::UserGroup => users::usergroup(gate, &req),
+        H::MediaClip => clips::mediaclip(gate, &svc.clips, &svc.player, &mut req).await,
+        H::PlayClip => clips::playclip(gate, &svc.clips, &svc.player, &req).await,
+        H::StopClip => clips::stopclip(gate, &svc.player, &req),
+        H::Port => io::port_cgi(gate, &svc.io, &svc.bus, &req).await,
+        H::PortManagement => io::port_management(gate, &svc.io, &mut req).await,
+        H::VirtualActivate => io::virtual_input(gate, &svc.io, &req, true),
+        H::VirtualDeactivate => io::virtual_input(gate, &svc.io, &req, false),
+        H::VirtualSchemas => io::schema_versions(gate, &req),
+        H::ManualTrigger => io::manual_trigger(gate, &svc.io, &req),
+        H::Transmit => transmit::transmit(gate, &http.transmit, &svc.audio, &mut req).await,
+        H::Receive => receive::receive(gate, &http.listeners, &svc.audio, &req),
+        H::AudioDevice => audio_device::handle(gate, &svc.audio, &mut req).await,
+        H::AudioMixer => audio_mixer::handle(gate, &svc.audio, &mut req).await,
+        H::Recordings => recordings::handle(gate, &svc.recorder, &mut req).await,
+        H::Recipients => recipients::handle(gate, &svc.rules, &mut req).await,
+        H::Schedules => schedules::handle(gate, &svc.rules, &mut req).await,
+        H::Rules => rules::handle(gate, &svc.rules, &mut req).await,
+        H::WsSession => ws::wssession(gate, &http.ws_sessions, &req),
+        H::IoSim => io::sim(gate, &svc.io, &mut req).await,
+        H::BasicDeviceInfo => {
             json_api::basic_device_info(gate, &param::Model::of(svc), &mut req).await
         }
-        "/axis-cgi/apidiscovery.cgi" => {
-            json_api::api_discovery(gate, svc.io.config(), &mut req).await
-        }
-        "/api/v1/status" => status::status(gate, svc, http, &req),
-        "/api/v1/events/state" => status::event_state(gate, &svc.bus, &req),
-        "/api/v1/events/recent" => status::event_recent(gate, &svc.bus, &req),
-        "/vapix/call" => call::handle(gate, &svc.calls, &mut req).await,
-        "/vapix/services" => services::handle(gate, &svc.rules, &svc.io, &mut req).await,
-        "/metrics" => status::metrics(gate, svc, &req),
-        "/api/v1/https/certificate" => {
-            certificate::handle(gate, svc.tls.as_deref(), &mut req).await
-        }
-        "/axis-cgi/systemlog.cgi" => logs::log(gate, &req, crate::logs::Log::System),
-        "/axis-cgi/accesslog.cgi" => logs::log(gate, &req, crate::logs::Log::Access),
-        "/axis-cgi/serverreport.cgi" | "/axis-cgi/admin/serverreport.cgi" => {
-            logs::server_report(gate, svc, http, &req)
-        }
-        "/axis-cgi/debug/debug.tgz" => logs::debug_archive(gate, svc, http, &req),
-        "/axis-cgi/restart.cgi" => {
-            maintenance::handle(gate, &svc.maintenance, &req, Reset::Restart)
-        }
-        "/axis-cgi/factorydefault.cgi" => {
-            maintenance::handle(gate, &svc.maintenance, &req, Reset::Factory)
-        }
-        "/axis-cgi/hardfactorydefault.cgi" => {
-            maintenance::handle(gate, &svc.maintenance, &req, Reset::Hard)
-        }
-        "/axis-cgi/systemready.cgi" => json_api::system_ready(gate, svc, &mut req).await,
-        "/healthz" => status::healthz(svc),
-        _ => text(StatusCode::NOT_FOUND, "404 Not Found\n"),
+        H::ApiDiscovery => json_api::api_discovery(gate, svc.io.config(), &mut req).await,
+        H::Status => status::status(gate, svc, http, &req),
+        H::EventState => status::event_state(gate, &svc.bus, &req),
+        H::EventRecent => status::event_recent(gate, &svc.bus, &req),
+        H::Call => call::handle(gate, &svc.calls, &mut req).await,
+        H::SoapServices => services::handle(gate, &svc.rules, &svc.io, &mut req).await,
+        H::Metrics => status::metrics(gate, svc, &req),
+        H::Certificate => certificate::handle(gate, svc.tls.as_deref(), &mut req).await,
+        H::Syslog => syslog::handle(gate, &svc.syslog, &mut req).await,
+        H::SystemLog => logs::log(gate, &req, crate::logs::Log::System),
+        H::AccessLog => logs::log(gate, &req, crate::logs::Log::Access),
+        H::ServerReport => logs::server_report(gate, svc, http, &req),
+        H::DebugArchive => logs::debug_archive(gate, svc, http, &req),
+        H::Restart => maintenance::handle(gate, &svc.maintenance, &req, Reset::Restart),
+        H::FactoryDefault => maintenance::handle(gate, &svc.maintenance, &req, Reset::Factory),
+        H::HardFactoryDefault => maintenance::handle(gate, &svc.maintenance, &req, Reset::Hard),
+        H::SystemReady => json_api::system_ready(gate, svc, &mut req).await,
+        H::Healthz => status::healthz(svc),
     }
 }
 

@@ -331,11 +331,19 @@ pub async fn handle(gate: &Gate, m: &Model<'_>, req: &mut Request) -> Reply {
     };
     let get = |k: &str| super::find_arg(&args, k);
     let action = get("action").unwrap_or("").to_ascii_lowercase();
-    let role = if action == "list" {
+    let for_action = if action == "list" {
         Role::Viewer
     } else {
         Role::Operator
     };
+    // The path names the least role too, as on Axis devices: `admin/param.cgi` is for
+    // administrators whatever the action.
+    let for_path = match req.path.as_str() {
+        "/axis-cgi/admin/param.cgi" => Role::Admin,
+        "/axis-cgi/operator/param.cgi" => Role::Operator,
+        _ => Role::Viewer,
+    };
+    let role = for_action.max(for_path);
     if let Err(r) = gate.require(req, role) {
         return r;
     }
