@@ -122,3 +122,19 @@ pub fn vapix_call(d: &Daemon, command: &str, args: serde_json::Value) -> Respons
         ],
     )
 }
+
+/// `systemready.cgi`'s data (anonymous, as installers' tools poll it), or `None` while the
+/// daemon does not answer.
+pub fn system_ready(d: &Daemon) -> Option<serde_json::Value> {
+    let r = curl(
+        Auth::Anonymous,
+        &[
+            "--max-time",
+            "2",
+            "-d",
+            r#"{"apiVersion":"1.0","method":"systemready"}"#,
+            &d.url("/axis-cgi/systemready.cgi"),
+        ],
+    );
+    (r.status == 200).then(|| r.json()["data"].clone())
+}

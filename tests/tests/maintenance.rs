@@ -6,30 +6,16 @@ use std::time::{Duration, Instant};
 
 use netamp_tests::audio::{make_clip, Format};
 use netamp_tests::daemon::{Daemon, DaemonOptions, ADMIN};
-use netamp_tests::flows::{admin, upload_ok};
+use netamp_tests::flows::{admin, system_ready, upload_ok};
 use netamp_tests::http::{curl, Auth};
 use netamp_tests::peers::free_port;
 use netamp_tests::rules::{call, on_input, toggle};
-
-fn ready(d: &Daemon) -> Option<serde_json::Value> {
-    let r = curl(
-        Auth::Anonymous,
-        &[
-            "--max-time",
-            "2",
-            "-d",
-            r#"{"apiVersion":"1.0","method":"systemready"}"#,
-            &d.url("/axis-cgi/systemready.cgi"),
-        ],
-    );
-    (r.status == 200).then(|| r.json()["data"].clone())
-}
 
 /// Waits until the daemon answers with a boot id other than `before`.
 fn back(d: &Daemon, before: &str) -> serde_json::Value {
     let t0 = Instant::now();
     loop {
-        if let Some(v) = ready(d) {
+        if let Some(v) = system_ready(d) {
             if v["bootid"] != before {
                 return v;
             }
@@ -75,7 +61,7 @@ fn restart_comes_back_in_the_same_process_on_the_same_port_with_its_state() {
     on_input(&d, 6, action);
     let rules = rule_count(&d);
     let pid = d.pid();
-    let before = ready(&d).expect("ready")["bootid"]
+    let before = system_ready(&d).expect("ready")["bootid"]
         .as_str()
         .expect("bootid")
         .to_string();
@@ -129,7 +115,7 @@ fn factory_default_keeps_accounts_and_certificates_and_hard_factory_default_keep
         v["rules"].as_object().map_or(0, |m| m.len()) - 1
     };
 
-    let before = ready(&d).expect("ready")["bootid"]
+    let before = system_ready(&d).expect("ready")["bootid"]
         .as_str()
         .expect("id")
         .to_string();

@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use netamp_tests::daemon::{netamp_bin, Daemon, DaemonOptions, ADMIN};
+use netamp_tests::flows::system_ready;
 use netamp_tests::http::{curl, Auth};
 use netamp_tests::peers::free_port;
 
@@ -347,26 +348,11 @@ fn ask(d: &Daemon, auth: Auth<'_>, method: &str, target: &str, body: &str) -> u1
     curl(auth, &args).status
 }
 
-fn ready(d: &Daemon) -> bool {
-    curl(
-        Auth::Anonymous,
-        &[
-            "--max-time",
-            "2",
-            "-d",
-            r#"{"apiVersion":"1.0","method":"systemready"}"#,
-            &d.url("/axis-cgi/systemready.cgi"),
-        ],
-    )
-    .status
-        == 200
-}
-
 /// Waits for the daemon to answer again after a restart.
 fn back(d: &Daemon) {
     let t0 = Instant::now();
     std::thread::sleep(Duration::from_millis(300));
-    while !ready(d) {
+    while system_ready(d).is_none() {
         assert!(
             t0.elapsed() < Duration::from_secs(20),
             "not back within 20 s"
