@@ -48,6 +48,11 @@ impl Daemon {
             } else {
                 &["--https", ""][..]
             })
+            .args(if extra.contains(&"--sip-tls") {
+                &[][..]
+            } else {
+                &["--sip-tls", ""][..]
+            })
             .env("RUST_LOG", "warn,rsipstack::dialog::dialog=error")
             .stdout(Stdio::piped())
             .spawn()

@@ -43,6 +43,9 @@ pub struct Cli {
     /// SIP listen address.
     #[arg(long)]
     pub sip: Option<SocketAddr>,
+    /// SIP over TLS listen address (an address, or "" for off).
+    #[arg(long)]
+    pub sip_tls: Option<String>,
     /// RTSP event-stream listen address (`auto`, an address, or "" for off).
     #[arg(long)]
     pub rtsp: Option<String>,

@@ -176,6 +176,11 @@ impl Default for HttpConfig {
 pub struct SipConfig {
     /// Listen address for UDP and TCP (`""`… is not allowed; set `enabled = false`).
     pub listen: SocketAddr,
+    /// SIP over TLS listen address, with the HTTPS certificate (`""`: no TLS).
+    pub tls_listen: String,
+    /// Media encryption: `optional` (SRTP on TLS calls that offer it), `required` (every
+    /// call TLS with SRTP) or `off`.
+    pub media_encryption: String,
     /// Whether SIP runs at all.
     pub enabled: bool,
     /// Address for Contact and SDP when `listen` is unspecified (found when empty).
@@ -291,6 +296,8 @@ impl Default for SipConfig {
     fn default() -> Self {
         Self {
             listen: "0.0.0.0:5060".parse().expect("valid literal"),
+            tls_listen: "0.0.0.0:5061".into(),
+            media_encryption: "optional".into(),
             enabled: true,
             public_ip: String::new(),
             rtp_port_start: 4000,
@@ -488,6 +495,16 @@ impl Config {
         self.audio
             .input
             .parse::<netamp_engine::device::InputSpec>()?;
+        let s = &self.sip;
+        if !s.tls_listen.is_empty() && s.tls_listen.parse::<SocketAddr>().is_err() {
+            return bad(format!(
+                "[sip] tls_listen {:?}: an address (\"\": no TLS)",
+                s.tls_listen
+            ));
+        }
+        s.media_encryption
+            .parse::<netamp_sip::srtp::MediaEncryption>()
+            .map_err(|e| ControlError::Config(format!("[sip] {e}")))?;
         match (h.access.as_str(), h.https_listen.as_str()) {
             ("both" | "http", _) => {}
             ("https", "") => return bad("[http] access = \"https\" needs https_listen".into()),

@@ -157,6 +157,9 @@ async fn run(
     if let Some(a) = cli.sip {
         config.sip.listen = a;
     }
+    if let Some(a) = cli.sip_tls.clone() {
+        config.sip.tls_listen = a;
+    }
     if let Some(a) = cli.https.clone() {
         config.http.https_listen = a;
     }
@@ -319,6 +322,15 @@ async fn run(
     recorder.start(&audio.capture);
     let auth = Arc::new(auth::Authenticator::new(users, config.auth.clone()));
 
+    // The certificate HTTPS and SIP over TLS present, made (or loaded) before either
+    // listens; the certificate API needs it either way.
+    let sip_tls = config.sip.enabled && !config.sip.tls_listen.is_empty();
+    let tls = if config.http.https_listen.is_empty() && !sip_tls {
+        None
+    } else {
+        Some(Arc::new(crate::tls::TlsState::load_or_create(&data_dir)?))
+    };
+
     // SIP before HTTP: scripts and tests take the HTTP line as "ready".
     let accounts = sip_service::AccountStore::load(&data_dir)?;
     let call_settings = sip_settings::SettingsStore::load(&data_dir, &config.sip)?;
@@ -330,11 +342,32 @@ async fn run(
             sip_service::CallDeps {
                 bus: bus.clone(),
                 audio: audio.clone(),
+                tls: match (&tls, sip_tls) {
+                    (Some(t), true) => Some(t.sip_listen(&config.sip.tls_listen)?),
+                    _ => None,
+                },
             },
         )
         .await?;
         if let Some(ua) = calls.ua() {
             say(&format!("netamp: SIP on udp and tcp {}", ua.local_addr()));
+            if let Some(a) = ua.tls_addr() {
+                say(&format!("netamp: SIP on tls {a}"));
+            }
+        }
+        if let Some(t) = &tls {
+            // A new certificate is presented by SIP's next handshake too.
+            let calls = calls.clone();
+            t.on_replace(Box::new(move |cert: &str, key: &str| {
+                let (calls, cert, key) = (calls.clone(), cert.to_string(), key.to_string());
+                tokio::spawn(async move {
+                    if let Some(ua) = calls.ua() {
+                        if let Err(e) = ua.reload_tls(cert.as_bytes(), key.as_bytes()).await {
+                            tracing::warn!("SIP over TLS keeps its certificate: {e}");
+                        }
+                    }
+                });
+            }));
         }
         calls
     } else {
@@ -397,12 +430,6 @@ async fn run(
     );
     rules.start();
 
-    // Made (or loaded) before the listener: the certificate API needs it either way.
-    let tls = if config.http.https_listen.is_empty() {
-        None
-    } else {
-        Some(Arc::new(crate::tls::TlsState::load_or_create(&data_dir)?))
-    };
     let svc = Arc::new(services::Services {
         identity: Arc::new(identity),
         auth: auth.clone(),

@@ -115,6 +115,11 @@ pub fn ua_config(c: &SipConfig, settings: CallSettings) -> Result<UaConfig, Cont
         policy: settings.policy(c),
         sequences,
         user_agent: format!("netamp/{}", env!("CARGO_PKG_VERSION")),
+        tls: None,
+        media_encryption: c
+            .media_encryption
+            .parse()
+            .map_err(|e| bad(format!("{e}")))?,
     })
 }
 
@@ -265,6 +270,8 @@ pub struct CallDeps {
     pub bus: Arc<EventBus>,
     /// The audio engine and capture chain.
     pub audio: Arc<AudioService>,
+    /// SIP over TLS: where and with which certificate (`None`: no TLS).
+    pub tls: Option<netamp_sip::ua::TlsListen>,
 }
 
 impl CallService {
@@ -286,7 +293,8 @@ impl CallService {
         deps: CallDeps,
     ) -> Result<Arc<Self>, ControlError> {
         // What `SetSIPConfiguration` saved wins over `[sip]`.
-        let ua_conf = ua_config(&config, settings.get())?;
+        let mut ua_conf = ua_config(&config, settings.get())?;
+        ua_conf.tls = deps.tls.clone();
         let all: Vec<SipAccountConfig> = config
             .accounts
             .iter()

@@ -20,6 +20,7 @@ pub mod rtp_out;
 pub mod rtp_params;
 pub mod sdp;
 pub mod session_timer;
+pub mod srtp;
 pub mod ua;
 
 pub use error::SipError;

@@ -205,6 +205,16 @@ pub struct RtcpSources {
     pub rx: Option<Arc<RtpInStats>>,
     /// Sender counters, when we send.
     pub tx: Option<Arc<RtpOutStats>>,
+    /// SRTCP: what protects our reports and checks the peer's (`None`: plain RTCP).
+    pub srtp: Option<SrtcpPair>,
+}
+
+/// The two SRTCP contexts of a call.
+pub struct SrtcpPair {
+    /// Protects what we send.
+    pub out: crate::srtp::Srtp,
+    /// Checks what the peer sends.
+    pub input: crate::srtp::Srtp,
 }
 
 impl RtcpSession {
@@ -275,6 +285,7 @@ impl RtcpSession {
             last_sr: None,
             prev: (0, 0),
             buf: [0u8; 1500],
+            plain: Vec::with_capacity(1500),
             cname,
             src,
             stop: stop.clone(),
@@ -314,6 +325,8 @@ struct Reporter {
     last_sr: Option<(u32, Instant)>,
     prev: (u64, u64),
     buf: [u8; 1500],
+    /// A decrypted SRTCP packet, or one to protect.
+    plain: Vec<u8>,
     cname: String,
     src: RtcpSources,
     stop: Arc<AtomicBool>,
@@ -337,8 +350,8 @@ impl MediaTask for Reporter {
 impl Reporter {
     /// A datagram of `n` bytes in `buf` from `from`.
     fn datagram(&mut self, n: usize, from: SocketAddr, now: Instant) {
-        let (src, stats) = (&self.src, &self.stats);
-        if let Some(rx) = src
+        if let Some(rx) = self
+            .src
             .rx
             .as_ref()
             .filter(|rx| rx.received.load(Ordering::Relaxed) > 0)
@@ -346,7 +359,23 @@ impl Reporter {
             self.latch
                 .expect_ssrc(rx.ssrc.load(Ordering::Relaxed) as u32);
         }
-        match parse(&self.buf[..n]) {
+        let data = match self.src.srtp.as_mut() {
+            None => &self.buf[..n],
+            Some(pair) => {
+                if pair
+                    .input
+                    .unprotect_rtcp(&self.buf[..n], &mut self.plain)
+                    .is_err()
+                {
+                    // Forged, replayed or plain: not the peer's.
+                    self.stats.malformed.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                &self.plain[..]
+            }
+        };
+        let (src, stats) = (&self.src, &self.stats);
+        match parse(data) {
             Ok(p) if self.latch.packet(from, p.ssrc, now) == Verdict::Spoofed => {
                 stats.spoofed.fetch_add(1, Ordering::Relaxed);
             }
@@ -410,7 +439,13 @@ impl Reporter {
                 )
             })
         });
-        let packet = compound(src.ssrc, sender, block, &self.cname);
+        let mut packet = compound(src.ssrc, sender, block, &self.cname);
+        if let Some(pair) = self.src.srtp.as_mut() {
+            if pair.out.protect_rtcp(&packet, &mut self.plain).is_err() {
+                return;
+            }
+            std::mem::swap(&mut packet, &mut self.plain);
+        }
         if self.socket.send_to(&packet, self.latch.current()).is_ok() {
             self.stats.sent.fetch_add(1, Ordering::Relaxed);
         }
@@ -501,6 +536,7 @@ mod tests {
                 ssrc: 42,
                 rx: Some(rx),
                 tx: None,
+                srtp: None,
             },
         )
         .unwrap();

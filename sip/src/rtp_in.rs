@@ -21,6 +21,7 @@ use crate::latch::{Latch, Verdict};
 use crate::media_task::MediaTask;
 use crate::playout::CallPlayout;
 pub use crate::rtp_params::{RtpInParams, RtpInStats};
+use crate::srtp::Srtp;
 use crate::{rtp, SipError};
 
 /// Called with each DTMF digit the peer sends in RTP.
@@ -91,12 +92,14 @@ impl RtpReceiver {
         dtmf: DtmfSink,
     ) -> Result<Self, SipError> {
         let stats = Arc::new(RtpInStats::default());
-        Self::start_with(socket, engine, params, peer, dtmf, stats, Vec::new())
+        Self::start_with(socket, engine, params, peer, dtmf, stats, Vec::new(), None)
     }
 
     /// Like [`RtpReceiver::start`], with the call's other media work (the sender, RTCP)
     /// run on the same thread between packets: one thread per call. `stats` are the
-    /// counters the receiver fills (RTCP reads them).
+    /// counters the receiver fills (RTCP reads them). With `srtp`, every packet is
+    /// authenticated and decrypted first; one that fails is counted as malformed.
+    #[allow(clippy::too_many_arguments)]
     pub fn start_with(
         socket: UdpSocket,
         engine: Engine,
@@ -105,6 +108,7 @@ impl RtpReceiver {
         dtmf: DtmfSink,
         stats: Arc<RtpInStats>,
         tasks: Vec<Box<dyn MediaTask>>,
+        srtp: Option<Srtp>,
     ) -> Result<Self, SipError> {
         socket.set_read_timeout(Some(POLL))?;
         // Fail here, not on the thread, when the codec cannot be decoded.
@@ -116,6 +120,7 @@ impl RtpReceiver {
             peer,
             dtmf,
             tasks,
+            srtp,
         };
         let thread = std::thread::Builder::new()
             .name("netamp-rtp-in".into())
@@ -154,6 +159,7 @@ struct Io {
     peer: PeerLatch,
     dtmf: DtmfSink,
     tasks: Vec<Box<dyn MediaTask>>,
+    srtp: Option<Srtp>,
 }
 
 /// The longest the receive thread waits for a packet: playout is polled at least this
@@ -170,6 +176,7 @@ fn run(
     let clock = params.codec.clock_rate();
     let mut events = EventReceiver::new();
     let mut buf = vec![0u8; rtp::MAX_PACKET + 1];
+    let mut plain: Vec<u8> = Vec::with_capacity(rtp::MAX_PACKET + 1);
     let mut reception = Reception::default();
     let t0 = Instant::now();
     let mut latch = Latch::new(params.remote, params.latch_window, t0);
@@ -189,7 +196,19 @@ fn run(
         match io.socket.recv_from(&mut buf) {
             Ok((n, from)) => {
                 stats.datagrams.fetch_add(1, Ordering::Relaxed);
-                match rtp::parse(&buf[..n]) {
+                let packet = match io.srtp.as_mut() {
+                    None => &buf[..n],
+                    Some(srtp) => {
+                        if srtp.unprotect_rtp(&buf[..n], &mut plain).is_err() {
+                            // Forged, replayed or plain RTP: never played.
+                            stats.malformed.fetch_add(1, Ordering::Relaxed);
+                            playout.poll(Instant::now(), &stats);
+                            continue;
+                        }
+                        &plain[..]
+                    }
+                };
+                match rtp::parse(packet) {
                     Ok((h, payload)) => {
                         let negotiated = Some(h.payload_type) == params.telephone_event
                             || h.payload_type == params.payload_type;

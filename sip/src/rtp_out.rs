@@ -21,6 +21,7 @@ use crate::media_task::MediaTask;
 use crate::rtp::{self, RtpHeader};
 use crate::rtp_in::PeerLatch;
 use crate::sdp::AudioCodec;
+use crate::srtp::Srtp;
 use crate::SipError;
 
 /// Packet time.
@@ -68,7 +69,7 @@ impl RtpSender {
         params: RtpOutParams,
         peer: PeerLatch,
     ) -> Result<Self, SipError> {
-        let (mut sender, mut task) = Self::task(socket, tap, params, peer)?;
+        let (mut sender, mut task) = Self::task(socket, tap, params, peer, None)?;
         let stop = sender.stop.clone();
         let thread = std::thread::Builder::new()
             .name("netamp-rtp-out".into())
@@ -88,11 +89,13 @@ impl RtpSender {
 
     /// The sender without a thread: the handle, and the task a call's media thread runs
     /// ([`crate::rtp_in::RtpReceiver::start_with`]).
+    /// With `srtp`, every packet is protected before it goes.
     pub fn task(
         socket: UdpSocket,
         tap: Option<CaptureTap>,
         params: RtpOutParams,
         peer: PeerLatch,
+        srtp: Option<Srtp>,
     ) -> Result<(Self, Box<dyn MediaTask>), SipError> {
         let encoder = Encoder::new(params.codec)?;
         let resampler = StreamResampler::from_internal(pcm_rate(params.codec))?;
@@ -124,6 +127,8 @@ impl RtpSender {
             pcm: Vec::with_capacity(frame * 4),
             payload: Vec::with_capacity(1500),
             packet: Vec::with_capacity(1600),
+            srtp,
+            protected: Vec::with_capacity(1600),
             next: Instant::now() + PTIME,
         };
         Ok((
@@ -181,6 +186,10 @@ struct Sending {
     pcm: Vec<f32>,
     payload: Vec<u8>,
     packet: Vec<u8>,
+    /// SRTP, when the call has it.
+    srtp: Option<Srtp>,
+    /// The protected packet.
+    protected: Vec<u8>,
     /// When the next packet is due.
     next: Instant,
 }
@@ -233,13 +242,21 @@ impl Sending {
                 self.encoder.encode(&self.pcm[..frame], &mut self.payload);
                 self.packet.clear();
                 rtp::write(&self.header, &self.payload, &mut self.packet);
+                let wire = match self.srtp.as_mut() {
+                    None => Some(&self.packet),
+                    // Never sent in clear: a packet that cannot be protected is skipped.
+                    Some(srtp) => srtp
+                        .protect_rtp(&self.packet, &mut self.protected)
+                        .is_ok()
+                        .then_some(&self.protected),
+                };
                 let to = self
                     .peer
                     .lock()
                     .ok()
                     .and_then(|p| *p)
                     .unwrap_or(self.params.remote);
-                if self.socket.send_to(&self.packet, to).is_ok() {
+                if wire.is_some_and(|w| self.socket.send_to(w, to).is_ok()) {
                     self.stats.packets.fetch_add(1, Ordering::Relaxed);
                     self.stats
                         .bytes

@@ -7,6 +7,7 @@
 
 use std::net::IpAddr;
 
+use crate::srtp::{self, Crypto, Keys};
 use crate::SipError;
 
 /// Largest SDP body accepted.
@@ -131,6 +132,11 @@ pub struct Offer {
     pub ptime: Option<u32>,
     /// Direction.
     pub direction: Direction,
+    /// The stream's profile is SRTP (`RTP/SAVP`, `RTP/SAVPF`).
+    pub secure: bool,
+    /// Its `a=crypto` lines netamp can use (SDES; best-effort SRTP offers them on
+    /// `RTP/AVP` too).
+    pub crypto: Vec<Crypto>,
 }
 
 /// Parses the audio stream of an offer.
@@ -148,6 +154,8 @@ pub fn parse_offer(sdp: &str) -> Result<Offer, SipError> {
     let mut maps: Vec<(u8, String, u32)> = Vec::new();
     let mut ptime = None;
     let mut direction = Direction::SendRecv;
+    let mut secure = false;
+    let mut crypto = Vec::new();
     for line in sdp.lines().map(str::trim_end) {
         let Some((kind, value)) = line.split_once('=') else {
             continue;
@@ -165,10 +173,11 @@ pub fn parse_offer(sdp: &str) -> Result<Offer, SipError> {
                         .and_then(|p| p.parse().ok())
                         .ok_or_else(|| bad(format!("bad m= line {value:?}")))?;
                     let proto = f.next().unwrap_or("");
-                    // Plain RTP only: SRTP (SAVP) would need keys netamp does not have.
-                    if proto != "RTP/AVP" && proto != "RTP/AVPF" {
-                        return Err(SipError::Unsupported(format!("transport {proto}")));
-                    }
+                    secure = match proto {
+                        "RTP/AVP" | "RTP/AVPF" => false,
+                        "RTP/SAVP" | "RTP/SAVPF" => true,
+                        _ => return Err(SipError::Unsupported(format!("transport {proto}"))),
+                    };
                     for pt in f {
                         let pt: u8 = pt
                             .parse()
@@ -213,6 +222,10 @@ pub fn parse_offer(sdp: &str) -> Result<Offer, SipError> {
                         maps.push((pt, name, rate));
                     }
                     "ptime" if in_audio => ptime = arg.trim().parse().ok(),
+                    // Bounded: an offer lists a handful of suites.
+                    "crypto" if in_audio && crypto.len() < 16 => {
+                        crypto.extend(Crypto::parse(arg));
+                    }
                     "sendrecv" => direction = Direction::SendRecv,
                     "sendonly" => direction = Direction::SendOnly,
                     "recvonly" => direction = Direction::RecvOnly,
@@ -259,6 +272,8 @@ pub fn parse_offer(sdp: &str) -> Result<Offer, SipError> {
         telephone_event,
         ptime,
         direction,
+        secure,
+        crypto,
     })
 }
 
@@ -277,6 +292,9 @@ pub struct Local {
     pub ptime: u32,
     /// `o=` session id and version.
     pub session: (u64, u64),
+    /// Our SRTP key line when the call is to be SRTP (its tag and suite the offer's
+    /// chosen line's, see [`srtp::choose`]); `None`: plain RTP.
+    pub crypto: Option<Crypto>,
 }
 
 /// The negotiated stream.
@@ -292,10 +310,31 @@ pub struct Negotiated {
     pub direction: Direction,
     /// Where to send RTP.
     pub remote: (IpAddr, u16),
+    /// The SRTP keys, when the stream is SRTP.
+    pub srtp: Option<Keys>,
 }
 
-/// Builds the answer to `offer`; `Err` (→ 488) when no codec is common.
+/// Builds the answer to `offer`; `Err` (→ 488) when no codec is common, or when one side
+/// wants SRTP and the other cannot (an `RTP/SAVP` offer without `local.crypto`, or
+/// `local.crypto` for an offer without a usable `a=crypto` line).
 pub fn answer(offer: &Offer, local: &Local) -> Result<(Negotiated, String), SipError> {
+    let srtp = match (&local.crypto, srtp::choose(&offer.crypto)) {
+        (Some(ours), Some(theirs)) if ours.tag == theirs.tag && ours.suite == theirs.suite => {
+            Some(Keys {
+                local: ours.clone(),
+                remote: theirs.clone(),
+            })
+        }
+        (Some(_), _) => {
+            return Err(SipError::Unsupported(
+                "SRTP is required and the offer has no usable a=crypto line".into(),
+            ))
+        }
+        (None, _) if offer.secure => {
+            return Err(SipError::Unsupported("SRTP offered and not allowed".into()))
+        }
+        (None, _) => None,
+    };
     let (codec, pt) = local
         .codecs
         .iter()
@@ -316,8 +355,10 @@ pub fn answer(offer: &Offer, local: &Local) -> Result<(Negotiated, String), SipE
     if let Some(te) = offer.telephone_event {
         fmts.push(te.to_string());
     }
+    // The offer's profile, SRTP or not (best-effort SRTP keeps RTP/AVP).
+    let proto = if offer.secure { "RTP/SAVP" } else { "RTP/AVP" };
     let mut sdp = format!(
-        "v=0\r\no=netamp {} {} {}\r\ns=netamp\r\nc={}\r\nt=0 0\r\nm=audio {} RTP/AVP {}\r\n",
+        "v=0\r\no=netamp {} {} {}\r\ns=netamp\r\nc={}\r\nt=0 0\r\nm=audio {} {proto} {}\r\n",
         local.session.0,
         local.session.1,
         ip(local.addr),
@@ -325,6 +366,9 @@ pub fn answer(offer: &Offer, local: &Local) -> Result<(Negotiated, String), SipE
         local.port,
         fmts.join(" ")
     );
+    if let Some(k) = &srtp {
+        sdp.push_str(&format!("a=crypto:{}\r\n", k.local.attribute()));
+    }
     let channels = if codec == AudioCodec::Opus { "/2" } else { "" };
     sdp.push_str(&format!(
         "a=rtpmap:{pt} {}/{}{channels}\r\n",
@@ -351,6 +395,7 @@ pub fn answer(offer: &Offer, local: &Local) -> Result<(Negotiated, String), SipE
             telephone_event: offer.telephone_event,
             direction,
             remote: (offer.addr, offer.port),
+            srtp,
         },
         sdp,
     ))
@@ -426,12 +471,19 @@ pub fn from_answer(answer: &Offer, offered: &[(u8, AudioCodec)]) -> Result<Negot
         Direction::RecvOnly => Direction::SendOnly,
         d => d,
     };
+    if answer.secure {
+        // netamp offers plain RTP on its calls: an SRTP answer is not an answer to it.
+        return Err(SipError::Unsupported(
+            "an SRTP answer to a plain offer".into(),
+        ));
+    }
     Ok(Negotiated {
         codec,
         payload_type,
         telephone_event: answer.telephone_event,
         direction,
         remote: (answer.addr, answer.port),
+        srtp: None,
     })
 }
 
@@ -500,6 +552,7 @@ mod tests {
             direction: Direction::SendRecv,
             ptime: 20,
             session: (1, 1),
+            crypto: None,
         }
     }
 
@@ -550,6 +603,40 @@ mod tests {
     }
 
     #[test]
+    fn an_srtp_offer_gets_an_srtp_answer_with_our_key() {
+        let theirs = crate::srtp::Crypto::fresh(3, crate::srtp::Suite::AesCm128Sha1_80).unwrap();
+        let offer_text = SIPP.replace("RTP/AVP", "RTP/SAVP")
+            + &format!(
+                "a=crypto:1 F8_128_HMAC_SHA1_80 inline:x\r\na=crypto:{}\r\n",
+                theirs.attribute()
+            );
+        let offer = parse_offer(&offer_text).unwrap();
+        assert!(offer.secure);
+        assert_eq!(offer.crypto, vec![theirs.clone()]);
+        let ours = crate::srtp::Crypto::fresh(3, crate::srtp::Suite::AesCm128Sha1_80).unwrap();
+        let mut l = local(vec![AudioCodec::Pcmu]);
+        l.crypto = Some(ours.clone());
+        let (n, sdp) = answer(&offer, &l).unwrap();
+        assert!(sdp.contains("m=audio 4000 RTP/SAVP 0"), "{sdp}");
+        assert!(
+            sdp.contains(&format!("a=crypto:{}\r\n", ours.attribute())),
+            "{sdp}"
+        );
+        let keys = n.srtp.expect("keys");
+        assert_eq!((keys.local, keys.remote), (ours.clone(), theirs));
+        // A key for a suite or tag the offer did not carry is refused.
+        l.crypto =
+            Some(crate::srtp::Crypto::fresh(9, crate::srtp::Suite::AesCm128Sha1_80).unwrap());
+        assert!(answer(&offer, &l).is_err());
+        // Our plain answer to a best-effort offer (crypto on RTP/AVP) stays plain.
+        let best_effort =
+            parse_offer(&(SIPP.to_string() + &format!("a=crypto:{}\r\n", ours.attribute())))
+                .unwrap();
+        let (n, sdp) = answer(&best_effort, &local(vec![AudioCodec::Pcmu])).unwrap();
+        assert!(n.srtp.is_none() && !sdp.contains("crypto") && sdp.contains("RTP/AVP"));
+    }
+
+    #[test]
     fn no_common_codec_or_bad_offers_are_errors() {
         let g729 = SIPP
             .replace("RTP/AVP 0", "RTP/AVP 18")
@@ -563,10 +650,13 @@ mod tests {
             "v=0\r\nc=IN IP4 nonsense\r\nm=audio 5000 RTP/AVP 0\r\n",
             "v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 5000 RTP/AVP 300\r\n",
             "v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 5000 UDP/TLS/RTP/SAVP 0\r\n",
-            "v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 5000 RTP/SAVP 0\r\n",
         ] {
             assert!(parse_offer(bad).is_err(), "{bad:?}");
         }
+        // SRTP without a key netamp may use (plain RTP only on this side): refused.
+        let savp = parse_offer("v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 5000 RTP/SAVP 0\r\n").unwrap();
+        assert!(savp.secure && savp.crypto.is_empty());
+        assert!(answer(&savp, &local(vec![AudioCodec::Pcmu])).is_err());
         assert!(parse_offer(&"a".repeat(MAX_SDP + 1)).is_err());
     }
 }

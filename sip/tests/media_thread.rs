@@ -49,6 +49,7 @@ fn receiver_sender_and_rtcp_share_one_thread_and_all_work() {
             ssrc: 0x1234_5678,
         },
         peer.clone(),
+        None,
     )
     .expect("sender");
     let (session, rtcp_task) = RtcpSession::task(
@@ -59,6 +60,7 @@ fn receiver_sender_and_rtcp_share_one_thread_and_all_work() {
             ssrc: 0x1234_5678,
             rx: Some(rx_stats.clone()),
             tx: Some(tx.stats_handle()),
+            srtp: None,
         },
     )
     .expect("rtcp");
@@ -73,6 +75,7 @@ fn receiver_sender_and_rtcp_share_one_thread_and_all_work() {
         Box::new(|_| {}),
         rx_stats,
         vec![send_task, rtcp_task],
+        None,
     )
     .expect("receiver");
     assert_eq!(threads(), before + 1, "one call, one media thread");

@@ -52,7 +52,8 @@ pub fn bare_command(data_dir: &Path) -> Command {
     cmd.arg("--data-dir")
         .arg(data_dir)
         .args(["--config", "/dev/null", "--http", "127.0.0.1:0"])
-        .args(["--sip", "127.0.0.1:0", "--rtsp", "", "--https", ""]);
+        .args(["--sip", "127.0.0.1:0", "--rtsp", "", "--https", ""])
+        .args(["--sip-tls", ""]);
     cmd
 }
 
@@ -71,6 +72,8 @@ pub struct DaemonOptions {
     pub audio_in: Option<String>,
     /// HTTPS listen address (default: HTTPS off).
     pub https: Option<String>,
+    /// SIP over TLS listen address (default: off; `127.0.0.1:0` picks a port).
+    pub sip_tls: Option<String>,
 }
 
 /// A running daemon; dropping it stops it (SIGTERM, so the WAV gets its final header).
@@ -82,6 +85,8 @@ pub struct Daemon {
     pub sip: String,
     /// HTTPS `127.0.0.1:<port>`, empty when HTTPS is off.
     pub https: String,
+    /// SIP over TLS `127.0.0.1:<port>`, empty when it is off.
+    pub sip_tls: String,
     /// Scratch directory of this daemon.
     pub dir: tempfile::TempDir,
     /// State directory.
@@ -125,6 +130,8 @@ impl Daemon {
             .arg(opts.http.as_deref().unwrap_or("127.0.0.1:0"))
             .arg("--https")
             .arg(opts.https.as_deref().unwrap_or(""))
+            .arg("--sip-tls")
+            .arg(opts.sip_tls.as_deref().unwrap_or(""))
             .args(["--sip", "127.0.0.1:0", "--audio-in"])
             .arg(opts.audio_in.as_deref().unwrap_or("none"))
             .arg("--audio-out")
@@ -145,21 +152,25 @@ impl Daemon {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             let mut sip = String::new();
+            let mut sip_tls = String::new();
             let mut https = String::new();
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(rest) = line.strip_prefix("netamp: SIP on udp and tcp ") {
                     sip = rest.trim().to_string();
+                }
+                if let Some(rest) = line.strip_prefix("netamp: SIP on tls ") {
+                    sip_tls = rest.trim().to_string();
                 }
                 if let Some(rest) = line.strip_prefix("netamp: HTTPS listening on https://") {
                     https = rest.split('/').next().unwrap_or("").to_string();
                 }
                 if let Some(rest) = line.strip_prefix("netamp: HTTP listening on http://") {
                     let addr = rest.split('/').next().unwrap_or("").to_string();
-                    let _ = tx.send((addr, sip.clone(), https.clone()));
+                    let _ = tx.send((addr, sip.clone(), https.clone(), sip_tls.clone()));
                 }
             }
         });
-        let (addr, sip, https) = match rx.recv_timeout(Duration::from_secs(30)) {
+        let (addr, sip, https, sip_tls) = match rx.recv_timeout(Duration::from_secs(30)) {
             Ok(a) => a,
             Err(_) => {
                 let _ = child.kill();
@@ -171,6 +182,7 @@ impl Daemon {
             addr,
             sip,
             https,
+            sip_tls,
             dir,
             data_dir,
             capture,

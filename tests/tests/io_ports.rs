@@ -638,7 +638,14 @@ fn a_taken_rtsp_port_stops_the_start_with_a_clear_error_and_auto_falls_back() {
     let out = Command::new(netamp_tests::daemon::netamp_bin())
         .arg("--data-dir")
         .arg(dir.path().join("data"))
-        .args(["--http", "127.0.0.1:0", "--sip", "127.0.0.1:0"])
+        .args([
+            "--http",
+            "127.0.0.1:0",
+            "--sip",
+            "127.0.0.1:0",
+            "--sip-tls",
+            "",
+        ])
         .args(["--audio-out", "null", "--audio-in", "none"])
         .args(["--rtsp", &format!("127.0.0.1:{port}")])
         .stdout(Stdio::piped())

@@ -31,10 +31,15 @@ impl Baresip {
     /// before baresip binds it (baresip then exits), so a start that does not come up
     /// is retried on other ports; the last attempt's output is in the panic.
     fn start(mic: &Path) -> Baresip {
+        Baresip::start_with(mic, "", "")
+    }
+
+    /// [`Baresip::start`] with more configuration lines and account parameters.
+    fn start_with(mic: &Path, config: &str, account: &str) -> Baresip {
         require_tool("baresip");
         let mut last = String::new();
         for _ in 0..3 {
-            match Baresip::try_start(mic) {
+            match Baresip::try_start(mic, config, account) {
                 Ok(b) => return b,
                 Err(e) => last = e,
             }
@@ -42,18 +47,18 @@ impl Baresip {
         panic!("baresip did not come up three times; the last: {last}")
     }
 
-    fn try_start(mic: &Path) -> Result<Baresip, String> {
+    fn try_start(mic: &Path, extra: &str, account: &str) -> Result<Baresip, String> {
         let dir = tempfile::tempdir().expect("tempdir");
         let (sip_port, ctrl_port) = (free_port(), free_port());
         let config = format!(
-            "poll_method epoll\nsip_listen 127.0.0.1:{sip_port}\naudio_player aubridge,x\naudio_source aufile,{}\naudio_alert aubridge,x\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aufile.so\nmodule aubridge.so\nmodule sndfile.so\nmodule_app account.so\nmodule_app menu.so\nmodule ctrl_tcp.so\nctrl_tcp_listen 127.0.0.1:{ctrl_port}\nsnd_path {}\n",
+            "poll_method epoll\nsip_listen 127.0.0.1:{sip_port}\naudio_player aubridge,x\naudio_source aufile,{}\naudio_alert aubridge,x\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aufile.so\nmodule aubridge.so\nmodule sndfile.so\nmodule_app account.so\nmodule_app menu.so\nmodule ctrl_tcp.so\nctrl_tcp_listen 127.0.0.1:{ctrl_port}\nsnd_path {}\n{extra}",
             mic.display(),
             dir.path().display()
         );
         std::fs::write(dir.path().join("config"), config).expect("config");
         std::fs::write(
             dir.path().join("accounts"),
-            "<sip:baresip@127.0.0.1>;regint=0;answermode=auto\n",
+            format!("<sip:baresip@127.0.0.1>;regint=0;answermode=auto{account}\n"),
         )
         .expect("accounts");
         let log = dir.path().join("baresip.log");
@@ -101,6 +106,10 @@ impl Baresip {
     }
 
     /// What baresip decoded from the call (netamp's uplink), as 48 kHz samples.
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("baresip.log")).unwrap_or_default()
+    }
+
     fn received(&self) -> Vec<f32> {
         let file: PathBuf = std::fs::read_dir(self.dir.path())
             .expect("dir")
@@ -345,4 +354,97 @@ fn netamp_calls_baresip_through_the_call_api() {
         .unwrap_or_default();
     assert_eq!(states, ["Initiated", "AcceptedByRemote", "Terminated"]);
     check_audio(&d, &b, &s, "called by netamp");
+}
+
+/// netamp's certificate (what baresip is given to verify it), in `dir`.
+fn netamp_certificate(d: &Daemon, dir: &Path) -> PathBuf {
+    let r = curl(admin(), &[&d.url("/api/v1/https/certificate")]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let path = dir.join("netamp.pem");
+    std::fs::write(&path, r.body).expect("certificate");
+    path
+}
+
+#[test]
+fn baresip_calls_netamp_over_tls_with_srtp() {
+    let s = signals();
+    let d = Daemon::with(DaemonOptions {
+        audio_in: Some(format!(
+            "wav:{}?loop",
+            s.dir.path().join("netamp.wav").display()
+        )),
+        sip_tls: Some("127.0.0.1:0".into()),
+        ..Default::default()
+    });
+    assert!(!d.sip_tls.is_empty(), "SIP over TLS does not listen");
+    let ca = netamp_certificate(&d, s.dir.path());
+    let mut b = Baresip::start_with(
+        &s.dir.path().join("baresip.wav"),
+        &format!("sip_cafile {}\nmodule srtp.so\n", ca.display()),
+        ";mediaenc=srtp-mand",
+    );
+    b.command("dial", &format!("sip:netamp@{};transport=tls", d.sip_tls));
+    wait_for(&d, "the call", |v| {
+        v.as_array()
+            .is_some_and(|a| a.iter().any(|c| c["CallState"] == "Active"))
+    });
+    let call = call_status(&d)[0].clone();
+    assert_eq!(
+        call["Transport"].as_str().map(str::to_ascii_lowercase),
+        Some("tls".into())
+    );
+    assert_eq!(call["MediaEncryption"], "SRTP", "{call}");
+    std::thread::sleep(Duration::from_millis(3000));
+    let status = call_status(&d);
+    assert!(
+        status[0]["RTCPSent"].as_u64() >= Some(1),
+        "netamp sent no SRTCP: {status}"
+    );
+    b.command("hangup", "");
+    wait_for(&d, "the hang-up", |v| {
+        v.as_array().is_some_and(|a| a.is_empty())
+    });
+    let log = b.log();
+    assert!(log.contains("SRTP is Enabled"), "baresip: {log}");
+    // What netamp protected, baresip could check and decrypt (RTP and RTCP).
+    assert!(!log.contains("failed to decrypt"), "baresip: {log}");
+    check_audio(&d, &b, &s, "tls+srtp");
+}
+
+#[test]
+fn srtp_is_taken_only_over_tls_and_required_refuses_plain_rtp() {
+    let s = signals();
+    let d = Daemon::with(DaemonOptions {
+        config: "[sip]\nmedia_encryption = \"required\"\n".into(),
+        sip_tls: Some("127.0.0.1:0".into()),
+        ..Default::default()
+    });
+    let ca = netamp_certificate(&d, s.dir.path());
+    let mic = s.dir.path().join("baresip.wav");
+    let refused = |b: &mut Baresip, uri: &str, what: &str| {
+        b.command("dial", uri);
+        let t0 = Instant::now();
+        while !b.log().contains("488") {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "{what}: no 488; baresip: {}",
+                b.log()
+            );
+            assert!(
+                call_status(&d).as_array().is_none_or(|a| a.is_empty()),
+                "{what}: a call was taken"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    // Plain RTP over TLS: the manual's "required" refuses it.
+    let mut plain = Baresip::start_with(&mic, &format!("sip_cafile {}\n", ca.display()), "");
+    refused(
+        &mut plain,
+        &format!("sip:netamp@{};transport=tls", d.sip_tls),
+        "plain RTP over TLS",
+    );
+    // SRTP over UDP: the keys would cross the network in clear.
+    let mut udp = Baresip::start_with(&mic, "module srtp.so\n", ";mediaenc=srtp-mand");
+    refused(&mut udp, &format!("sip:netamp@{}", d.sip), "SRTP over UDP");
 }

@@ -189,6 +189,7 @@ async fn run(cx: &CallCtx<'_>, name: &str, args: &Map<String, Value>) -> Result<
                     "Direction": if c.incoming { "Incoming" } else { "Outgoing" },
                     "RemoteURI": c.remote_uri,
                     "Transport": c.transport,
+                    "MediaEncryption": if c.srtp { "SRTP" } else { "None" },
                     "Codec": c.codec.map(|k| k.name()),
                     "StartTime": c.started_ms,
                     "RTCPSent": c.rtcp.0,

@@ -105,6 +105,29 @@ impl Inner {
                     .map_err(stack);
             }
         };
+        let over_tls = tx
+            .connection
+            .as_ref()
+            .is_some_and(|c| c.transport() == rsipstack::sip::Transport::Tls);
+        let crypto = match crate::srtp::decide(
+            self.config.media_encryption,
+            over_tls,
+            offer.secure,
+            &offer.crypto,
+        ) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::info!("INVITE refused: {e}");
+                return tx
+                    .reply_with(
+                        refuse(StatusCode::NotAcceptableHere),
+                        vec![Header::Warning(format!("399 netamp \"{e}\"").into())],
+                        None,
+                    )
+                    .await
+                    .map_err(stack);
+            }
+        };
         let (socket, rtcp) = match self.bind_rtp() {
             Ok(s) => s,
             Err(e) => {
@@ -116,7 +139,8 @@ impl Inner {
             }
         };
         let port = socket.local_addr()?.port();
-        let local = self.local_sdp(port);
+        let mut local = self.local_sdp(port);
+        local.crypto = crypto;
         let (negotiated, answer) = match sdp::answer(&offer, &local) {
             Ok(a) => a,
             Err(e) => {
@@ -170,6 +194,7 @@ impl Inner {
                 .map(|c| c.transport().to_string())
                 .unwrap_or_default(),
             codec: Some(negotiated.codec),
+            srtp: negotiated.srtp.is_some(),
             started_ms: now_ms(),
             reason: None,
             ending: None,
@@ -253,13 +278,18 @@ impl Inner {
         if transport != rsipstack::sip::Transport::Udp {
             params.push(rsipstack::sip::Param::Transport(transport));
         }
+        // TLS listens on a port of its own: the ACK and the BYE must come there.
+        let port = match (&self.tls, transport) {
+            (Some((addr, _)), rsipstack::sip::Transport::Tls) => addr.port(),
+            _ => self.local.port(),
+        };
         rsipstack::sip::Uri {
             scheme: Some(rsipstack::sip::Scheme::Sip),
             auth: Some(rsipstack::sip::Auth {
                 user: "netamp".into(),
                 password: None,
             }),
-            host_with_port: SocketAddr::new(self.media_ip, self.local.port()).into(),
+            host_with_port: SocketAddr::new(self.media_ip, port).into(),
             params,
             ..Default::default()
         }

@@ -13,6 +13,7 @@ impl Inner {
             direction: self.config.direction,
             ptime: self.config.ptime,
             session: (session, session),
+            crypto: None,
         }
     }
 
@@ -93,6 +94,22 @@ impl Inner {
         let ssrc = rand_u32();
         let rx_stats = Arc::new(crate::rtp_params::RtpInStats::default());
         let mut tasks = Vec::new();
+        let srtp = n
+            .srtp
+            .as_ref()
+            .map(crate::srtp::CallSrtp::new)
+            .transpose()?;
+        let (rtp_out, rtp_in, rtcp_srtp) = match srtp {
+            Some(s) => (
+                Some(s.rtp_out),
+                Some(s.rtp_in),
+                Some(crate::rtcp::SrtcpPair {
+                    out: s.rtcp_out,
+                    input: s.rtcp_in,
+                }),
+            ),
+            None => (None, None, None),
+        };
         let tx = if n.remote.1 != 0 {
             let (tx, task) = RtpSender::task(
                 out_socket,
@@ -104,6 +121,7 @@ impl Inner {
                     ssrc,
                 },
                 peer.clone(),
+                rtp_out,
             )?;
             tx.set_sending(sends);
             tasks.push(task);
@@ -123,6 +141,7 @@ impl Inner {
                         ssrc,
                         rx: Some(rx_stats.clone()),
                         tx: tx.as_ref().map(|t| t.stats_handle()),
+                        srtp: rtcp_srtp,
                     },
                 )
                 .map_err(|e| tracing::warn!("RTCP: {e}"))
@@ -148,6 +167,7 @@ impl Inner {
             Box::new(move |digit| report_digit(&events, &id, &matcher, digit, DtmfMethod::Rtp)),
             rx_stats,
             tasks,
+            rtp_in,
         )?;
         Ok(Media { rx, tx, rtcp })
     }

@@ -20,6 +20,7 @@ use rsipstack::sip::prelude::HeadersExt;
 use rsipstack::sip::{Header, Method, StatusCode};
 use rsipstack::transaction::Transaction;
 use rsipstack::transport::tcp_listener::TcpListenerConnection;
+use rsipstack::transport::tls::{TlsConfig, TlsListenerConnection};
 use rsipstack::transport::udp::UdpConnection;
 use rsipstack::transport::TransportLayer;
 use rsipstack::EndpointBuilder;
@@ -81,6 +82,29 @@ pub struct UaConfig {
     pub sequences: Vec<Sequence>,
     /// The `User-Agent`/`Server` value.
     pub user_agent: String,
+    /// SIP over TLS: where to listen and the certificate chain and key (PEM); `None`: no
+    /// TLS.
+    pub tls: Option<TlsListen>,
+    /// Whether calls use SRTP ([`crate::srtp::decide`]).
+    pub media_encryption: crate::srtp::MediaEncryption,
+}
+
+/// The TLS listener of the user agent.
+#[derive(Clone)]
+pub struct TlsListen {
+    /// Address (port 0: one is picked).
+    pub addr: SocketAddr,
+    /// Certificate chain, PEM.
+    pub cert: Vec<u8>,
+    /// Private key, PEM.
+    pub key: Vec<u8>,
+}
+
+impl std::fmt::Debug for TlsListen {
+    // The key never reaches a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TlsListen({})", self.addr)
+    }
 }
 
 impl Default for UaConfig {
@@ -104,6 +128,8 @@ impl Default for UaConfig {
             policy: CallPolicy::default(),
             sequences: Vec::new(),
             user_agent: "netamp".into(),
+            tls: None,
+            media_encryption: crate::srtp::MediaEncryption::default(),
         }
     }
 }
@@ -219,6 +245,8 @@ pub struct CallInfo {
     pub transport: String,
     /// Negotiated codec, once known.
     pub codec: Option<AudioCodec>,
+    /// The media is SRTP.
+    pub srtp: bool,
     /// Unix ms the call began.
     pub started_ms: u64,
     /// Why it ended, in words.
@@ -309,6 +337,8 @@ struct Inner {
     calls: Mutex<HashMap<String, Call>>,
     next_port: Mutex<u16>,
     guard: Arc<GuardStats>,
+    /// The TLS listener and its address, when SIP over TLS is on.
+    tls: Option<(SocketAddr, TlsListenerConnection)>,
     stats: UaStats,
     accounts: Mutex<HashMap<String, Account>>,
     policy: Mutex<CallPolicy>,
@@ -389,6 +419,32 @@ impl SipUa {
             .await
             .map_err(stack)?;
         transport.add_transport(tcp.into());
+        let tls = match &config.tls {
+            Some(t) => {
+                // rustls has two crypto providers built in here (rsipstack's ring and
+                // netamp's aws-lc-rs): the process default must be named before the
+                // listener builds its configuration.
+                let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+                // rsipstack binds the listener in a task of its own, where a taken port is
+                // only logged: bound here first, it is a start error, and port 0 becomes
+                // a real port.
+                let addr = std::net::TcpListener::bind(t.addr)?.local_addr()?;
+                let listener = TlsListenerConnection::new(
+                    addr,
+                    None,
+                    TlsConfig {
+                        cert: Some(t.cert.clone()),
+                        key: Some(t.key.clone()),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map_err(stack)?;
+                transport.add_transport(listener.clone().into());
+                Some((addr, listener))
+            }
+            None => None,
+        };
         let endpoint = EndpointBuilder::new()
             .with_cancel_token(cancel.clone())
             .with_transport_layer(transport)
@@ -417,6 +473,7 @@ impl SipUa {
             events,
             calls: Mutex::new(HashMap::new()),
             guard,
+            tls,
             stats: UaStats::default(),
             accounts: Mutex::new(HashMap::new()),
         });
@@ -437,6 +494,22 @@ impl SipUa {
     /// Where SIP listens (UDP and TCP).
     pub fn local_addr(&self) -> SocketAddr {
         self.inner.local
+    }
+
+    /// Where SIP over TLS listens, when it does.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.inner.tls.as_ref().map(|(a, _)| *a)
+    }
+
+    /// Presents a new certificate chain and key (PEM) from the next TLS handshake on.
+    pub async fn reload_tls(&self, cert: &[u8], key: &[u8]) -> Result<(), SipError> {
+        match &self.inner.tls {
+            Some((_, listener)) => listener
+                .reload_tls_config(cert.to_vec(), key.to_vec())
+                .await
+                .map_err(stack),
+            None => Ok(()),
+        }
     }
 
     /// The calls now.

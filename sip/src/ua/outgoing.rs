@@ -83,6 +83,7 @@ impl Inner {
                 rtcp: (0, 0),
                 spoofed: (0, 0),
                 receive: None,
+                srtp: false,
             };
             calls.insert(
                 info.id.clone(),
@@ -97,6 +98,7 @@ impl Inner {
                             telephone_event: None,
                             direction: self.config.direction,
                             remote: (self.media_ip, 0),
+                            srtp: None,
                         },
                     ),
                     (socket, rtcp),
