@@ -22,6 +22,8 @@ pub struct Daemon {
     pub sip: String,
     /// HTTPS `127.0.0.1:<port>`, when started with `--https` (off otherwise).
     pub https: String,
+    /// SIP over TLS `127.0.0.1:<port>`, when started with `--sip-tls` (off otherwise).
+    pub sip_tls: String,
 }
 
 impl Daemon {
@@ -61,9 +63,13 @@ impl Daemon {
         let mut addr = String::new();
         let mut sip = String::new();
         let mut https = String::new();
+        let mut sip_tls = String::new();
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             if let Some(rest) = line.strip_prefix("netamp: SIP on udp and tcp ") {
                 sip = rest.trim().to_string();
+            }
+            if let Some(rest) = line.strip_prefix("netamp: SIP on tls ") {
+                sip_tls = rest.trim().to_string();
             }
             if let Some(rest) = line.strip_prefix("netamp: HTTPS listening on https://") {
                 https = rest.split('/').next().unwrap_or("").to_string();
@@ -79,6 +85,7 @@ impl Daemon {
             addr,
             sip,
             https,
+            sip_tls,
         }
     }
 

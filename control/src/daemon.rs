@@ -355,20 +355,6 @@ async fn run(
                 say(&format!("netamp: SIP on tls {a}"));
             }
         }
-        if let Some(t) = &tls {
-            // A new certificate is presented by SIP's next handshake too.
-            let calls = calls.clone();
-            t.on_replace(Box::new(move |cert: &str, key: &str| {
-                let (calls, cert, key) = (calls.clone(), cert.to_string(), key.to_string());
-                tokio::spawn(async move {
-                    if let Some(ua) = calls.ua() {
-                        if let Err(e) = ua.reload_tls(cert.as_bytes(), key.as_bytes()).await {
-                            tracing::warn!("SIP over TLS keeps its certificate: {e}");
-                        }
-                    }
-                });
-            }));
-        }
         calls
     } else {
         Arc::new(sip_service::CallService::disabled(

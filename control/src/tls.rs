@@ -19,14 +19,10 @@ use tokio_rustls::TlsAcceptor;
 use crate::error::ControlError;
 use crate::store;
 
-/// Called with a new certificate chain and key (PEM) once they are in use.
-pub type OnReplace = Box<dyn Fn(&str, &str) + Send + Sync>;
-
 /// The server certificate in use and the configuration built from it.
 pub struct TlsState {
     dir: PathBuf,
     config: RwLock<Arc<ServerConfig>>,
-    listeners: std::sync::Mutex<Vec<OnReplace>>,
 }
 
 impl TlsState {
@@ -81,32 +77,27 @@ impl TlsState {
         Ok(Self {
             dir,
             config: RwLock::new(Arc::new(config)),
-            listeners: std::sync::Mutex::new(Vec::new()),
         })
     }
 
-    /// SIP over TLS on `addr` with this certificate (read now; later replacements reach
-    /// it through [`TlsState::on_replace`]).
-    pub fn sip_listen(&self, addr: &str) -> Result<netamp_sip::ua::TlsListen, ControlError> {
-        let read = |name: &str| {
-            let p = self.dir.join(name);
-            std::fs::read(&p).map_err(|source| ControlError::State { path: p, source })
-        };
+    /// SIP over TLS on `addr` with this certificate: each handshake takes the one in use
+    /// then (without HTTP's ALPN).
+    pub fn sip_listen(
+        self: &Arc<Self>,
+        addr: &str,
+    ) -> Result<netamp_sip::ua::TlsListen, ControlError> {
+        let me = self.clone();
         Ok(netamp_sip::ua::TlsListen {
             addr: addr
                 .parse()
                 .map_err(|e| ControlError::Config(format!("[sip] tls_listen {addr:?}: {e}")))?,
-            cert: read("https.crt")?,
-            key: read("https.key")?,
+            config: Arc::new(move || {
+                let current = me.config.read().unwrap_or_else(|p| p.into_inner()).clone();
+                let mut sip = (*current).clone();
+                sip.alpn_protocols.clear();
+                Arc::new(sip)
+            }),
         })
-    }
-
-    /// Calls `f` with every certificate that replaces this one.
-    pub fn on_replace(&self, f: OnReplace) {
-        self.listeners
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(f);
     }
 
     /// The certificate in use with its chain, PEM.
@@ -130,14 +121,6 @@ impl TlsState {
         store::write_atomic(&self.dir.join("https.crt"), cert_pem.as_bytes())
             .map_err(|e| e.to_string())?;
         *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(config);
-        for f in self
-            .listeners
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            f(cert_pem, key_pem);
-        }
         Ok(())
     }
 }

@@ -280,7 +280,7 @@ impl Inner {
         }
         // TLS listens on a port of its own: the ACK and the BYE must come there.
         let port = match (&self.tls, transport) {
-            (Some((addr, _)), rsipstack::sip::Transport::Tls) => addr.port(),
+            (Some(addr), rsipstack::sip::Transport::Tls) => addr.port(),
             _ => self.local.port(),
         };
         rsipstack::sip::Uri {

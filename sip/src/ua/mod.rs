@@ -20,7 +20,6 @@ use rsipstack::sip::prelude::HeadersExt;
 use rsipstack::sip::{Header, Method, StatusCode};
 use rsipstack::transaction::Transaction;
 use rsipstack::transport::tcp_listener::TcpListenerConnection;
-use rsipstack::transport::tls::{TlsConfig, TlsListenerConnection};
 use rsipstack::transport::udp::UdpConnection;
 use rsipstack::transport::TransportLayer;
 use rsipstack::EndpointBuilder;
@@ -44,6 +43,7 @@ mod dialogs;
 mod incoming;
 mod media;
 mod outgoing;
+mod tls;
 
 use dialogs::report_digit;
 use incoming::capability_headers;
@@ -89,19 +89,19 @@ pub struct UaConfig {
     pub media_encryption: crate::srtp::MediaEncryption,
 }
 
+/// The server configuration for the next TLS handshake (the certificate in use then).
+pub type ServerConfigSource = Arc<dyn Fn() -> Arc<rustls::ServerConfig> + Send + Sync>;
+
 /// The TLS listener of the user agent.
 #[derive(Clone)]
 pub struct TlsListen {
     /// Address (port 0: one is picked).
     pub addr: SocketAddr,
-    /// Certificate chain, PEM.
-    pub cert: Vec<u8>,
-    /// Private key, PEM.
-    pub key: Vec<u8>,
+    /// What each handshake presents.
+    pub config: ServerConfigSource,
 }
 
 impl std::fmt::Debug for TlsListen {
-    // The key never reaches a log.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "TlsListen({})", self.addr)
     }
@@ -337,8 +337,8 @@ struct Inner {
     calls: Mutex<HashMap<String, Call>>,
     next_port: Mutex<u16>,
     guard: Arc<GuardStats>,
-    /// The TLS listener and its address, when SIP over TLS is on.
-    tls: Option<(SocketAddr, TlsListenerConnection)>,
+    /// Where SIP over TLS listens, when it does.
+    tls: Option<SocketAddr>,
     stats: UaStats,
     accounts: Mutex<HashMap<String, Account>>,
     policy: Mutex<CallPolicy>,
@@ -422,26 +422,18 @@ impl SipUa {
         let tls = match &config.tls {
             Some(t) => {
                 // rustls has two crypto providers built in here (rsipstack's ring and
-                // netamp's aws-lc-rs): the process default must be named before the
-                // listener builds its configuration.
+                // netamp's aws-lc-rs): the process default is named for rsipstack's
+                // client side.
                 let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-                // rsipstack binds the listener in a task of its own, where a taken port is
-                // only logged: bound here first, it is a start error, and port 0 becomes
-                // a real port.
-                let addr = std::net::TcpListener::bind(t.addr)?.local_addr()?;
-                let listener = TlsListenerConnection::new(
-                    addr,
-                    None,
-                    TlsConfig {
-                        cert: Some(t.cert.clone()),
-                        key: Some(t.key.clone()),
-                        ..Default::default()
-                    },
-                )
-                .await
-                .map_err(stack)?;
-                transport.add_transport(listener.clone().into());
-                Some((addr, listener))
+                let listener = tokio::net::TcpListener::bind(t.addr).await?;
+                let addr = listener.local_addr()?;
+                tokio::spawn(tls::serve(
+                    listener,
+                    t.config.clone(),
+                    tls::handle(&transport),
+                    cancel.clone(),
+                ));
+                Some(addr)
             }
             None => None,
         };
@@ -498,18 +490,7 @@ impl SipUa {
 
     /// Where SIP over TLS listens, when it does.
     pub fn tls_addr(&self) -> Option<SocketAddr> {
-        self.inner.tls.as_ref().map(|(a, _)| *a)
-    }
-
-    /// Presents a new certificate chain and key (PEM) from the next TLS handshake on.
-    pub async fn reload_tls(&self, cert: &[u8], key: &[u8]) -> Result<(), SipError> {
-        match &self.inner.tls {
-            Some((_, listener)) => listener
-                .reload_tls_config(cert.to_vec(), key.to_vec())
-                .await
-                .map_err(stack),
-            None => Ok(()),
-        }
+        self.inner.tls
     }
 
     /// The calls now.
