@@ -87,10 +87,17 @@ fn https_serves_the_same_api_with_a_verifiable_certificate_and_only_tls_1_2_and_
 }
 
 #[test]
-fn an_uploaded_certificate_is_presented_at_the_next_handshake_and_a_bad_one_changes_nothing() {
+fn an_uploaded_certificate_is_presented_at_the_next_https_and_sip_handshake_and_a_bad_one_changes_nothing(
+) {
     require_tool("openssl");
-    let d = https_daemon();
+    // SIP over TLS too: it presents the same certificate, replaced the same way.
+    let d = Daemon::with(DaemonOptions {
+        https: Some("127.0.0.1:0".into()),
+        sip_tls: Some("127.0.0.1:0".into()),
+        ..Default::default()
+    });
     let before = presented(&d.https);
+    assert_eq!(presented(&d.sip_tls), before);
     let dir = tempfile::tempdir().expect("tmp");
     let (cert, key) = self_signed(dir.path());
     let cert = std::fs::read_to_string(cert).expect("cert");
@@ -137,6 +144,7 @@ fn an_uploaded_certificate_is_presented_at_the_next_handshake_and_a_bad_one_chan
     let now = presented(&d.https);
     assert_ne!(now, before);
     assert_eq!(now.trim(), cert.trim());
+    assert_eq!(presented(&d.sip_tls).trim(), cert.trim());
     let ca = dir.path().join("cert.pem");
     let r = curl(
         Auth::Digest(ADMIN.0, ADMIN.1),
@@ -232,8 +240,14 @@ fn https_only_redirects_plain_http_but_for_the_paths_cameras_call() {
 #[test]
 fn an_uploaded_pkcs12_archive_replaces_the_certificate_and_a_wrong_password_changes_nothing() {
     require_tool("openssl");
-    let d = https_daemon();
+    // SIP over TLS too: it presents the same certificate, replaced the same way.
+    let d = Daemon::with(DaemonOptions {
+        https: Some("127.0.0.1:0".into()),
+        sip_tls: Some("127.0.0.1:0".into()),
+        ..Default::default()
+    });
     let before = presented(&d.https);
+    assert_eq!(presented(&d.sip_tls), before);
     let dir = tempfile::tempdir().expect("tmp");
     let (cert, key) = self_signed(dir.path());
     let pfx = dir.path().join("server.pfx");
