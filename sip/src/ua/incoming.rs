@@ -88,34 +88,25 @@ impl Inner {
                 .await
                 .map_err(stack);
         }
-        let offer = std::str::from_utf8(tx.original.body())
-            .map_err(|_| SipError::Malformed("SDP is not text".into()))
-            .and_then(sdp::parse_offer);
-        let offer = match offer {
-            Ok(o) => o,
-            Err(e) => {
-                tracing::info!("INVITE refused: {e}");
-                return tx
-                    .reply_with(
-                        refuse(StatusCode::NotAcceptableHere),
-                        vec![Header::Warning(format!("399 netamp \"{e}\"").into())],
-                        None,
-                    )
-                    .await
-                    .map_err(stack);
-            }
-        };
         let over_tls = tx
             .connection
             .as_ref()
             .is_some_and(|c| c.transport() == rsipstack::sip::Transport::Tls);
-        let crypto = match crate::srtp::decide(
-            self.config.media_encryption,
-            over_tls,
-            offer.secure,
-            &offer.crypto,
-        ) {
-            Ok(c) => c,
+        // The offer, and whether the call is SRTP (the media-encryption policy).
+        let offer = std::str::from_utf8(tx.original.body())
+            .map_err(|_| SipError::Malformed("SDP is not text".into()))
+            .and_then(sdp::parse_offer)
+            .and_then(|offer| {
+                let crypto = crate::srtp::decide(
+                    self.config.media_encryption,
+                    over_tls,
+                    offer.secure,
+                    &offer.crypto,
+                )?;
+                Ok((offer, crypto))
+            });
+        let (offer, crypto) = match offer {
+            Ok(o) => o,
             Err(e) => {
                 tracing::info!("INVITE refused: {e}");
                 return tx
