@@ -314,9 +314,25 @@ pub fn offer(line: impl FnOnce() -> Line) {
 pub struct RemoteSyslog {
     path: PathBuf,
     host: String,
-    settings: Mutex<Settings>,
-    counters: Mutex<Vec<Arc<Counters>>>,
-    changed: tokio::sync::watch::Sender<(Settings, Vec<Arc<Counters>>)>,
+    /// Held from a change's save to its publication, so the file and what is in use agree.
+    write: Mutex<()>,
+    /// The settings in use with their servers' counters: what the API reads and the
+    /// sender follows.
+    in_use: tokio::sync::watch::Sender<InUse>,
+}
+
+/// The settings in use and one counter set per server.
+#[derive(Clone)]
+struct InUse {
+    settings: Settings,
+    counters: Vec<Arc<Counters>>,
+}
+
+impl InUse {
+    fn new(settings: Settings) -> Self {
+        let counters = settings.servers.iter().map(|_| Arc::default()).collect();
+        Self { settings, counters }
+    }
 }
 
 impl RemoteSyslog {
@@ -326,15 +342,12 @@ impl RemoteSyslog {
         let path = data_dir.join("syslog.json");
         let settings: Settings =
             store::load_json_checked(&path, Settings::check)?.unwrap_or_default();
-        let counters: Vec<Arc<Counters>> =
-            settings.servers.iter().map(|_| Arc::default()).collect();
-        let (changed, _) = tokio::sync::watch::channel((settings.clone(), counters.clone()));
+        let (in_use, _) = tokio::sync::watch::channel(InUse::new(settings));
         Ok(Self {
             path,
             host,
-            settings: Mutex::new(settings),
-            counters: Mutex::new(counters),
-            changed,
+            write: Mutex::new(()),
+            in_use,
         })
     }
 
@@ -352,41 +365,29 @@ impl RemoteSyslog {
         }
         ACTIVE.store(!self.settings().servers.is_empty(), Ordering::Relaxed);
         let host = self.host.clone();
-        tokio::spawn(send_loop(rx, self.changed.subscribe(), host));
+        tokio::spawn(send_loop(rx, self.in_use.subscribe(), host));
     }
 
     /// The settings in use.
     pub fn settings(&self) -> Settings {
-        self.settings
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.in_use.borrow().settings.clone()
     }
 
     /// Replaces the settings: checked, stored, then used for the next line. Settings
     /// that do not check change nothing.
     pub fn set(&self, new: Settings) -> Result<(), String> {
         new.check()?;
-        let mut cur = self.settings.lock().unwrap_or_else(|p| p.into_inner());
+        let _write = self.write.lock().unwrap_or_else(|p| p.into_inner());
         store::save_json(&self.path, &new).map_err(|e| e.to_string())?;
-        let counters: Vec<Arc<Counters>> = new.servers.iter().map(|_| Arc::default()).collect();
-        *self.counters.lock().unwrap_or_else(|p| p.into_inner()) = counters.clone();
-        if QUEUE.get().is_some() {
-            ACTIVE.store(!new.servers.is_empty(), Ordering::Relaxed);
-        }
-        *cur = new.clone();
-        self.changed.send_replace((new, counters));
+        ACTIVE.store(!new.servers.is_empty(), Ordering::Relaxed);
+        self.in_use.send_replace(InUse::new(new));
         Ok(())
     }
 
     /// Per server: lines sent, lines dropped (unreachable, or the queue was full), the
     /// last error; and the lines the full queue dropped before any server saw them.
     pub fn report(&self) -> serde_json::Value {
-        let counters = self
-            .counters
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let counters = self.in_use.borrow().counters.clone();
         let servers: Vec<serde_json::Value> = counters
             .iter()
             .map(|c| {
@@ -641,14 +642,15 @@ impl Link {
 /// Sends queued lines to the servers of the latest settings.
 async fn send_loop(
     mut lines: tokio::sync::mpsc::Receiver<Line>,
-    mut settings: tokio::sync::watch::Receiver<(Settings, Vec<Arc<Counters>>)>,
+    mut settings: tokio::sync::watch::Receiver<InUse>,
     host: String,
 ) {
     let pid = std::process::id();
-    let links_of = |(s, c): &(Settings, Vec<Arc<Counters>>)| -> Vec<Link> {
-        s.servers
+    let links_of = |u: &InUse| -> Vec<Link> {
+        u.settings
+            .servers
             .iter()
-            .zip(c)
+            .zip(&u.counters)
             .map(|(server, counters)| Link {
                 server: server.clone(),
                 counters: counters.clone(),

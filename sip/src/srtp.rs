@@ -240,49 +240,47 @@ impl Srtp {
     }
 
     /// Protects an RTP packet into `out`.
-    pub fn protect_rtp(&mut self, packet: &[u8], out: &mut Vec<u8>) -> Result<(), SipError> {
-        let p = self
-            .ctx
-            .encrypt_rtp(packet)
-            .map_err(|e| SipError::Malformed(format!("SRTP: {e}")))?;
-        out.clear();
-        out.extend_from_slice(&p);
-        Ok(())
+    pub fn protect_rtp(&mut self, packet: &[u8], out: &mut Vec<u8>) -> Result<(), Rejected> {
+        copy(self.ctx.encrypt_rtp(packet), out)
     }
 
     /// Checks and decrypts an SRTP packet into `out`; `Err` for a forged, replayed or
     /// malformed one.
-    pub fn unprotect_rtp(&mut self, packet: &[u8], out: &mut Vec<u8>) -> Result<(), SipError> {
-        let p = self
-            .ctx
-            .decrypt_rtp(packet)
-            .map_err(|e| SipError::Malformed(format!("SRTP: {e}")))?;
-        out.clear();
-        out.extend_from_slice(&p);
-        Ok(())
+    pub fn unprotect_rtp(&mut self, packet: &[u8], out: &mut Vec<u8>) -> Result<(), Rejected> {
+        copy(self.ctx.decrypt_rtp(packet), out)
     }
 
     /// Protects an RTCP compound packet into `out`.
-    pub fn protect_rtcp(&mut self, packet: &[u8], out: &mut Vec<u8>) -> Result<(), SipError> {
-        let p = self
-            .ctx
-            .encrypt_rtcp(packet)
-            .map_err(|e| SipError::Malformed(format!("SRTCP: {e}")))?;
-        out.clear();
-        out.extend_from_slice(&p);
-        Ok(())
+    pub fn protect_rtcp(&mut self, packet: &[u8], out: &mut Vec<u8>) -> Result<(), Rejected> {
+        copy(self.ctx.encrypt_rtcp(packet), out)
     }
 
     /// Checks and decrypts an SRTCP packet into `out`.
-    pub fn unprotect_rtcp(&mut self, packet: &[u8], out: &mut Vec<u8>) -> Result<(), SipError> {
-        let p = self
-            .ctx
-            .decrypt_rtcp(packet)
-            .map_err(|e| SipError::Malformed(format!("SRTCP: {e}")))?;
-        out.clear();
-        out.extend_from_slice(&p);
-        Ok(())
+    pub fn unprotect_rtcp(&mut self, packet: &[u8], out: &mut Vec<u8>) -> Result<(), Rejected> {
+        copy(self.ctx.decrypt_rtcp(packet), out)
     }
+}
+
+/// A packet SRTP would not protect, or refused as forged, replayed or malformed. No
+/// detail is kept: the media thread only counts these, and a flood of forged packets
+/// must not cost an allocation each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rejected;
+
+impl std::fmt::Display for Rejected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SRTP: packet rejected")
+    }
+}
+
+impl std::error::Error for Rejected {}
+
+/// The context's result into `out`.
+fn copy<E>(r: Result<impl AsRef<[u8]>, E>, out: &mut Vec<u8>) -> Result<(), Rejected> {
+    let p = r.map_err(|_| Rejected)?;
+    out.clear();
+    out.extend_from_slice(p.as_ref());
+    Ok(())
 }
 
 /// The four contexts of a call: RTP and RTCP, each way.
