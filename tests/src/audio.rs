@@ -37,7 +37,9 @@ pub fn read_capture(path: &Path, from_frame: usize) -> Vec<f32> {
 }
 
 /// Decodes any file with ffmpeg to 48 kHz and averages its channels to mono (ffmpeg's own
-/// `-ac 1` would weight channels its own way, so the average is taken here).
+/// `-ac 1` would weight channels its own way, so the average is taken here). Opus goes
+/// through libopus, the reference decoder: ffmpeg's native one bursts into loud noise on
+/// some SILK frames (seen on netamp's 16 kHz voice streams, which libopus decodes clean).
 pub fn ffmpeg_reference(path: &Path) -> Vec<f32> {
     require_tool("ffmpeg");
     require_tool("ffprobe");
@@ -48,20 +50,27 @@ pub fn ffmpeg_reference(path: &Path) -> Vec<f32> {
             "-select_streams",
             "a:0",
             "-show_entries",
-            "stream=channels",
+            "stream=codec_name,channels",
             "-of",
-            "csv=p=0",
+            "default=noprint_wrappers=1",
         ])
         .arg(path));
-    // MP3 adds empty fields (`1,`), so take the first number.
     let text = String::from_utf8_lossy(&probe);
-    let channels: usize = text
-        .split(|c: char| !c.is_ascii_digit())
-        .find(|s| !s.is_empty())
+    let field = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+            .map(str::trim)
+    };
+    let channels: usize = field("channels")
         .and_then(|s| s.parse().ok())
         .expect("ffprobe channel count");
-    let out = run(Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-v", "error"]);
+    if field("codec_name") == Some("opus") {
+        cmd.args(["-c:a", "libopus"]);
+    }
+    let out = run(cmd
+        .arg("-i")
         .arg(path)
         .args(["-ar", "48000", "-f", "f32le", "-"]));
     let samples: Vec<f32> = out
