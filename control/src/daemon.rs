@@ -30,7 +30,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 const QUIET_CRATES: &str = "symphonia_core=off,symphonia_format_riff=off,symphonia_format_ogg=off,\
     symphonia_bundle_mp3=off,symphonia_bundle_flac=off,symphonia_codec_vorbis=off,symphonia_codec_pcm=off,\
-    symphonia_adapter_libopus=off,warp::server::run=off,rsipstack=warn,rsipstack::dialog::dialog=error,pulseaudio::client::reactor=off,rustls::msgs::handshake=error";
+    symphonia_adapter_libopus=off,warp::server::run=off,rsipstack=warn,rsipstack::dialog::dialog=error,pulseaudio::client::reactor=off,rustls::msgs::handshake=error,rustls_platform_verifier=off";
 
 /// Logging to stderr: `--log-level` (a level, to which the quiet crates' filters are
 /// added, or whole directives), else `RUST_LOG`, else info. Under systemd (stderr is the
@@ -208,9 +208,14 @@ async fn run(
     if let Err(e) = crate::logs::open_file(&data_dir) {
         tracing::warn!("system log file in {}: {e}", data_dir.display());
     }
+    let certs = Arc::new(
+        crate::certstore::CertStore::open(&data_dir.join("certs"))
+            .map_err(|e| ControlError::Config(format!("certificate store: {e}")))?,
+    );
     let syslog = Arc::new(crate::syslog::RemoteSyslog::load(
         &data_dir,
         crate::logs::host(),
+        certs.clone(),
     )?);
     syslog.start();
 
@@ -330,6 +335,17 @@ async fn run(
     } else {
         Some(Arc::new(crate::tls::TlsState::load_or_create(&data_dir)?))
     };
+    if let Some(t) = &tls {
+        // The pair in use is an entry of the store, so it is listed and can be picked
+        // again after another.
+        let adopted = t
+            .certificate_pem()
+            .and_then(|c| Ok((c, t.key_pem()?)))
+            .and_then(|(c, k)| certs.adopt(&c, &k).map_err(|e| e.to_string()));
+        if let Err(e) = adopted {
+            tracing::warn!("certificate store: the certificate in use is not filed: {e}");
+        }
+    }
 
     // SIP before HTTP: scripts and tests take the HTTP line as "ready".
     let accounts = sip_service::AccountStore::load(&data_dir)?;
@@ -398,6 +414,7 @@ async fn run(
                 .join(":"),
         },
         std::time::Duration::from_secs(timeout_s),
+        certs.clone(),
     )
     .map_err(|e| ControlError::Config(format!("notifications: {e}")))?;
     let zone = config.time_zone()?;
@@ -435,6 +452,7 @@ async fn run(
         maintenance: Arc::new(maintenance::Maintenance::new(stop.clone())),
         config_report: operator::masked_config_text(operator::config_path(&cli).as_deref()),
         tls,
+        certs,
         syslog,
         rtsp_addr,
     });

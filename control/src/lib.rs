@@ -11,6 +11,7 @@
 mod audio;
 mod audio_settings;
 mod auth;
+pub mod certstore;
 mod cli;
 mod clips;
 mod config;
@@ -20,6 +21,8 @@ mod error;
 pub mod event_catalog;
 pub mod event_filter;
 pub mod events;
+#[doc(hidden)]
+pub mod fuzzing;
 mod http;
 mod identity;
 mod io_service;

@@ -23,7 +23,7 @@ const MAX_HEAD: usize = 8192;
 /// RTP payload type of the metadata track.
 const PAYLOAD_TYPE: u8 = 98;
 
-struct RtspRequest {
+pub(crate) struct RtspRequest {
     method: String,
     url: String,
     cseq: String,
@@ -39,7 +39,7 @@ impl RtspRequest {
     }
 }
 
-fn parse(head: &str) -> Option<RtspRequest> {
+pub(crate) fn parse(head: &str) -> Option<RtspRequest> {
     let mut lines = head.split("\r\n");
     let mut first = lines.next()?.split_whitespace();
     let method = first.next()?.to_string();

@@ -49,6 +49,8 @@ pub struct Services {
     pub maintenance: Arc<crate::maintenance::Maintenance>,
     /// The HTTPS certificate (`None`: HTTPS off).
     pub tls: Option<Arc<crate::tls::TlsState>>,
+    /// The certificate store.
+    pub certs: Arc<crate::certstore::CertStore>,
     /// Remote syslog servers.
     pub syslog: Arc<crate::syslog::RemoteSyslog>,
     /// Where the RTSP event stream listens (`None`: off).

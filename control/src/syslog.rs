@@ -27,6 +27,7 @@ use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 
+use crate::certstore::CertStore;
 use crate::error::ControlError;
 use crate::store;
 
@@ -319,6 +320,8 @@ pub struct RemoteSyslog {
     /// The settings in use with their servers' counters: what the API reads and the
     /// sender follows.
     in_use: tokio::sync::watch::Sender<InUse>,
+    /// CA certificates trusted besides the system's (TLS servers without their own `ca`).
+    certs: Arc<CertStore>,
 }
 
 /// The settings in use and one counter set per server.
@@ -338,7 +341,11 @@ impl InUse {
 impl RemoteSyslog {
     /// Loads `syslog.json` from `data_dir` (none: no servers). `host` names the device in
     /// every line.
-    pub fn load(data_dir: &std::path::Path, host: String) -> Result<Self, ControlError> {
+    pub fn load(
+        data_dir: &std::path::Path,
+        host: String,
+        certs: Arc<CertStore>,
+    ) -> Result<Self, ControlError> {
         let path = data_dir.join("syslog.json");
         let settings: Settings =
             store::load_json_checked(&path, Settings::check)?.unwrap_or_default();
@@ -348,6 +355,7 @@ impl RemoteSyslog {
             host,
             write: Mutex::new(()),
             in_use,
+            certs,
         })
     }
 
@@ -365,7 +373,12 @@ impl RemoteSyslog {
         }
         ACTIVE.store(!self.settings().servers.is_empty(), Ordering::Relaxed);
         let host = self.host.clone();
-        tokio::spawn(send_loop(rx, self.in_use.subscribe(), host));
+        tokio::spawn(send_loop(
+            rx,
+            self.in_use.subscribe(),
+            host,
+            self.certs.clone(),
+        ));
     }
 
     /// The settings in use.
@@ -414,7 +427,7 @@ impl RemoteSyslog {
             app: "netamp",
             text: "netamp: remote syslog test message".into(),
         };
-        let mut conn = connect(server).await?;
+        let mut conn = connect(server, &self.certs).await?;
         let text = format_line(server, &self.host, std::process::id(), &line);
         conn.send(&text).await?;
         conn.close().await;
@@ -516,7 +529,7 @@ impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
 }
 
 /// The TLS client configuration for `server`.
-fn client_config(server: &Server) -> Result<rustls::ClientConfig, String> {
+fn client_config(server: &Server, certs: &CertStore) -> Result<rustls::ClientConfig, String> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
@@ -537,13 +550,14 @@ fn client_config(server: &Server) -> Result<rustls::ClientConfig, String> {
         }
         None => {
             roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+            roots.add_parsable_certificates(certs.trust_anchors());
         }
     }
     Ok(builder.with_root_certificates(roots).with_no_client_auth())
 }
 
 /// Opens a connection to `server`.
-async fn connect(server: &Server) -> Result<Conn, String> {
+async fn connect(server: &Server, certs: &CertStore) -> Result<Conn, String> {
     let addr = (server.host.as_str(), server.port());
     let open = async {
         match server.protocol {
@@ -567,7 +581,7 @@ async fn connect(server: &Server) -> Result<Conn, String> {
                 .map(Conn::Tcp)
                 .map_err(|e| format!("connect: {e}")),
             Protocol::Tls => {
-                let config = client_config(server)?;
+                let config = client_config(server, certs)?;
                 let name = ServerName::try_from(server.host.clone())
                     .map_err(|e| format!("{}: {e}", server.host))?;
                 let tcp = TcpStream::connect(addr)
@@ -596,7 +610,7 @@ struct Link {
 }
 
 impl Link {
-    async fn deliver(&mut self, host: &str, pid: u32, line: &Line) {
+    async fn deliver(&mut self, host: &str, pid: u32, line: &Line, certs: &CertStore) {
         if line.severity > self.server.severity {
             return;
         }
@@ -608,7 +622,7 @@ impl Link {
                 self.counters.dropped.fetch_add(1, Ordering::Relaxed);
                 return;
             }
-            match connect(&self.server).await {
+            match connect(&self.server, certs).await {
                 Ok(c) => {
                     self.conn = Some(c);
                     self.retry_at = None;
@@ -644,6 +658,7 @@ async fn send_loop(
     mut lines: tokio::sync::mpsc::Receiver<Line>,
     mut settings: tokio::sync::watch::Receiver<InUse>,
     host: String,
+    certs: Arc<CertStore>,
 ) {
     let pid = std::process::id();
     let links_of = |u: &InUse| -> Vec<Link> {
@@ -678,7 +693,7 @@ async fn send_loop(
             line = lines.recv() => {
                 let Some(line) = line else { return };
                 for l in &mut links {
-                    l.deliver(&host, pid, &line).await;
+                    l.deliver(&host, pid, &line, &certs).await;
                 }
             }
         }
@@ -688,6 +703,10 @@ async fn send_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn cert_store(dir: &std::path::Path) -> Arc<CertStore> {
+        Arc::new(CertStore::open(&dir.join("certs")).expect("store"))
+    }
 
     fn server(format: Format, protocol: Protocol) -> Server {
         Server {
@@ -757,7 +776,8 @@ mod tests {
     #[test]
     fn bad_settings_are_refused_and_change_nothing() {
         let dir = tempfile::tempdir().expect("tmp");
-        let rs = RemoteSyslog::load(dir.path(), "axis-x".into()).expect("load");
+        let rs =
+            RemoteSyslog::load(dir.path(), "axis-x".into(), cert_store(dir.path())).expect("load");
         let good = Settings {
             servers: vec![server(Format::Rfc5424, Protocol::Udp)],
         };
@@ -777,7 +797,8 @@ mod tests {
         };
         assert!(rs.set(many).is_err());
         assert_eq!(rs.settings(), good);
-        let again = RemoteSyslog::load(dir.path(), "axis-x".into()).expect("reload");
+        let again = RemoteSyslog::load(dir.path(), "axis-x".into(), cert_store(dir.path()))
+            .expect("reload");
         assert_eq!(again.settings(), good);
         assert_eq!(good.servers[0].port(), 514);
     }
@@ -797,7 +818,8 @@ mod tests {
     #[tokio::test]
     async fn a_test_message_reaches_a_udp_and_a_tcp_server() {
         let dir = tempfile::tempdir().expect("tmp");
-        let rs = RemoteSyslog::load(dir.path(), "axis-x".into()).expect("load");
+        let rs =
+            RemoteSyslog::load(dir.path(), "axis-x".into(), cert_store(dir.path())).expect("load");
         let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
         udp.set_read_timeout(Some(Duration::from_secs(5)))
             .expect("timeout");

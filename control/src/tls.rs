@@ -105,6 +105,11 @@ impl TlsState {
         std::fs::read_to_string(self.dir.join("https.crt")).map_err(|e| e.to_string())
     }
 
+    /// The key in use, PEM (for the certificate store; never sent anywhere).
+    pub fn key_pem(&self) -> Result<String, String> {
+        std::fs::read_to_string(self.dir.join("https.key")).map_err(|e| e.to_string())
+    }
+
     /// What the next handshake uses.
     pub fn acceptor(&self) -> TlsAcceptor {
         let config = self.config.read().unwrap_or_else(|p| p.into_inner());
@@ -165,7 +170,7 @@ fn self_signed(names: &[String]) -> Result<(String, String), rcgen::Error> {
 }
 
 /// A rustls server configuration for this certificate chain and key.
-fn server_config(cert_pem: &str, key_pem: &str) -> Result<ServerConfig, String> {
+pub(crate) fn server_config(cert_pem: &str, key_pem: &str) -> Result<ServerConfig, String> {
     let chain = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("certificate: {e}"))?;

@@ -139,7 +139,7 @@ impl Daemon {
             .env(
                 "RUST_LOG",
                 std::env::var("NETAMP_TEST_LOG").unwrap_or_else(|_| {
-                    "warn,warp::server::run=off,rsipstack::dialog::dialog=error".into()
+                    "warn,warp::server::run=off,rsipstack::dialog::dialog=error,rustls_platform_verifier=off".into()
                 }),
             )
             .stdout(Stdio::piped())

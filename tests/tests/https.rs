@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 
 use netamp_tests::daemon::{Daemon, DaemonOptions, ADMIN, MAC};
 use netamp_tests::http::{curl, Auth};
-use netamp_tests::peers::self_signed;
+use netamp_tests::peers::{ca_signed, http_recorder, self_signed};
 use netamp_tests::{ha_python, require_tool, run, workspace_root};
 
 fn https_daemon() -> Daemon {
@@ -276,4 +276,185 @@ fn an_uploaded_pkcs12_archive_replaces_the_certificate_and_a_wrong_password_chan
     assert_eq!(ok.status, 200, "{}", ok.text());
     let cert = std::fs::read_to_string(&cert).expect("cert");
     assert_eq!(presented(&d.https).trim(), cert.trim());
+}
+
+/// An administrator's JSON request: (status, body as JSON or null).
+fn api(
+    d: &Daemon,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let url = d.url(path);
+    let body = body.map(|b| b.to_string());
+    let mut args = vec!["-X", method, "-H", "Content-Type: application/json"];
+    if let Some(b) = &body {
+        args.extend(["-d", b.as_str()]);
+    }
+    args.push(&url);
+    let r = curl(Auth::Digest(ADMIN.0, ADMIN.1), &args);
+    (
+        r.status,
+        serde_json::from_slice(&r.body).unwrap_or_default(),
+    )
+}
+
+#[test]
+fn the_certificate_store_signs_requests_switches_https_live_and_its_cas_are_trusted_by_recipients()
+{
+    require_tool("openssl");
+    let d = https_daemon();
+    let dir = tempfile::tempdir().expect("tmp");
+    let (ca, server_pem, server_key) = ca_signed(dir.path());
+
+    // The self-signed certificate of the first start is the store's `default`, in use.
+    let (status, list) = api(&d, "GET", "/api/v1/certificates", None);
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["server"][0]["id"], "default", "{list}");
+    assert_eq!(list["server"][0]["in_use"], true, "{list}");
+    assert_eq!(list["ca"], serde_json::json!([]));
+
+    // A signing request: the key stays in the device, an outside CA (openssl) signs.
+    let (status, v) = api(
+        &d,
+        "POST",
+        "/api/v1/certificates/server/amp1/csr",
+        Some(
+            serde_json::json!({"common_name": "amp1", "names": ["127.0.0.1", "localhost"], "organization": "Site"}),
+        ),
+    );
+    assert_eq!(status, 200, "{v}");
+    let csr = dir.path().join("amp1.csr");
+    std::fs::write(&csr, v["csr"].as_str().expect("csr")).expect("write");
+    let (_, pending) = api(&d, "GET", "/api/v1/certificates/server/amp1", None);
+    assert_eq!(pending["state"], "pending", "{pending}");
+    let signed = dir.path().join("amp1.pem");
+    run(Command::new("openssl")
+        .args([
+            "x509",
+            "-req",
+            "-days",
+            "1",
+            "-copy_extensions",
+            "copy",
+            "-CAcreateserial",
+        ])
+        .arg("-in")
+        .arg(&csr)
+        .arg("-CA")
+        .arg(&ca)
+        .arg("-CAkey")
+        .arg(dir.path().join("ca.key"))
+        .arg("-out")
+        .arg(&signed)
+        .stderr(Stdio::null()));
+    let signed = std::fs::read_to_string(&signed).expect("signed");
+    let (status, v) = api(
+        &d,
+        "PUT",
+        "/api/v1/certificates/server/amp1",
+        Some(serde_json::json!({"certificate": signed})),
+    );
+    assert_eq!(status, 200, "{v}");
+    let (_, entry) = api(&d, "GET", "/api/v1/certificates/server/amp1", None);
+    assert_eq!(
+        (&entry["state"], &entry["in_use"]),
+        (&serde_json::json!("ready"), &serde_json::json!(false)),
+        "{entry}"
+    );
+    assert_eq!(
+        entry["certificate"]["names"],
+        serde_json::json!(["127.0.0.1", "localhost"])
+    );
+    assert!(!entry.to_string().contains("PRIVATE KEY"), "{entry}");
+
+    // Picked: the next handshake presents it, and curl verifies it with the CA alone.
+    let info = format!("https://{}/axis-cgi/basicdeviceinfo.cgi", d.https);
+    let verified = |ca: &std::path::Path| {
+        curl(
+            Auth::Digest(ADMIN.0, ADMIN.1),
+            &["--cacert", ca.to_str().expect("path"), &info],
+        )
+        .status
+    };
+    assert_eq!(verified(&ca), 0, "not yet: the self-signed one is in use");
+    let (status, v) = api(
+        &d,
+        "PUT",
+        "/api/v1/https/certificate",
+        Some(serde_json::json!({"id": "amp1"})),
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(presented(&d.https).trim(), signed.trim());
+    assert_eq!(verified(&ca), 200);
+    // The one in use cannot be deleted; the one before it can. Unknown ids: 404.
+    assert_eq!(
+        api(&d, "DELETE", "/api/v1/certificates/server/amp1", None).0,
+        409
+    );
+    assert_eq!(
+        api(&d, "DELETE", "/api/v1/certificates/server/default", None).0,
+        200
+    );
+    assert_eq!(
+        api(
+            &d,
+            "PUT",
+            "/api/v1/https/certificate",
+            Some(serde_json::json!({"id": "default"}))
+        )
+        .0,
+        404
+    );
+    assert_eq!(presented(&d.https).trim(), signed.trim());
+
+    // A validating HTTPS recipient whose server's CA is only in the store.
+    let https = http_recorder(Some((&server_pem, &server_key)));
+    let (status, v) = api(
+        &d,
+        "POST",
+        "/api/v1/recipients",
+        Some(
+            serde_json::json!({"name": "vms", "template": "com.axis.recipient.https",
+               "parameters": {"upload_url": format!("https://127.0.0.1:{}/n", https.port())}}),
+        ),
+    );
+    assert_eq!(status, 200, "{v}");
+    let test = format!("/api/v1/recipients/{}/test", v["id"]);
+    assert_eq!(api(&d, "POST", &test, None).0, 502, "unknown CA");
+    // Bad uploads change nothing.
+    for (id, body) in [
+        ("site", serde_json::json!({"certificate": "junk"})),
+        (
+            "a%20b",
+            serde_json::json!({"certificate": std::fs::read_to_string(&ca).expect("ca")}),
+        ),
+        ("site", serde_json::json!({"cert": "x"})),
+    ] {
+        let (status, v) = api(
+            &d,
+            "PUT",
+            &format!("/api/v1/certificates/ca/{id}"),
+            Some(body),
+        );
+        assert_eq!(status, 400, "{id}: {v}");
+    }
+    assert_eq!(
+        api(&d, "GET", "/api/v1/certificates", None).1["ca"],
+        serde_json::json!([])
+    );
+    let (status, v) = api(
+        &d,
+        "PUT",
+        "/api/v1/certificates/ca/site",
+        Some(serde_json::json!({"certificate": std::fs::read_to_string(&ca).expect("ca")})),
+    );
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = api(&d, "POST", &test, None);
+    assert_eq!((status, v["answer"].as_str()), (200, Some("200 OK")), "{v}");
+    assert_eq!(
+        api(&d, "DELETE", "/api/v1/certificates/ca/site", None).0,
+        200
+    );
+    assert_eq!(api(&d, "POST", &test, None).0, 502, "trusted no more");
 }

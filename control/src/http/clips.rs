@@ -178,7 +178,7 @@ pub fn stopclip(gate: &Gate, player: &ClipPlayer, req: &Request) -> Reply {
     stop(player)
 }
 
-async fn upload(clips: &Arc<ClipLibrary>, req: &mut Request) -> Reply {
+pub(crate) async fn upload(clips: &Arc<ClipLibrary>, req: &mut Request) -> Reply {
     if let Some(media) = req.arg("media") {
         if !media.eq_ignore_ascii_case("audio") {
             return bad_request(&format!("unsupported media: {media}"));

@@ -5,14 +5,14 @@ mod audio_device;
 mod audio_mixer;
 mod call;
 mod certificate;
-mod clips;
+pub(crate) mod clips;
 pub mod gate;
 mod io;
 mod json_api;
 mod json_cgi;
 mod logs;
 mod maintenance;
-mod param;
+pub(crate) mod param;
 pub mod receive;
 mod recipients;
 pub mod recordings;
@@ -267,7 +267,10 @@ pub async fn route(svc: &Services, http: &HttpState, mut req: Request) -> Reply 
         H::Call => call::handle(gate, &svc.calls, &mut req).await,
         H::SoapServices => services::handle(gate, &svc.rules, &svc.io, &mut req).await,
         H::Metrics => status::metrics(gate, svc, &req),
-        H::Certificate => certificate::handle(gate, svc.tls.as_deref(), &mut req).await,
+        H::Certificate => certificate::handle(gate, svc.tls.as_deref(), &svc.certs, &mut req).await,
+        H::Certificates => {
+            certificate::store_api(gate, svc.tls.as_deref(), &svc.certs, &mut req).await
+        }
         H::Syslog => syslog::handle(gate, &svc.syslog, &mut req).await,
         H::SystemLog => logs::log(gate, &req, crate::logs::Log::System),
         H::AccessLog => logs::log(gate, &req, crate::logs::Log::Access),

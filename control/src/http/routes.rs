@@ -69,6 +69,8 @@ pub enum Handler {
     Metrics,
     /// `/api/v1/https/certificate`.
     Certificate,
+    /// `/api/v1/certificates[/…]`.
+    Certificates,
     /// `/api/v1/syslog` and `/api/v1/syslog/test`.
     Syslog,
     /// `systemlog.cgi`.
@@ -184,6 +186,7 @@ pub static ROUTES: &[Route] = &[
     cgi("/vapix/services", H::SoapServices),
     api("/metrics", GET, H::Metrics),
     api("/api/v1/https/certificate", &["GET", "PUT"], H::Certificate),
+    tree("/api/v1/certificates", CRUD, H::Certificates),
     api("/api/v1/syslog", &["GET", "PUT"], H::Syslog),
     api("/api/v1/syslog/test", &["POST"], H::Syslog),
     cgi("/axis-cgi/systemlog.cgi", H::SystemLog),

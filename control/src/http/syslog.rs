@@ -74,7 +74,9 @@ mod tests {
     async fn administrators_only_and_bad_settings_change_nothing() {
         let dir = tempfile::tempdir().expect("tmp");
         let g = gate(dir.path());
-        let rs = RemoteSyslog::load(dir.path(), "axis-x".into()).expect("load");
+        let certs = crate::certstore::CertStore::open(&dir.path().join("certs")).expect("certs");
+        let rs = RemoteSyslog::load(dir.path(), "axis-x".into(), std::sync::Arc::new(certs))
+            .expect("load");
         for user in [None, Some("view"), Some("op")] {
             let mut req = request(Method::GET, "/api/v1/syslog", user, None);
             let (status, _, _) = read(handle(&g, &rs, &mut req).await).await;

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use lettre::message::Mailbox;
@@ -19,6 +20,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::message::{expand, DeviceText};
 use super::model::Kind;
+use crate::certstore::CertStore;
 
 /// How long one delivery may take, connection included, unless configured otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -308,15 +310,33 @@ pub struct Notifier {
     /// The validating client, or why there is none (no CA store on this machine: a
     /// minimal container or image without ca-certificates). Only validating HTTPS
     /// recipients need it, so its absence does not keep the daemon from starting.
-    verifying: Result<reqwest::Client, String>,
+    /// Built with the certificate store's CA certificates of the generation it names;
+    /// made again when they change.
+    verifying: std::sync::Mutex<(u64, Result<reqwest::Client, String>)>,
     trusting: reqwest::Client,
+    /// CA certificates trusted besides the system's.
+    certs: Arc<CertStore>,
     timeout: Duration,
     device: DeviceText,
     sent: AtomicU64,
 }
 
-fn client(validate: bool, timeout: Duration) -> Result<reqwest::Client, NotifyError> {
+/// The store's CA certificates as reqwest takes them.
+fn extra_roots(certs: &CertStore) -> Vec<reqwest::Certificate> {
+    certs
+        .trust_anchors()
+        .iter()
+        .filter_map(|c| reqwest::Certificate::from_der(c).ok())
+        .collect()
+}
+
+fn client(
+    validate: bool,
+    timeout: Duration,
+    roots: Vec<reqwest::Certificate>,
+) -> Result<reqwest::Client, NotifyError> {
     reqwest::Client::builder()
+        .tls_certs_merge(roots)
         .timeout(timeout)
         .connect_timeout(timeout)
         .pool_idle_timeout(Duration::from_secs(60))
@@ -352,8 +372,14 @@ fn chain(e: &dyn std::error::Error) -> String {
 
 impl Notifier {
     /// A notifier for the device `device`; each delivery may take `timeout`.
-    pub fn new(device: DeviceText, timeout: Duration) -> Result<Self, NotifyError> {
-        let verifying = client(true, timeout).map_err(|e| e.to_string());
+    /// Validating connections trust the system's CA certificates and those of `certs`.
+    pub fn new(
+        device: DeviceText,
+        timeout: Duration,
+        certs: Arc<CertStore>,
+    ) -> Result<Self, NotifyError> {
+        let generation = certs.ca_generation();
+        let verifying = client(true, timeout, extra_roots(&certs)).map_err(|e| e.to_string());
         if let Err(e) = &verifying {
             tracing::warn!(
                 "{e}: HTTPS recipients that validate certificates will fail (install the \
@@ -361,12 +387,25 @@ impl Notifier {
             );
         }
         Ok(Self {
-            verifying,
-            trusting: client(false, timeout)?,
+            verifying: std::sync::Mutex::new((generation, verifying)),
+            trusting: client(false, timeout, Vec::new())?,
+            certs,
             timeout,
             device,
             sent: AtomicU64::new(0),
         })
+    }
+
+    /// The validating client for the store's CA certificates as they are now.
+    fn verifying(&self) -> Result<reqwest::Client, NotifyError> {
+        let generation = self.certs.ca_generation();
+        let mut v = self.verifying.lock().unwrap_or_else(|p| p.into_inner());
+        if v.0 != generation {
+            let made = client(true, self.timeout, extra_roots(&self.certs));
+            *v = (generation, made.map_err(|e| e.to_string()));
+        }
+        v.1.clone()
+            .map_err(|e| NotifyError::Delivery(format!("cannot validate server certificates: {e}")))
     }
 
     fn text(&self, t: &str, seq: u64, what: &str) -> Result<String, NotifyError> {
@@ -424,7 +463,7 @@ impl Notifier {
             url.set_query(Some(&q));
         }
         let body = self.text(&h.body, seq, "body")?;
-        let proxied;
+        let (proxied, validating);
         let client = match &h.proxy {
             Some((addr, auth)) => {
                 let mut proxy = reqwest::Proxy::all(addr.as_str())
@@ -435,14 +474,16 @@ impl Notifier {
                 proxied = reqwest::Client::builder()
                     .timeout(self.timeout)
                     .tls_danger_accept_invalid_certs(!h.validate)
+                    .tls_certs_merge(extra_roots(&self.certs))
                     .proxy(proxy)
                     .build()
                     .map_err(|e| NotifyError::Delivery(format!("HTTP client: {e}")))?;
                 &proxied
             }
-            None if h.validate => self.verifying.as_ref().map_err(|e| {
-                NotifyError::Delivery(format!("cannot validate server certificates: {e}"))
-            })?,
+            None if h.validate => {
+                validating = self.verifying()?;
+                &validating
+            }
             None => &self.trusting,
         };
         let request = |auth: Option<String>| {
@@ -502,9 +543,15 @@ impl Notifier {
             .body(message)
             .map_err(|e| bad(format!("e-mail: {e}")))?;
         let tls = || {
-            TlsParameters::builder(m.host.clone())
-                .dangerous_accept_invalid_certs(!m.validate)
-                .build_rustls()
+            let mut b =
+                TlsParameters::builder(m.host.clone()).dangerous_accept_invalid_certs(!m.validate);
+            for der in self.certs.trust_anchors() {
+                if let Ok(c) = lettre::transport::smtp::client::Certificate::from_der(der.to_vec())
+                {
+                    b = b.add_root_certificate(c);
+                }
+            }
+            b.build_rustls()
                 .map_err(|e| NotifyError::Delivery(format!("TLS: {e}")))
         };
         let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(m.host.as_str())
