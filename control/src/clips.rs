@@ -82,7 +82,24 @@ pub struct ClipLibrary {
     /// Highest `volume=` a play request may ask for (`[clips] max_volume`).
     pub max_volume: u32,
     limits: DecodeLimits,
+    /// Uploads being received now, and how many may be (`[clips] max_concurrent_uploads`).
+    uploading: std::sync::atomic::AtomicU32,
+    max_uploads: u32,
 }
+
+/// One upload's place among those at once; given back when dropped.
+pub struct UploadSlot<'a>(&'a ClipLibrary);
+
+impl Drop for UploadSlot<'_> {
+    fn drop(&mut self) {
+        self.0
+            .uploading
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+/// Uploads received at once unless configured otherwise.
+pub const DEFAULT_MAX_UPLOADS: u32 = 2;
 
 /// Reduces an uploaded file name to `[A-Za-z0-9._-]`, at most 64 characters.
 pub fn sanitize_file_name(raw: &str) -> String {
@@ -154,7 +171,32 @@ impl ClipLibrary {
             max_upload_mb,
             max_volume,
             limits,
+            uploading: std::sync::atomic::AtomicU32::new(0),
+            max_uploads: DEFAULT_MAX_UPLOADS,
         })
+    }
+
+    /// The same library taking at most `n` uploads at once (each holds a file being
+    /// written and then a whole decode).
+    pub fn with_max_uploads(mut self, n: u32) -> Self {
+        self.max_uploads = n;
+        self
+    }
+
+    /// A place for one more upload, if fewer than the maximum are being received.
+    pub fn upload_slot(&self) -> Option<UploadSlot<'_>> {
+        use std::sync::atomic::Ordering;
+        self.uploading
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max_uploads).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| UploadSlot(self))
+    }
+
+    /// How many uploads may be received at once.
+    pub fn max_uploads(&self) -> u32 {
+        self.max_uploads
     }
 
     /// The decoder limits clips are read with.

@@ -139,8 +139,12 @@ pub struct HttpConfig {
     /// that stops reading is noticed in seconds (its own capture frames are dropped)
     /// instead of the kernel queueing megabytes of stale audio for it.
     pub send_buffer_kib: usize,
-    /// Connections open at once; more are closed at once.
+    /// Connections open at once (per listener); more are closed at once.
     pub max_connections: usize,
+    /// Connections open at once from one client address; more are closed at once.
+    pub max_connections_per_client: usize,
+    /// Largest request head (request line and headers), bytes; longer ones get 431.
+    pub max_header_bytes: usize,
     /// Longest wait for a request's headers (from connecting, or from the last response
     /// on a keep-alive connection) and longest pause inside a request body, s.
     pub idle_timeout_s: u64,
@@ -165,6 +169,8 @@ impl Default for HttpConfig {
             max_body_bytes: 64 * 1024,
             send_buffer_kib: 64,
             max_connections: 256,
+            max_connections_per_client: 32,
+            max_header_bytes: 16 * 1024,
             idle_timeout_s: 15,
         }
     }
@@ -181,6 +187,8 @@ pub struct SipConfig {
     /// Media encryption: `optional` (SRTP on TLS calls that offer it), `required` (every
     /// call TLS with SRTP) or `off`.
     pub media_encryption: String,
+    /// Largest SIP datagram taken, bytes (1024…8192); longer ones get 513.
+    pub max_datagram_bytes: usize,
     /// Whether SIP runs at all.
     pub enabled: bool,
     /// Address for Contact and SDP when `listen` is unspecified (found when empty).
@@ -298,6 +306,7 @@ impl Default for SipConfig {
             listen: "0.0.0.0:5060".parse().expect("valid literal"),
             tls_listen: "0.0.0.0:5061".into(),
             media_encryption: "optional".into(),
+            max_datagram_bytes: netamp_sip::ua::MAX_DATAGRAM,
             enabled: true,
             public_ip: String::new(),
             rtp_port_start: 4000,
@@ -403,6 +412,8 @@ pub struct ClipsConfig {
     pub priority: u8,
     /// Highest accepted `volume` (linear percent); louder requests are capped.
     pub max_volume: u32,
+    /// Uploads received at once; another gets 503 until one ends.
+    pub max_concurrent_uploads: u32,
 }
 
 impl Default for ClipsConfig {
@@ -413,6 +424,7 @@ impl Default for ClipsConfig {
             mix: false,
             priority: 5,
             max_volume: 1000,
+            max_concurrent_uploads: crate::clips::DEFAULT_MAX_UPLOADS,
         }
     }
 }
@@ -482,6 +494,15 @@ impl Config {
         if !(1..=65_536).contains(&h.max_connections) || !(1..=3600).contains(&h.idle_timeout_s) {
             return bad("[http] max_connections 1…65536 and idle_timeout_s 1…3600".into());
         }
+        if !(1..=64).contains(&self.clips.max_concurrent_uploads) {
+            return bad("[clips] max_concurrent_uploads 1…64".into());
+        }
+        if !(1..=h.max_connections).contains(&h.max_connections_per_client) {
+            return bad("[http] max_connections_per_client 1…max_connections".into());
+        }
+        if !(1024..=1 << 20).contains(&h.max_header_bytes) {
+            return bad("[http] max_header_bytes 1024…1048576".into());
+        }
         let timeout_s = self.rules.notification_timeout_s;
         if !(1..=300).contains(&timeout_s) {
             return bad(format!(
@@ -500,6 +521,12 @@ impl Config {
             return bad(format!(
                 "[sip] tls_listen {:?}: an address (\"\": no TLS)",
                 s.tls_listen
+            ));
+        }
+        if !(1024..=netamp_sip::ua::MAX_DATAGRAM).contains(&s.max_datagram_bytes) {
+            return bad(format!(
+                "[sip] max_datagram_bytes must be 1024 to {}",
+                netamp_sip::ua::MAX_DATAGRAM
             ));
         }
         s.media_encryption

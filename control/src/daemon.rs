@@ -284,13 +284,16 @@ async fn run(
     }
 
     let bus = Arc::new(events::EventBus::new());
-    let clips = Arc::new(clips::ClipLibrary::load(
-        &data_dir,
-        config.clips.max_groups,
-        config.clips.max_upload_mb,
-        config.clips.max_volume,
-        DecodeLimits::default(),
-    )?);
+    let clips = Arc::new(
+        clips::ClipLibrary::load(
+            &data_dir,
+            config.clips.max_groups,
+            config.clips.max_upload_mb,
+            config.clips.max_volume,
+            DecodeLimits::default(),
+        )?
+        .with_max_uploads(config.clips.max_concurrent_uploads),
+    );
     let io = Arc::new(io_service::IoService::new(
         &cli.profile,
         &config.io,
@@ -548,6 +551,8 @@ async fn run(
 
     let limits = http::server::Limits {
         max_connections: h.max_connections,
+        max_per_client: h.max_connections_per_client,
+        max_header_bytes: h.max_header_bytes,
         idle_timeout: Duration::from_secs(h.idle_timeout_s),
         grace: SHUTDOWN_GRACE,
     };

@@ -120,6 +120,7 @@ pub fn ua_config(c: &SipConfig, settings: CallSettings) -> Result<UaConfig, Cont
             .media_encryption
             .parse()
             .map_err(|e| bad(format!("{e}")))?,
+        max_datagram_bytes: c.max_datagram_bytes,
     })
 }
 

@@ -58,10 +58,23 @@ pub fn check(packet: &[u8]) -> Verdict {
         }
         Err(_) => "Malformed message",
     };
-    match bad_request(packet, reason) {
+    match reply(packet, 400, reason) {
         Some(reply) => Verdict::Reply(reply),
         None => Verdict::Drop,
     }
+}
+
+/// Checks one datagram against the size limit first: one of `max` bytes or more gets
+/// `513 Message Too Large` (RFC 3261 §21.5.14) when it can be answered. The stack reads
+/// into a buffer of its own size and cuts what is longer, so `max` is at most that.
+pub fn check_sized(packet: &[u8], max: usize) -> Verdict {
+    if packet.len() >= max {
+        return match reply(packet, 513, "Message Too Large") {
+            Some(r) => Verdict::Reply(r),
+            None => Verdict::Drop,
+        };
+    }
+    check(packet)
 }
 
 /// Why a parsed request cannot go on, if it cannot.
@@ -128,8 +141,8 @@ fn header_value<'a>(raw: &'a [u8], names: &[&str]) -> Option<&'a str> {
     })
 }
 
-/// A `400` for a request whose identifying headers can be read, else `None`.
-fn bad_request(raw: &[u8], reason: &str) -> Option<Vec<u8>> {
+/// A `status` reply for a request whose identifying headers can be read, else `None`.
+fn reply(raw: &[u8], status: u16, reason: &str) -> Option<Vec<u8>> {
     let first = std::str::from_utf8(raw).ok()?.lines().next()?;
     // Responses are never answered, nor is an ACK (RFC 3261 §17.2.1).
     if first.starts_with("SIP/") || first.starts_with("ACK ") || !first.ends_with("SIP/2.0") {
@@ -149,7 +162,7 @@ fn bad_request(raw: &[u8], reason: &str) -> Option<Vec<u8>> {
     if vias.is_empty() {
         return None;
     }
-    let mut out = format!("SIP/2.0 400 {reason}\r\n");
+    let mut out = format!("SIP/2.0 {status} {reason}\r\n");
     for v in vias {
         out.push_str(&format!("Via: {v}\r\n"));
     }
@@ -163,12 +176,13 @@ fn bad_request(raw: &[u8], reason: &str) -> Option<Vec<u8>> {
 pub struct GuardedUdp {
     socket: tokio::net::UdpSocket,
     stats: Arc<GuardStats>,
+    max: usize,
 }
 
 impl GuardedUdp {
-    /// Wraps a bound socket.
-    pub fn new(socket: tokio::net::UdpSocket, stats: Arc<GuardStats>) -> Self {
-        Self { socket, stats }
+    /// Wraps a bound socket; datagrams of `max` bytes or more are refused.
+    pub fn new(socket: tokio::net::UdpSocket, stats: Arc<GuardStats>, max: usize) -> Self {
+        Self { socket, stats, max }
     }
 }
 
@@ -177,7 +191,7 @@ impl rsipstack::platform::net::UdpSocket for GuardedUdp {
     async fn recv_from(&self, buf: &mut [u8]) -> rsipstack::Result<(usize, SocketAddr)> {
         loop {
             let (n, from) = self.socket.recv_from(buf).await?;
-            match check(&buf[..n]) {
+            match check_sized(&buf[..n], self.max.min(buf.len())) {
                 Verdict::Pass => {
                     self.stats.passed.fetch_add(1, Ordering::Relaxed);
                     return Ok((n, from));
@@ -242,6 +256,25 @@ mod tests {
         let r = reply_of(&OPTIONS.replace("Content-Length: 0", "Content-Length: -3"));
         assert!(r.starts_with("SIP/2.0 400"), "{r}");
         reply_of(&OPTIONS.replace("From: <sip:a@127.0.0.1>;tag=1", "From: <<<>>"));
+    }
+
+    #[test]
+    fn a_datagram_at_the_size_limit_gets_513_and_one_below_passes() {
+        let padded = OPTIONS.replace(
+            "Max-Forwards: 70",
+            &format!("Max-Forwards: 70\r\nX-Pad: {}", "p".repeat(1200)),
+        );
+        assert_eq!(
+            check_sized(padded.as_bytes(), padded.len() + 1),
+            Verdict::Pass
+        );
+        let Verdict::Reply(r) = check_sized(padded.as_bytes(), padded.len()) else {
+            panic!("no reply");
+        };
+        let r = String::from_utf8(r).expect("text");
+        assert!(r.starts_with("SIP/2.0 513 Message Too Large\r\n"), "{r}");
+        assert!(r.contains("Call-ID: abc"), "{r}");
+        assert_eq!(check_sized(&[0u8; 9000], 8192), Verdict::Drop);
     }
 
     #[test]

@@ -184,6 +184,16 @@ pub(crate) async fn upload(clips: &Arc<ClipLibrary>, req: &mut Request) -> Reply
             return bad_request(&format!("unsupported media: {media}"));
         }
     }
+    // Each upload holds a file being written, then a whole decode: a few at once.
+    let Some(_slot) = clips.upload_slot() else {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!(
+                "Error: at most {} uploads at once; try again when one has ended\n",
+                clips.max_uploads()
+            ),
+        );
+    };
     let max = clips.max_upload_bytes();
     let too_large = || bad_request(&ClipError::TooLarge(clips.max_upload_mb).to_string());
     if let Some(len) = req

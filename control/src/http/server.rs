@@ -6,8 +6,11 @@
 //! them and netamp can open no file), and its graceful shutdown waits for every response
 //! to end (a `receive.cgi` stream never does). So netamp runs hyper itself, with warp's
 //! filter as the service:
-//! - at most `[http] max_connections` at once; beyond it a new connection is closed at
-//!   once (counted in `/metrics`);
+//! - at most `[http] max_connections` at once per listener, and of them at most
+//!   `[http] max_connections_per_client` from one address; beyond either a new
+//!   connection is closed at once (counted in `/metrics`);
+//! - a request head of at most `[http] max_header_bytes` (hyper's check of each parsed
+//!   head; a longer one gets `431`);
 //! - a connection must send a request's headers within `[http] idle_timeout_s` of
 //!   opening (netamp reads the first head itself: [`super::unframed`]) or of its last
 //!   response (hyper's header-read timer, which also runs while a keep-alive connection
@@ -16,8 +19,9 @@
 //! - on an HTTPS listener the TLS handshake comes first, within the same header timeout,
 //!   with the certificate [`crate::tls::TlsState`] holds at that moment.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +43,10 @@ pub struct Peer(pub SocketAddr, pub bool);
 pub struct Limits {
     /// Connections open at once.
     pub max_connections: usize,
+    /// Connections open at once from one address.
+    pub max_per_client: usize,
+    /// Largest request head, bytes.
+    pub max_header_bytes: usize,
     /// Longest wait for a request's headers (from opening, or from the last response).
     pub idle_timeout: Duration,
     /// How long open connections may take to finish at shutdown.
@@ -61,12 +69,56 @@ pub static REFUSED: AtomicU64 = AtomicU64::new(0);
 
 /// Serves one connection (plain or TLS) until it ends or shutdown's grace is over; its
 /// connection slot is given back then.
+/// Open connections per client address.
+type PerClient = Arc<std::sync::Mutex<HashMap<IpAddr, usize>>>;
+
+/// A connection's place under both caps, given back when it is dropped.
+struct Slot {
+    _all: OwnedSemaphorePermit,
+    ip: IpAddr,
+    per_client: PerClient,
+}
+
+impl Slot {
+    /// A place for a connection from `ip`, if its client is under `max`.
+    fn take(
+        all: OwnedSemaphorePermit,
+        ip: IpAddr,
+        per_client: &PerClient,
+        max: usize,
+    ) -> Option<Self> {
+        let mut counts = per_client.lock().unwrap_or_else(|p| p.into_inner());
+        let n = counts.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(Self {
+            _all: all,
+            ip,
+            per_client: per_client.clone(),
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut counts = self.per_client.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = counts.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                counts.remove(&self.ip);
+            }
+        }
+    }
+}
+
 async fn serve_connection<I, S>(
     stream: I,
     service: S,
     mut stop: watch::Receiver<bool>,
-    idle_timeout: Duration,
-    slot: OwnedSemaphorePermit,
+    limits: Limits,
+    slot: Slot,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     S: hyper::service::HttpService<hyper::body::Incoming> + Send + 'static,
@@ -78,7 +130,7 @@ async fn serve_connection<I, S>(
     // The first request head is read here (an unframed transmit body gets its length:
     // [`super::unframed`]), within the same header timeout hyper keeps.
     let io = tokio::select! {
-        io = super::unframed::prepare(stream, idle_timeout) => io,
+        io = super::unframed::prepare(stream, limits.idle_timeout) => io,
         () = async { drop(stop.wait_for(|s| *s).await) } => None,
     };
     let Some(io) = io else {
@@ -89,7 +141,8 @@ async fn serve_connection<I, S>(
     // wait for a first byte without any timeout.
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(idle_timeout)
+        .header_read_timeout(limits.idle_timeout)
+        .max_header_size(limits.max_header_bytes)
         .serve_connection(TokioIo::new(io), service)
         .with_upgrades();
     let mut conn = std::pin::pin!(conn);
@@ -125,6 +178,7 @@ pub async fn run<S>(
     let Listener { tcp: listener, tls } = listener;
     let (stop_tx, stop_rx) = watch::channel(false);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let per_client = PerClient::default();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -143,7 +197,12 @@ pub async fn run<S>(
         // response in two records waited for the client's delayed ACK (40 ms, in the p99
         // of the HTTPS bench).
         let _ = stream.set_nodelay(true);
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
+        let slot = slots
+            .clone()
+            .try_acquire_owned()
+            .ok()
+            .and_then(|all| Slot::take(all, peer.ip(), &per_client, limits.max_per_client));
+        let Some(slot) = slot else {
             REFUSED.fetch_add(1, Ordering::Relaxed);
             drop(stream);
             continue;
@@ -158,19 +217,18 @@ pub async fn run<S>(
             },
         );
         let mut stop = stop_rx.clone();
-        let idle_timeout = limits.idle_timeout;
         let tls = tls.as_ref().map(|t| t.acceptor());
         tokio::spawn(async move {
             let Some(acceptor) = tls else {
-                return serve_connection(stream, service, stop, idle_timeout, slot).await;
+                return serve_connection(stream, service, stop, limits, slot).await;
             };
             let handshake = tokio::select! {
-                r = tokio::time::timeout(idle_timeout, acceptor.accept(stream)) => r,
+                r = tokio::time::timeout(limits.idle_timeout, acceptor.accept(stream)) => r,
                 () = async { drop(stop.wait_for(|s| *s).await) } => return,
             };
             match handshake {
                 Ok(Ok(tls_stream)) => {
-                    serve_connection(tls_stream, service, stop, idle_timeout, slot).await;
+                    serve_connection(tls_stream, service, stop, limits, slot).await;
                 }
                 // A client that does not speak our TLS (1.0, 1.1, no shared cipher) or
                 // never finishes: nothing to answer in HTTP.

@@ -87,6 +87,9 @@ pub struct UaConfig {
     pub tls: Option<TlsListen>,
     /// Whether calls use SRTP ([`crate::srtp::decide`]).
     pub media_encryption: crate::srtp::MediaEncryption,
+    /// Largest SIP datagram taken, bytes: longer ones get 513 (at most the stack's own
+    /// 8 KiB buffer; TCP and TLS messages stop at rsipstack's 64 KiB).
+    pub max_datagram_bytes: usize,
 }
 
 /// The server configuration for the next TLS handshake (the certificate in use then).
@@ -106,6 +109,9 @@ impl std::fmt::Debug for TlsListen {
         write!(f, "TlsListen({})", self.addr)
     }
 }
+
+/// The longest datagram the stack reads (rsipstack's UDP buffer).
+pub const MAX_DATAGRAM: usize = 8192;
 
 impl Default for UaConfig {
     fn default() -> Self {
@@ -130,6 +136,7 @@ impl Default for UaConfig {
             user_agent: "netamp".into(),
             tls: None,
             media_encryption: crate::srtp::MediaEncryption::default(),
+            max_datagram_bytes: MAX_DATAGRAM,
         }
     }
 }
@@ -408,7 +415,11 @@ impl SipUa {
         let guard = Arc::new(GuardStats::default());
         let transport = TransportLayer::new(cancel.clone());
         let udp = UdpConnection::from_socket(
-            Arc::new(GuardedUdp::new(udp, guard.clone())),
+            Arc::new(GuardedUdp::new(
+                udp,
+                guard.clone(),
+                config.max_datagram_bytes,
+            )),
             None,
             Some(cancel.child_token()),
         )
