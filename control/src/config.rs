@@ -189,6 +189,9 @@ pub struct SipConfig {
     pub media_encryption: String,
     /// Largest SIP datagram taken, bytes (1024…8192); longer ones get 513.
     pub max_datagram_bytes: usize,
+    /// Whether the certificate of a peer netamp calls or registers with over TLS is
+    /// verified (against the system's CAs and the certificate store's).
+    pub verify_server_certificate: bool,
     /// Whether SIP runs at all.
     pub enabled: bool,
     /// Address for Contact and SDP when `listen` is unspecified (found when empty).
@@ -307,6 +310,7 @@ impl Default for SipConfig {
             tls_listen: "0.0.0.0:5061".into(),
             media_encryption: "optional".into(),
             max_datagram_bytes: netamp_sip::ua::MAX_DATAGRAM,
+            verify_server_certificate: true,
             enabled: true,
             public_ip: String::new(),
             rtp_port_start: 4000,

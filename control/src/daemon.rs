@@ -365,6 +365,7 @@ async fn run(
                     (Some(t), true) => Some(t.sip_listen(&config.sip.tls_listen)?),
                     _ => None,
                 },
+                certs: certs.clone(),
             },
         )
         .await?;

@@ -121,6 +121,8 @@ pub fn ua_config(c: &SipConfig, settings: CallSettings) -> Result<UaConfig, Cont
             .parse()
             .map_err(|e| bad(format!("{e}")))?,
         max_datagram_bytes: c.max_datagram_bytes,
+        tls_client: None,
+        verify_server: c.verify_server_certificate,
     })
 }
 
@@ -273,6 +275,8 @@ pub struct CallDeps {
     pub audio: Arc<AudioService>,
     /// SIP over TLS: where and with which certificate (`None`: no TLS).
     pub tls: Option<netamp_sip::ua::TlsListen>,
+    /// CA certificates trusted when netamp calls or registers over TLS.
+    pub certs: Arc<crate::certstore::CertStore>,
 }
 
 impl CallService {
@@ -296,6 +300,11 @@ impl CallService {
         // What `SetSIPConfiguration` saved wins over `[sip]`.
         let mut ua_conf = ua_config(&config, settings.get())?;
         ua_conf.tls = deps.tls.clone();
+        let certs = deps.certs.clone();
+        ua_conf.tls_client = Some(netamp_sip::ua::TlsClient(Arc::new(move |verify| {
+            crate::tls::client_config(verify.then(|| crate::tls::trusted_roots(&certs)))
+                .map(Arc::new)
+        })));
         let all: Vec<SipAccountConfig> = config
             .accounts
             .iter()

@@ -16,6 +16,9 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::{self, ServerConfig};
 use tokio_rustls::TlsAcceptor;
 
+use tokio_rustls::rustls::pki_types::ServerName;
+
+use crate::certstore::CertStore;
 use crate::error::ControlError;
 use crate::store;
 
@@ -188,6 +191,94 @@ pub(crate) fn server_config(cert_pem: &str, key_pem: &str) -> Result<ServerConfi
         .map_err(|e| format!("certificate and key: {e}"))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
+}
+
+/// The CA certificates netamp trusts as a client: the system's and the certificate
+/// store's. Reading the system's costs a directory walk, so the set is kept until the
+/// store's CA certificates change.
+pub fn trusted_roots(certs: &CertStore) -> Arc<rustls::RootCertStore> {
+    static CACHE: std::sync::Mutex<Option<(u64, Arc<rustls::RootCertStore>)>> =
+        std::sync::Mutex::new(None);
+    let generation = certs.ca_generation();
+    let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((g, roots)) = cache.as_ref() {
+        if *g == generation {
+            return roots.clone();
+        }
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    roots.add_parsable_certificates(certs.trust_anchors());
+    let roots = Arc::new(roots);
+    *cache = Some((generation, roots.clone()));
+    roots
+}
+
+/// A TLS client configuration (TLS 1.2 and 1.3, aws-lc-rs): verifying the server against
+/// `roots`, or (`None`) accepting any certificate.
+pub fn client_config(
+    roots: Option<Arc<rustls::RootCertStore>>,
+) -> Result<rustls::ClientConfig, String> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| e.to_string())?;
+    Ok(match roots {
+        Some(roots) => builder.with_root_certificates(roots).with_no_client_auth(),
+        None => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+            .with_no_client_auth(),
+    })
+}
+
+/// Accepts any server certificate: a client whose operator switched verification off.
+#[derive(Debug)]
+pub(crate) struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }
 
 #[cfg(test)]

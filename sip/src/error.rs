@@ -18,6 +18,10 @@ pub enum SipError {
     /// The SIP stack failed.
     #[error("SIP stack: {0}")]
     Stack(String),
+    /// A connection to a peer could not be made (TLS: the handshake or the peer's
+    /// certificate failed).
+    #[error("connection: {0}")]
+    Transport(String),
     /// No call with this id.
     #[error("no call {0}")]
     NoSuchCall(String),

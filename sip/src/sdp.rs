@@ -428,13 +428,21 @@ pub fn offer(local: &Local) -> (String, Vec<(u8, AudioCodec)>) {
         .map(|(pt, _)| pt.to_string())
         .chain([OFFER_TELEPHONE_EVENT.to_string()])
         .collect();
+    let proto = if local.crypto.is_some() {
+        "RTP/SAVP"
+    } else {
+        "RTP/AVP"
+    };
     let mut sdp = format!(
-        "v=0\r\no=netamp {} {} {ip}\r\ns=netamp\r\nc={ip}\r\nt=0 0\r\nm=audio {} RTP/AVP {}\r\n",
+        "v=0\r\no=netamp {} {} {ip}\r\ns=netamp\r\nc={ip}\r\nt=0 0\r\nm=audio {} {proto} {}\r\n",
         local.session.0,
         local.session.1,
         local.port,
         fmts.join(" ")
     );
+    if let Some(k) = &local.crypto {
+        sdp.push_str(&format!("a=crypto:{}\r\n", k.attribute()));
+    }
     for (pt, c) in &types {
         let channels = if *c == AudioCodec::Opus { "/2" } else { "" };
         sdp.push_str(&format!(
@@ -454,8 +462,13 @@ pub fn offer(local: &Local) -> (String, Vec<(u8, AudioCodec)>) {
     (sdp, types)
 }
 
-/// Reads the answer to our [`offer`]: the first payload type it kept that we offered.
-pub fn from_answer(answer: &Offer, offered: &[(u8, AudioCodec)]) -> Result<Negotiated, SipError> {
+/// Reads the answer to our [`offer`]: the first payload type it kept that we offered, and
+/// with our key line `ours` (an SRTP offer) the answer's line of the same tag and suite.
+pub fn from_answer(
+    answer: &Offer,
+    offered: &[(u8, AudioCodec)],
+    ours: Option<&Crypto>,
+) -> Result<Negotiated, SipError> {
     let (payload_type, codec) = answer
         .formats
         .iter()
@@ -471,19 +484,42 @@ pub fn from_answer(answer: &Offer, offered: &[(u8, AudioCodec)]) -> Result<Negot
         Direction::RecvOnly => Direction::SendOnly,
         d => d,
     };
-    if answer.secure {
-        // netamp offers plain RTP on its calls: an SRTP answer is not an answer to it.
-        return Err(SipError::Unsupported(
-            "an SRTP answer to a plain offer".into(),
-        ));
-    }
+    let srtp = match (ours, answer.secure) {
+        (None, false) => None,
+        // A plain offer answered with SRTP is not an answer to it.
+        (None, true) => {
+            return Err(SipError::Unsupported(
+                "an SRTP answer to a plain offer".into(),
+            ))
+        }
+        (Some(_), false) => {
+            return Err(SipError::Unsupported(
+                "a plain RTP answer to an SRTP offer".into(),
+            ))
+        }
+        (Some(ours), true) => {
+            let theirs = answer
+                .crypto
+                .iter()
+                .find(|c| c.suite == ours.suite)
+                .ok_or_else(|| {
+                    SipError::Unsupported(
+                        "the SRTP answer has no a=crypto line of our suite".into(),
+                    )
+                })?;
+            Some(Keys {
+                local: ours.clone(),
+                remote: theirs.clone(),
+            })
+        }
+    };
     Ok(Negotiated {
         codec,
         payload_type,
         telephone_event: answer.telephone_event,
         direction,
         remote: (answer.addr, answer.port),
-        srtp: None,
+        srtp,
     })
 }
 
@@ -507,7 +543,7 @@ mod tests {
         assert_eq!(parsed.formats[0], (96, Some(AudioCodec::Opus)));
         // The peer answers with PCMU only, sendonly from its side.
         let answer = parse_offer(&SIPP.replace("t=0 0\r\n", "t=0 0\r\na=sendonly\r\n")).unwrap();
-        let n = from_answer(&answer, &types).unwrap();
+        let n = from_answer(&answer, &types, None).unwrap();
         assert_eq!(
             (n.codec, n.payload_type, n.direction),
             (AudioCodec::Pcmu, 0, Direction::RecvOnly)
@@ -518,7 +554,7 @@ mod tests {
                 .replace("0 PCMU", "18 G729"),
         )
         .unwrap();
-        assert!(from_answer(&none, &types).is_err());
+        assert!(from_answer(&none, &types, None).is_err());
     }
     use super::*;
 
@@ -554,6 +590,32 @@ mod tests {
             session: (1, 1),
             crypto: None,
         }
+    }
+
+    #[test]
+    fn an_srtp_offer_of_ours_takes_an_srtp_answer_and_refuses_a_plain_one() {
+        let mut ours = local(vec![AudioCodec::Pcmu]);
+        let key = Crypto::fresh(1, srtp::Suite::AesCm128Sha1_80).unwrap();
+        ours.crypto = Some(key.clone());
+        let (sdp, types) = offer(&ours);
+        assert!(sdp.contains("RTP/SAVP") && sdp.contains(&format!("a=crypto:{}", key.attribute())));
+        // The peer answers it as netamp itself answers an SRTP offer over TLS.
+        let parsed = parse_offer(&sdp).unwrap();
+        let theirs = srtp::decide(
+            srtp::MediaEncryption::Optional,
+            true,
+            parsed.secure,
+            &parsed.crypto,
+        )
+        .unwrap();
+        let mut peer = local(vec![AudioCodec::Pcmu]);
+        peer.crypto = theirs.clone();
+        let (_, answer_sdp) = answer(&parsed, &peer).unwrap();
+        let n = from_answer(&parse_offer(&answer_sdp).unwrap(), &types, Some(&key)).unwrap();
+        let keys = n.srtp.expect("SRTP");
+        assert_eq!((keys.local, Some(keys.remote)), (key.clone(), theirs));
+        // A plain answer to it is not an answer.
+        assert!(from_answer(&parse_offer(SIPP).unwrap(), &types, Some(&key)).is_err());
     }
 
     #[test]

@@ -412,6 +412,79 @@ fn baresip_calls_netamp_over_tls_with_srtp() {
 }
 
 #[test]
+fn netamp_calls_baresip_over_tls_with_srtp_once_the_store_trusts_its_ca() {
+    let s = signals();
+    let d = Daemon::with(DaemonOptions {
+        audio_in: Some(format!(
+            "wav:{}?loop",
+            s.dir.path().join("netamp.wav").display()
+        )),
+        // The Contact of a TLS call is the TLS listener.
+        sip_tls: Some("127.0.0.1:0".into()),
+        ..Default::default()
+    });
+    // baresip presents a certificate of a CA only the test knows.
+    let (ca, cert, key) = netamp_tests::peers::ca_signed(s.dir.path());
+    let both = s.dir.path().join("baresip-tls.pem");
+    let pem = std::fs::read_to_string(&cert).expect("cert")
+        + &std::fs::read_to_string(&key).expect("key");
+    std::fs::write(&both, pem).expect("pem");
+    let mut b = Baresip::start_with(
+        &s.dir.path().join("baresip.wav"),
+        &format!("module srtp.so\nsip_certificate {}\n", both.display()),
+        ";mediaenc=srtp-mand",
+    );
+    // baresip listens for TLS one port above its UDP and TCP.
+    let port: u16 = b
+        .sip
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port");
+    let to = format!("sip:baresip@127.0.0.1:{};transport=tls", port + 1);
+    let failed = vapix_call(&d, "Call", json!({"To": to}));
+    assert_ne!(
+        failed.status,
+        200,
+        "an unknown CA is refused: {}",
+        failed.text()
+    );
+    assert!(failed.text().contains("certificate"), "{}", failed.text());
+
+    let put = curl(
+        admin(),
+        &[
+            "-X",
+            "PUT",
+            "-d",
+            &json!({"certificate": std::fs::read_to_string(&ca).expect("ca")}).to_string(),
+            &d.url("/api/v1/certificates/ca/test-ca"),
+        ],
+    );
+    assert_eq!(put.status, 200, "{}", put.text());
+    let r = vapix_call(&d, "Call", json!({"To": to}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let id = r.json()["CallId"].as_str().expect("CallId").to_string();
+    wait_for(&d, "baresip to answer", |v| {
+        v.as_array().is_some_and(|a| {
+            a.iter()
+                .any(|c| c["CallId"] == id.as_str() && c["CallState"] == "Active")
+        })
+    });
+    let call = call_status(&d)[0].clone();
+    assert_eq!(call["MediaEncryption"], "SRTP", "{call}");
+    std::thread::sleep(Duration::from_millis(3500));
+    b.command("hangup", "");
+    wait_for(&d, "the hang-up", |v| {
+        v.as_array().is_some_and(|a| a.is_empty())
+    });
+    let log = b.log();
+    assert!(log.contains("SRTP is Enabled"), "baresip: {log}");
+    assert!(!log.contains("failed to decrypt"), "baresip: {log}");
+    check_audio(&d, &b, &s, "netamp called over tls+srtp");
+}
+
+#[test]
 fn srtp_is_taken_only_over_tls_and_required_refuses_plain_rtp() {
     let s = signals();
     let d = Daemon::with(DaemonOptions {

@@ -43,7 +43,19 @@ impl Inner {
         loop {
             let i = schedule.server();
             let text = servers[i];
-            let outcome = match registrar_uri(text) {
+            let dialled = match registrar_uri(text) {
+                Ok(uri) => match (super::tls::tls_target(&uri), acc.outbound_proxy) {
+                    // Over TLS: netamp opens the connection the REGISTER goes through.
+                    (Some((host, port)), None) => self
+                        .dial_tls(&host, port)
+                        .await
+                        .map(|()| uri)
+                        .map_err(|e| e.to_string()),
+                    _ => Ok(uri),
+                },
+                Err(e) => Err(e),
+            };
+            let outcome = match dialled {
                 Err(e) => Err(e),
                 Ok(uri) => match tokio::time::timeout(
                     acc.timeout,

@@ -90,6 +90,25 @@ pub struct UaConfig {
     /// Largest SIP datagram taken, bytes: longer ones get 513 (at most the stack's own
     /// 8 KiB buffer; TCP and TLS messages stop at rsipstack's 64 KiB).
     pub max_datagram_bytes: usize,
+    /// TLS client configurations for calls and registrations over TLS (argument: whether
+    /// the server's certificate is verified); `None`: rsipstack's own dialling.
+    pub tls_client: Option<TlsClient>,
+    /// Whether the certificate of a TLS peer netamp calls or registers with is verified.
+    pub verify_server: bool,
+}
+
+/// Makes the TLS client configuration of one outgoing connection: verifying the server
+/// (`true`) or not.
+#[derive(Clone)]
+#[allow(clippy::type_complexity)]
+pub struct TlsClient(
+    pub Arc<dyn Fn(bool) -> Result<Arc<rustls::ClientConfig>, String> + Send + Sync>,
+);
+
+impl std::fmt::Debug for TlsClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TlsClient")
+    }
 }
 
 /// The server configuration for the next TLS handshake (the certificate in use then).
@@ -137,6 +156,8 @@ impl Default for UaConfig {
             tls: None,
             media_encryption: crate::srtp::MediaEncryption::default(),
             max_datagram_bytes: MAX_DATAGRAM,
+            tls_client: None,
+            verify_server: true,
         }
     }
 }

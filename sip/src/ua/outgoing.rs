@@ -20,9 +20,7 @@ impl Inner {
         };
         let callee = rsipstack::sip::Uri::try_from(to.as_str())
             .map_err(|e| SipError::Malformed(format!("SIP address {to:?}: {e}")))?;
-        let (socket, rtcp) = self.bind_rtp()?;
-        let port = socket.local_addr()?.port();
-        let (offer, offered) = sdp::offer(&self.local_sdp(port));
+        let secure_scheme = callee.scheme == Some(rsipstack::sip::Scheme::Sips);
         let transport = callee
             .params
             .iter()
@@ -30,7 +28,44 @@ impl Inner {
                 rsipstack::sip::Param::Transport(t) => Some(*t),
                 _ => None,
             })
-            .unwrap_or(rsipstack::sip::Transport::Udp);
+            .unwrap_or(if secure_scheme {
+                rsipstack::sip::Transport::Tls
+            } else {
+                rsipstack::sip::Transport::Udp
+            });
+        let over_tls = transport == rsipstack::sip::Transport::Tls;
+        // SRTP (SDES) only where the keys travel encrypted: on a TLS call.
+        let crypto = match self.config.media_encryption {
+            crate::srtp::MediaEncryption::Required if !over_tls => {
+                return Err(SipError::Unsupported(
+                    "media encryption is required: call a sips: or ;transport=tls address".into(),
+                ))
+            }
+            crate::srtp::MediaEncryption::Off => None,
+            _ if over_tls => Some(crate::srtp::Crypto::fresh(
+                1,
+                crate::srtp::Suite::AesCm128Sha1_80,
+            )?),
+            _ => None,
+        };
+        if over_tls {
+            let (host, port) = match route.as_ref().and_then(|r| r.destination.as_ref()) {
+                Some(d) => (
+                    d.addr.host.to_string(),
+                    d.addr.port.as_ref().map(|p| p.value()),
+                ),
+                None => (
+                    callee.host_with_port.host.to_string(),
+                    callee.host_with_port.port.as_ref().map(|p| p.value()),
+                ),
+            };
+            self.dial_tls(&host, port.unwrap_or(5061)).await?;
+        }
+        let (socket, rtcp) = self.bind_rtp()?;
+        let port = socket.local_addr()?.port();
+        let mut local = self.local_sdp(port);
+        local.crypto = crypto.clone();
+        let (offer, offered) = sdp::offer(&local);
         let user = route.as_ref().map_or("netamp", |r| r.user.as_str());
         let me = rsipstack::sip::Uri {
             scheme: Some(rsipstack::sip::Scheme::Sip),
@@ -38,7 +73,15 @@ impl Inner {
                 user: user.into(),
                 password: None,
             }),
-            host_with_port: SocketAddr::new(self.media_ip, self.local.port()).into(),
+            // A TLS call's Contact is the TLS listener, where the peer's requests come.
+            host_with_port: SocketAddr::new(
+                self.media_ip,
+                match (over_tls, self.tls) {
+                    (true, Some(t)) => t.port(),
+                    _ => self.local.port(),
+                },
+            )
+            .into(),
             params: if transport == rsipstack::sip::Transport::Udp {
                 Vec::new()
             } else {
@@ -145,7 +188,7 @@ impl Inner {
                 Ok(resp)
                     if resp.status_code.kind() == rsipstack::sip::StatusCodeKind::Successful =>
                 {
-                    if let Err(e) = me.connect(&key, resp.body(), &offered) {
+                    if let Err(e) = me.connect(&key, resp.body(), &offered, crypto.as_ref()) {
                         tracing::warn!("outgoing call: {e}");
                         let _ = dialog.bye().await;
                         me.end(&key, e.to_string(), Ending::Failed);
@@ -170,11 +213,12 @@ impl Inner {
         key: &str,
         body: &[u8],
         offered: &[(u8, AudioCodec)],
+        ours: Option<&crate::srtp::Crypto>,
     ) -> Result<(), SipError> {
         let answer = sdp::parse_offer(
             std::str::from_utf8(body).map_err(|_| SipError::Malformed("SDP".into()))?,
         )?;
-        let negotiated = sdp::from_answer(&answer, offered)?;
+        let negotiated = sdp::from_answer(&answer, offered, ours)?;
         let mut calls = self.lock_calls();
         let call = calls
             .get_mut(key)
@@ -183,6 +227,7 @@ impl Inner {
             .socket
             .take()
             .ok_or_else(|| SipError::NoSuchCall(key.into()))?;
+        call.info.srtp = negotiated.srtp.is_some();
         call.negotiated = negotiated;
         call.info.codec = Some(call.negotiated.codec);
         call.media = Some(self.start_media(call, socket)?);
