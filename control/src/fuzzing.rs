@@ -284,6 +284,27 @@ pub fn seeds(name: &str) -> Vec<Vec<u8>> {
 mod tests {
     use super::*;
 
+    /// Each input a fuzzer once crashed on, in `fuzz/regressions/<target>/`, runs clean.
+    #[test]
+    fn every_past_finding_runs_clean() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions");
+        let mut ran = 0;
+        for (name, harness) in TARGETS {
+            let Ok(entries) = std::fs::read_dir(dir.join(name)) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                harness(&std::fs::read(e.path()).expect("finding"));
+                ran += 1;
+            }
+        }
+        assert!(
+            ran >= 2,
+            "the findings are where this test looks: {}",
+            dir.display()
+        );
+    }
+
     #[test]
     fn every_harness_takes_its_seeds_and_junk() {
         for (name, harness) in TARGETS {

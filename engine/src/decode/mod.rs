@@ -4,6 +4,7 @@
 
 mod au;
 mod symph;
+mod wave_check;
 
 use std::path::Path;
 
@@ -71,6 +72,11 @@ pub fn open(path: &Path, limits: DecodeLimits) -> Result<Box<dyn SampleReader>, 
     let reader: Box<dyn SampleReader> = if &magic == b".snd" {
         Box::new(AuReader::open(path)?)
     } else {
+        let mut f = std::fs::File::open(path).map_err(|source| EngineError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        wave_check::check(&mut f)?;
         Box::new(SymphoniaReader::open(path)?)
     };
     check_limits(reader.as_ref(), limits)?;
