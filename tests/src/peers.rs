@@ -198,3 +198,110 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("free port")
 }
+
+/// Kamailio as a registrar that takes REGISTER only over TLS (no authentication), with
+/// `cert` and `key` (PEM) for its TLS listener; killed when dropped.
+pub struct KamailioTls {
+    child: Child,
+    /// Its TLS port on 127.0.0.1.
+    pub tls_port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl KamailioTls {
+    /// Starts it on free ports and waits for its TLS listener.
+    pub fn start(cert: &Path, key: &Path) -> Self {
+        require_tool("kamailio");
+        let dir = tempfile::tempdir().expect("tmp");
+        let (udp, tls_port) = (free_port(), free_port());
+        std::fs::write(
+            dir.path().join("tls.cfg"),
+            format!(
+                "[server:default]\nmethod = TLSv1.2+\nverify_certificate = no\nrequire_certificate = no\nprivate_key = {}\ncertificate = {}\n",
+                key.display(),
+                cert.display()
+            ),
+        )
+        .expect("tls.cfg");
+        std::fs::write(
+            dir.path().join("kamailio.cfg"),
+            format!(
+                r#"#!KAMAILIO
+debug=2
+log_stderror=yes
+children=1
+tcp_children=1
+enable_tls=yes
+auto_aliases=no
+listen=udp:127.0.0.1:{udp}
+listen=tls:127.0.0.1:{tls_port}
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "tls.so"
+loadmodule "usrloc.so"
+loadmodule "registrar.so"
+loadmodule "pv.so"
+loadmodule "xlog.so"
+loadmodule "textops.so"
+loadmodule "siputils.so"
+modparam("tls", "config", "{}")
+modparam("usrloc", "db_mode", 0)
+request_route {{
+    if (is_method("REGISTER")) {{
+        if ($pr != "tls") {{
+            sl_send_reply("403", "TLS only");
+            exit;
+        }}
+        xlog("L_NOTICE", "REGISTER over $pr for $tu\n");
+        save("location");
+        exit;
+    }}
+    sl_send_reply("404", "Not here");
+    exit;
+}}
+"#,
+                dir.path().join("tls.cfg").display()
+            ),
+        )
+        .expect("kamailio.cfg");
+        let log = std::fs::File::create(dir.path().join("kamailio.log")).expect("log");
+        let mut child = Command::new("kamailio")
+            .arg("-f")
+            .arg(dir.path().join("kamailio.cfg"))
+            .args(["-DD", "-E", "-m", "64", "-M", "8", "-Y"])
+            .arg(dir.path())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start kamailio");
+        let t0 = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", tls_port)).is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                let log = std::fs::read_to_string(dir.path().join("kamailio.log"));
+                panic!("kamailio exited ({status}): {}", log.unwrap_or_default());
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "kamailio did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Self {
+            child,
+            tls_port,
+            dir,
+        }
+    }
+
+    /// What it logged.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("kamailio.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for KamailioTls {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

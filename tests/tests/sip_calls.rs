@@ -925,3 +925,68 @@ fn outgoing_calls_that_cannot_start_end_idle_with_reason_failed() {
         assert_eq!(calls["CallStatus"], json!([]), "{to}: {calls}");
     }
 }
+
+#[test]
+fn registers_over_tls_with_kamailio_once_the_store_trusts_its_ca() {
+    let _serial = serial();
+    use netamp_tests::flows::vapix_call;
+    use serde_json::json;
+    let d = Daemon::start();
+    let (ca, cert, key) = netamp_tests::peers::ca_signed(d.dir.path());
+    let kamailio = netamp_tests::peers::KamailioTls::start(&cert, &key);
+    let registrar = format!("sip:127.0.0.1:{};transport=tls", kamailio.tls_port);
+    let add = || {
+        let r = vapix_call(
+            &d,
+            "SetSIPAccount",
+            json!({"Id": "sip_account_1", "Username": "alice", "Password": "pw",
+                   "Registrar": registrar, "IsDefault": true}),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+    };
+    let status_within = |want: &str| {
+        let t0 = std::time::Instant::now();
+        loop {
+            let s = account_status(&d);
+            if s["Status"] == want {
+                return s;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "not {want}: {s}; kamailio: {}",
+                kamailio.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    // Its CA is unknown: the TLS handshake fails on the certificate, nothing registers.
+    add();
+    let failed = status_within("Failed");
+    assert!(
+        failed.to_string().contains("certificate") || failed.to_string().contains("Issuer"),
+        "{failed}"
+    );
+    assert!(!kamailio.log().contains("REGISTER over tls"));
+
+    let put = curl(
+        admin(),
+        &[
+            "-X",
+            "PUT",
+            "-d",
+            &json!({"certificate": std::fs::read_to_string(&ca).expect("ca")}).to_string(),
+            &d.url("/api/v1/certificates/ca/site"),
+        ],
+    );
+    assert_eq!(put.status, 200, "{}", put.text());
+    // Set again, the account registers over TLS (Kamailio refuses REGISTER over anything
+    // else).
+    add();
+    let s = status_within("Registered");
+    assert_eq!(s["Registrar"], registrar.as_str(), "{s}");
+    assert!(
+        kamailio.log().contains("REGISTER over tls for sip:alice@"),
+        "{}",
+        kamailio.log()
+    );
+}

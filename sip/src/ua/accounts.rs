@@ -44,15 +44,7 @@ impl Inner {
             let i = schedule.server();
             let text = servers[i];
             let dialled = match registrar_uri(text) {
-                Ok(uri) => match (super::tls::tls_target(&uri), acc.outbound_proxy) {
-                    // Over TLS: netamp opens the connection the REGISTER goes through.
-                    (Some((host, port)), None) => self
-                        .dial_tls(&host, port)
-                        .await
-                        .map(|()| uri)
-                        .map_err(|e| e.to_string()),
-                    _ => Ok(uri),
-                },
+                Ok(uri) => self.reach(&uri, &acc).await.map(|()| uri),
                 Err(e) => Err(e),
             };
             let outcome = match dialled {
@@ -109,8 +101,26 @@ impl Inner {
         }
         if let Some(i) = last_ok {
             if let Ok(uri) = registrar_uri(servers[i]) {
-                let _ = tokio::time::timeout(acc.timeout, regs[i].register(uri, Some(0))).await;
+                let _ = tokio::time::timeout(acc.timeout, async {
+                    if self.reach(&uri, &acc).await.is_ok() {
+                        let _ = regs[i].register(uri, Some(0)).await;
+                    }
+                })
+                .await;
             }
+        }
+    }
+}
+
+impl Inner {
+    /// Over TLS (and without an outbound proxy), netamp opens the connection a REGISTER
+    /// to `uri` goes through; other transports are the stack's.
+    async fn reach(&self, uri: &rsipstack::sip::Uri, acc: &AccountConfig) -> Result<(), String> {
+        match (super::tls::tls_target(uri), acc.outbound_proxy) {
+            (Some((host, port)), None) => {
+                self.dial_tls(&host, port).await.map_err(|e| e.to_string())
+            }
+            _ => Ok(()),
         }
     }
 }

@@ -451,12 +451,12 @@ impl SipUa {
             .await
             .map_err(stack)?;
         transport.add_transport(tcp.into());
+        // rustls has two crypto providers built in here (rsipstack's ring and netamp's
+        // aws-lc-rs): the process default is named for whatever TLS rsipstack does on its
+        // own (without one, its first TLS dial panics).
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let tls = match &config.tls {
             Some(t) => {
-                // rustls has two crypto providers built in here (rsipstack's ring and
-                // netamp's aws-lc-rs): the process default is named for rsipstack's
-                // client side.
-                let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
                 let listener = tokio::net::TcpListener::bind(t.addr).await?;
                 let addr = listener.local_addr()?;
                 tokio::spawn(tls::serve(
