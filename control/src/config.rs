@@ -270,9 +270,41 @@ pub struct SipAccountConfig {
     /// `auto_answer` (and `SetSIPConfiguration`) say.
     #[serde(default)]
     pub auto_answer: Option<bool>,
+    /// `udp`, `tcp` or `tls`: how the registrar is reached (a registrar URI with its own
+    /// `;transport=` or `sips:` says so itself).
+    #[serde(default = "default_transport")]
+    pub transport: String,
+    /// Whether a TLS registrar's certificate is verified; unset: as `[sip]`
+    /// `verify_server_certificate` says.
+    #[serde(default)]
+    pub verify_server_certificate: Option<bool>,
+}
+
+fn default_transport() -> String {
+    "udp".into()
 }
 
 impl SipAccountConfig {
+    /// `registrar` (or another server of the account) with the account's transport: a
+    /// `;transport=` parameter added unless the text names one (or is `sips:`).
+    pub fn with_transport(&self, server: &str) -> String {
+        let t = self.transport.to_ascii_lowercase();
+        let lower = server.to_ascii_lowercase();
+        if server.is_empty()
+            || t == "udp"
+            || lower.starts_with("sips:")
+            || lower.contains(";transport=")
+        {
+            return server.to_string();
+        }
+        let uri = if lower.starts_with("sip:") {
+            server.to_string()
+        } else {
+            format!("sip:{server}")
+        };
+        format!("{uri};transport={t}")
+    }
+
     /// Whether the user agent answers this account's calls itself (`None`: as the call
     /// settings say). Never with `[sip] pre_announcement_clip` set: the pre-configured
     /// rules answer after the tone.

@@ -222,6 +222,9 @@ fn check_accounts(
             if a.user.is_empty() || a.registrar.is_empty() {
                 return Err(bad(format!("{}: user and registrar are required", a.id)));
             }
+            if !["udp", "tcp", "tls"].contains(&a.transport.to_ascii_lowercase().as_str()) {
+                return Err(bad(format!("{}: transport udp, tcp or tls", a.id)));
+            }
             if a.expires == 0 || a.timeout_s == 0 || a.timeout_s > 60 {
                 return Err(bad(format!("{}: expires ≥ 1, timeout_s 1..=60", a.id)));
             }
@@ -240,12 +243,13 @@ fn check_accounts(
                 user: a.user.clone(),
                 password: a.password.clone(),
                 auth_user: opt(&a.auth_user),
-                registrar: a.registrar.clone(),
-                secondary: opt(&a.secondary_registrar),
+                registrar: a.with_transport(&a.registrar),
+                secondary: opt(&a.secondary_registrar).map(|s| a.with_transport(&s)),
                 outbound_proxy,
                 expires: a.expires,
                 timeout: Duration::from_secs(a.timeout_s),
                 auto_answer: a.answers_at_once(sip),
+                verify_server: a.verify_server_certificate,
             })
         })
         .collect()

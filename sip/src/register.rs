@@ -34,6 +34,9 @@ pub struct AccountConfig {
     /// Whether calls to this account (Request-URI user = `user`) are answered at once;
     /// `None` follows [`crate::CallPolicy::auto_answer`].
     pub auto_answer: Option<bool>,
+    /// Whether a TLS registrar's certificate is verified; `None`: as
+    /// [`crate::ua::UaConfig::verify_server`].
+    pub verify_server: Option<bool>,
 }
 
 /// Registration state of one account.

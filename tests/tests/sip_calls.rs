@@ -934,13 +934,15 @@ fn registers_over_tls_with_kamailio_once_the_store_trusts_its_ca() {
     let d = Daemon::start();
     let (ca, cert, key) = netamp_tests::peers::ca_signed(d.dir.path());
     let kamailio = netamp_tests::peers::KamailioTls::start(&cert, &key);
-    let registrar = format!("sip:127.0.0.1:{};transport=tls", kamailio.tls_port);
-    let add = || {
+    // The account's transport is TLS; its registrar a bare address.
+    let registrar = format!("127.0.0.1:{}", kamailio.tls_port);
+    let add = |verify: bool| {
         let r = vapix_call(
             &d,
             "SetSIPAccount",
             json!({"Id": "sip_account_1", "Username": "alice", "Password": "pw",
-                   "Registrar": registrar, "IsDefault": true}),
+                   "Registrar": registrar, "Transport": "tls",
+                   "VerifyServerCertificate": verify, "IsDefault": true}),
         );
         assert_eq!(r.status, 200, "{}", r.text());
     };
@@ -960,13 +962,23 @@ fn registers_over_tls_with_kamailio_once_the_store_trusts_its_ca() {
         }
     };
     // Its CA is unknown: the TLS handshake fails on the certificate, nothing registers.
-    add();
+    add(true);
     let failed = status_within("Failed");
     assert!(
         failed.to_string().contains("certificate") || failed.to_string().contains("Issuer"),
         "{failed}"
     );
     assert!(!kamailio.log().contains("REGISTER over tls"));
+    // This account's switch turned off: it registers without checking.
+    add(false);
+    status_within("Registered");
+    let accounts = vapix_call(&d, "GetSIPAccounts", json!({})).json();
+    let account = &accounts["SIPAccounts"][1];
+    assert_eq!(
+        (&account["Transport"], &account["VerifyServerCertificate"]),
+        (&json!("tls"), &json!(false)),
+        "{account}"
+    );
 
     let put = curl(
         admin(),
@@ -979,11 +991,21 @@ fn registers_over_tls_with_kamailio_once_the_store_trusts_its_ca() {
         ],
     );
     assert_eq!(put.status, 200, "{}", put.text());
-    // Set again, the account registers over TLS (Kamailio refuses REGISTER over anything
-    // else).
-    add();
+    // Checking again, with the CA in the store: it registers over TLS (Kamailio refuses
+    // REGISTER over anything else), anew.
+    let before = kamailio.log().matches("REGISTER over tls").count();
+    add(true);
+    let t0 = std::time::Instant::now();
+    while kamailio.log().matches("REGISTER over tls").count() <= before {
+        assert!(t0.elapsed() < Duration::from_secs(10), "no new REGISTER");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let s = status_within("Registered");
-    assert_eq!(s["Registrar"], registrar.as_str(), "{s}");
+    assert_eq!(
+        s["Registrar"],
+        format!("sip:{registrar};transport=tls"),
+        "{s}"
+    );
     assert!(
         kamailio.log().contains("REGISTER over tls for sip:alice@"),
         "{}",

@@ -133,7 +133,8 @@ async fn run(cx: &CallCtx<'_>, name: &str, args: &Map<String, Value>) -> Result<
                     "OutboundProxy": a.outbound_proxy,
                     "RegistrationExpires": a.expires,
                     "IsDefault": a.default,
-                    "Transport": "udp",
+                    "Transport": a.transport.to_ascii_lowercase(),
+                    "VerifyServerCertificate": a.verify_server_certificate,
                     "AutoAnswer": a.auto_answer.unwrap_or(cx.calls.settings.get().auto_answer),
                 })
             }));
@@ -381,12 +382,18 @@ async fn set_account(cx: &CallCtx<'_>, a: &Map<String, Value>) -> Result<Value, 
     if id == crate::sip_service::P2P_ACCOUNT {
         return Err(invalid("sip_account_0 is the peer-to-peer account"));
     }
-    let transport = text("Transport");
-    if !transport.is_empty() && !transport.eq_ignore_ascii_case("udp") {
-        return Err(invalid(format!(
-            "Transport {transport}: registration runs over UDP here"
-        )));
-    }
+    let transport = match text("Transport").to_ascii_lowercase().as_str() {
+        "" => "udp".to_string(),
+        t @ ("udp" | "tcp" | "tls") => t.to_string(),
+        other => return Err(invalid(format!("Transport {other}: udp, tcp or tls"))),
+    };
+    let verify_server_certificate = match a.get("VerifyServerCertificate") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_bool()
+                .ok_or_else(|| invalid("VerifyServerCertificate: true or false"))?,
+        ),
+    };
     let account = crate::config::SipAccountConfig {
         id: id.clone(),
         user: text("Username"),
@@ -408,6 +415,8 @@ async fn set_account(cx: &CallCtx<'_>, a: &Map<String, Value>) -> Result<Value, 
                     .ok_or_else(|| invalid("AutoAnswer: true or false"))?,
             ),
         },
+        transport,
+        verify_server_certificate,
     };
     let checked = cx
         .calls

@@ -117,9 +117,10 @@ impl Inner {
     /// to `uri` goes through; other transports are the stack's.
     async fn reach(&self, uri: &rsipstack::sip::Uri, acc: &AccountConfig) -> Result<(), String> {
         match (super::tls::tls_target(uri), acc.outbound_proxy) {
-            (Some((host, port)), None) => {
-                self.dial_tls(&host, port).await.map_err(|e| e.to_string())
-            }
+            (Some((host, port)), None) => self
+                .dial_tls(&host, port, acc.verify_server)
+                .await
+                .map_err(|e| e.to_string()),
             _ => Ok(()),
         }
     }

@@ -33,7 +33,12 @@ impl Inner {
             } else {
                 rsipstack::sip::Transport::Udp
             });
-        let over_tls = transport == rsipstack::sip::Transport::Tls;
+        // Through an account whose registrar is reached over TLS, the call is TLS too.
+        let route_tls = route
+            .as_ref()
+            .and_then(|r| r.destination.as_ref())
+            .is_some_and(|d| d.r#type == Some(rsipstack::sip::Transport::Tls));
+        let over_tls = transport == rsipstack::sip::Transport::Tls || route_tls;
         // SRTP (SDES) only where the keys travel encrypted: on a TLS call.
         let crypto = match self.config.media_encryption {
             crate::srtp::MediaEncryption::Required if !over_tls => {
@@ -59,7 +64,8 @@ impl Inner {
                     callee.host_with_port.port.as_ref().map(|p| p.value()),
                 ),
             };
-            self.dial_tls(&host, port.unwrap_or(5061)).await?;
+            let verify = account.as_ref().and_then(|(a, _)| a.verify_server);
+            self.dial_tls(&host, port.unwrap_or(5061), verify).await?;
         }
         let (socket, rtcp) = self.bind_rtp()?;
         let port = socket.local_addr()?.port();

@@ -136,12 +136,19 @@ pub(super) async fn dial(
 
 impl super::Inner {
     /// Dials TLS to `host:port` for a call or a registration, with the daemon's client
-    /// configuration (verifying the server as `[sip]` says); without one the stack dials.
-    pub(super) async fn dial_tls(&self, host: &str, port: u16) -> Result<(), crate::SipError> {
+    /// configuration, verifying the server as `verify` says (`None`: as configured);
+    /// without a client configuration the stack dials.
+    pub(super) async fn dial_tls(
+        &self,
+        host: &str,
+        port: u16,
+        verify: Option<bool>,
+    ) -> Result<(), crate::SipError> {
         let Some(client) = &self.config.tls_client else {
             return Ok(());
         };
-        let config = (client.0)(self.config.verify_server).map_err(crate::SipError::Transport)?;
+        let verify = verify.unwrap_or(self.config.verify_server);
+        let config = (client.0)(verify).map_err(crate::SipError::Transport)?;
         dial(
             &self.endpoint.transport_layer,
             host,
