@@ -228,6 +228,28 @@ fn each_limit_holds_while_a_call_keeps_playing() {
         "over the per-client cap"
     );
     assert!(status_from([127, 0, 0, 10], &d.addr).starts_with("HTTP/1.1 200"));
+    // The status report lists who is connected: those eight, and the call's peer.
+    let status = curl(Auth::Digest(ADMIN.0, ADMIN.1), &[&d.url("/api/v1/status")]).json();
+    let port: u16 = d
+        .addr
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port");
+    assert!(
+        status["clients"]["http"].as_array().is_some_and(|a| a.contains(
+            &serde_json::json!({"address": "127.0.0.9", "protocol": "http", "port": port, "connections": PER_CLIENT})
+        )),
+        "{}",
+        status["clients"]
+    );
+    let sip = &status["clients"]["sip"][0];
+    assert_eq!(
+        (&sip["protocol"], &sip["state"]),
+        (&serde_json::json!("sip/udp"), &serde_json::json!("Active")),
+        "{}",
+        status["clients"]
+    );
     // Overall: fill the rest from other addresses (the uploads, the slow attackers and
     // the held ones are open too); the next is closed unanswered.
     let mut more = Vec::new();

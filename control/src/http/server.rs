@@ -72,6 +72,50 @@ pub static REFUSED: AtomicU64 = AtomicU64::new(0);
 /// Open connections per client address.
 type PerClient = Arc<std::sync::Mutex<HashMap<IpAddr, usize>>>;
 
+/// A listener's protocol, port and client table.
+type Listening = (
+    &'static str,
+    u16,
+    std::sync::Weak<std::sync::Mutex<HashMap<IpAddr, usize>>>,
+);
+
+/// Each running listener's protocol, port and client table, for the status report.
+static LISTENING: std::sync::Mutex<Vec<Listening>> = std::sync::Mutex::new(Vec::new());
+
+/// A client with connections open now.
+#[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
+pub struct Client {
+    /// Its address.
+    pub address: String,
+    /// `http` or `https`.
+    pub protocol: &'static str,
+    /// netamp's port it is connected to.
+    pub port: u16,
+    /// Connections it has open there.
+    pub connections: usize,
+}
+
+/// Every client with an HTTP or HTTPS connection open, by listener and address.
+pub fn clients() -> Vec<Client> {
+    let mut listening = LISTENING.lock().unwrap_or_else(|p| p.into_inner());
+    listening.retain(|(_, _, table)| table.strong_count() > 0);
+    let mut out = Vec::new();
+    for (protocol, port, table) in listening.iter() {
+        let Some(table) = table.upgrade() else {
+            continue;
+        };
+        let counts = table.lock().unwrap_or_else(|p| p.into_inner());
+        out.extend(counts.iter().map(|(ip, n)| Client {
+            address: ip.to_string(),
+            protocol,
+            port: *port,
+            connections: *n,
+        }));
+    }
+    out.sort_by(|a, b| (a.port, &a.address).cmp(&(b.port, &b.address)));
+    out
+}
+
 /// A connection's place under both caps, given back when it is dropped.
 struct Slot {
     _all: OwnedSemaphorePermit,
@@ -179,6 +223,14 @@ pub async fn run<S>(
     let (stop_tx, stop_rx) = watch::channel(false);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let per_client = PerClient::default();
+    if let Ok(local) = listener.local_addr() {
+        let protocol = if tls.is_some() { "https" } else { "http" };
+        LISTENING.lock().unwrap_or_else(|p| p.into_inner()).push((
+            protocol,
+            local.port(),
+            Arc::downgrade(&per_client),
+        ));
+    }
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {

@@ -129,6 +129,28 @@ pub fn document(app: &Services, http: &HttpState) -> serde_json::Value {
                 .map(|a| a.name.clone())
                 .collect::<Vec<_>>(),
         },
+        // Who is connected now: HTTP(S) clients by address, and the peers of SIP calls.
+        "clients": {
+            "http": super::server::clients(),
+            "sip": app.calls.ua().map(|ua| {
+                let port = ua.local_addr().port();
+                let tls_port = ua.tls_addr().map(|a| a.port());
+                ua.calls()
+                    .iter()
+                    .map(|c| {
+                        let tls = c.transport.eq_ignore_ascii_case("tls");
+                        json!({
+                            "address": c.remote_addr,
+                            "protocol": format!("sip/{}", c.transport.to_ascii_lowercase()),
+                            "port": if tls { tls_port.unwrap_or(port) } else { port },
+                            "state": c.state.as_str(),
+                            "call": c.id,
+                            "srtp": c.srtp,
+                        })
+                    })
+                    .collect::<Vec<_>>()
+            }).unwrap_or_default(),
+        },
         "process": { "rss_bytes": rss_bytes() },
         "state_recovered": crate::store::recoveries(),
     })
