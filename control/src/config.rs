@@ -559,6 +559,19 @@ impl Config {
                 s.tls_listen
             ));
         }
+        // The manuals: SIP and RTP ports lie in 1024–65535 (0 lets the system pick one).
+        let user_port = |p: u16| p == 0 || p >= 1024;
+        let tls_port = s.tls_listen.parse::<SocketAddr>().map_or(0, |a| a.port());
+        if !user_port(s.listen.port()) || !user_port(tls_port) {
+            return bad("[sip] listen and tls_listen ports must be 1024 to 65535".into());
+        }
+        let rtp_end = u32::from(s.rtp_port_start) + u32::from(s.rtp_port_count);
+        if s.rtp_port_start < 1024 || s.rtp_port_count < 2 || rtp_end > 65_536 {
+            return bad(format!(
+                "[sip] RTP ports must lie in 1024 to 65535: rtp_port_start {} with rtp_port_count {} (2 at least)",
+                s.rtp_port_start, s.rtp_port_count
+            ));
+        }
         if !(1024..=netamp_sip::ua::MAX_DATAGRAM).contains(&s.max_datagram_bytes) {
             return bad(format!(
                 "[sip] max_datagram_bytes must be 1024 to {}",
@@ -626,6 +639,32 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sip_and_rtp_ports_lie_in_1024_to_65535_as_the_manuals_say() {
+        let check = |sip: &str| {
+            let c: Config = toml::from_str(&format!("[sip]\n{sip}")).expect("toml");
+            c.validate()
+        };
+        assert!(check("").is_ok());
+        assert!(
+            check("listen = \"0.0.0.0:0\"").is_ok(),
+            "0: the system picks"
+        );
+        assert!(
+            check("listen = \"0.0.0.0:5060\"\nrtp_port_start = 1024\nrtp_port_count = 64512")
+                .is_ok()
+        );
+        for bad in [
+            "listen = \"0.0.0.0:506\"",
+            "tls_listen = \"0.0.0.0:443\"",
+            "rtp_port_start = 1000",
+            "rtp_port_start = 65000\nrtp_port_count = 1000",
+            "rtp_port_count = 1",
+        ] {
+            assert!(check(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn an_account_answers_its_own_way_or_as_sip_says() {
