@@ -33,6 +33,14 @@ pub struct CallSettings {
     pub ring_timeout_s: u64,
     /// Calls end after this many minutes; 0 = never.
     pub end_calls_after_min: u64,
+    /// Whether the peer-to-peer account exists (`RemoveSIPAccount sip_account_0` once
+    /// another account is the default; `SetSIPAccount sip_account_0` brings it back).
+    #[serde(default = "present")]
+    pub peer_to_peer: bool,
+}
+
+fn present() -> bool {
+    true
 }
 
 impl CallSettings {
@@ -44,6 +52,7 @@ impl CallSettings {
             max_calls: c.max_calls,
             ring_timeout_s: c.ring_timeout_s,
             end_calls_after_min: c.end_calls_after_min,
+            peer_to_peer: true,
         }
     }
 
@@ -74,6 +83,7 @@ impl CallSettings {
             ring_timeout: Duration::from_secs(self.ring_timeout_s),
             max_duration: (self.end_calls_after_min > 0)
                 .then(|| Duration::from_secs(self.end_calls_after_min * 60)),
+            peer_to_peer: self.peer_to_peer,
         }
     }
 }

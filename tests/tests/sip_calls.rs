@@ -1012,3 +1012,68 @@ fn registers_over_tls_with_kamailio_once_the_store_trusts_its_ca() {
         kamailio.log()
     );
 }
+
+#[test]
+fn the_peer_to_peer_account_goes_once_another_is_the_default_and_comes_back() {
+    let _serial = serial();
+    use netamp_tests::flows::vapix_call;
+    use serde_json::json;
+    let d = Daemon::start();
+    let ids = |d: &Daemon| -> Vec<String> {
+        vapix_call(d, "GetSIPAccounts", json!({})).json()["SIPAccounts"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x["Id"].as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let remove_p2p = || {
+        vapix_call(
+            &d,
+            "RemoveSIPAccount",
+            json!({"SIPAccountId": "sip_account_0"}),
+        )
+    };
+    // Alone it is the default: it stays.
+    assert_eq!(remove_p2p().status, 400);
+    assert_eq!(ids(&d), ["sip_account_0"]);
+    // Another account, the default (its registrar need not answer for this).
+    let r = vapix_call(
+        &d,
+        "SetSIPAccount",
+        json!({"Username": "bob", "Password": "pw", "Registrar": "127.0.0.1:9", "IsDefault": true}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(remove_p2p().status, 200);
+    assert_eq!(ids(&d), ["sip_account_1"]);
+    // Now a call to the account's user is taken, a call to anyone else is not.
+    let media = "0\na=rtpmap:0 PCMU/8000";
+    let to_bob = Sipp::start(&uac_scenario(media, "", 200), &d.sip, 1, &["-s", "bob"]);
+    let (code, errors) = to_bob.wait();
+    assert_eq!(code, 0, "a call to bob: {errors}");
+    let direct = Sipp::start(&uac_scenario(media, "", 404), &d.sip, 1, &["-s", "anyone"]);
+    let (code, errors) = direct.wait();
+    assert_eq!(code, 0, "a direct call gets 404: {errors}");
+    // The default stays while the peer-to-peer account is gone.
+    let demote = vapix_call(
+        &d,
+        "SetSIPAccount",
+        json!({"Id": "sip_account_1", "Username": "bob", "Password": "pw", "Registrar": "127.0.0.1:9", "IsDefault": false}),
+    );
+    assert_eq!(demote.status, 400, "{}", demote.text());
+    let gone = vapix_call(
+        &d,
+        "RemoveSIPAccount",
+        json!({"SIPAccountId": "sip_account_1"}),
+    );
+    assert_eq!(gone.status, 400, "{}", gone.text());
+    // Set again, it is back, and takes direct calls.
+    let back = vapix_call(&d, "SetSIPAccount", json!({"Id": "sip_account_0"}));
+    assert_eq!(back.status, 200, "{}", back.text());
+    assert_eq!(ids(&d), ["sip_account_0", "sip_account_1"]);
+    let direct = Sipp::start(&uac_scenario(media, "", 200), &d.sip, 1, &["-s", "anyone"]);
+    let (code, errors) = direct.wait();
+    assert_eq!(code, 0, "a direct call again: {errors}");
+}

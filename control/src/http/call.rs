@@ -112,16 +112,22 @@ async fn run(cx: &CallCtx<'_>, name: &str, args: &Map<String, Value>) -> Result<
         "GetSIPAccounts" => {
             let stored = cx.calls.accounts.list();
             let default_is_p2p = !sip.accounts.iter().chain(&stored).any(|a| a.default);
-            let mut list = vec![json!({
-                "Id": crate::sip_service::P2P_ACCOUNT,
-                "Name": "Peer to peer",
-                "Username": "",
-                "Registrar": "",
-                "IsDefault": default_is_p2p,
-                "Transport": "udp",
-                "AutoAnswer": cx.calls.settings.get().auto_answer,
-                "PreAnnouncementClip": sip.pre_announcement_clip,
-            })];
+            let p2p = cx.calls.settings.get().peer_to_peer;
+            let mut list: Vec<Value> = p2p
+                .then(|| {
+                    json!({
+                        "Id": crate::sip_service::P2P_ACCOUNT,
+                        "Name": "Peer to peer",
+                        "Username": "",
+                        "Registrar": "",
+                        "IsDefault": default_is_p2p,
+                        "Transport": "udp",
+                        "AutoAnswer": cx.calls.settings.get().auto_answer,
+                        "PreAnnouncementClip": sip.pre_announcement_clip,
+                    })
+                })
+                .into_iter()
+                .collect();
             list.extend(sip.accounts.iter().chain(stored.iter()).map(|a| {
                 json!({
                     "Id": a.id,
@@ -141,10 +147,16 @@ async fn run(cx: &CallCtx<'_>, name: &str, args: &Map<String, Value>) -> Result<
             Ok(json!({ "SIPAccounts": list }))
         }
         "GetSIPAccountStatus" => {
-            let mut list = vec![json!({
-                "Id": crate::sip_service::P2P_ACCOUNT,
-                "Status": if ua.is_some() { "Ready" } else { "Disabled" },
-            })];
+            let p2p = cx.calls.settings.get().peer_to_peer;
+            let mut list: Vec<Value> = p2p
+                .then(|| {
+                    json!({
+                        "Id": crate::sip_service::P2P_ACCOUNT,
+                        "Status": if ua.is_some() { "Ready" } else { "Disabled" },
+                    })
+                })
+                .into_iter()
+                .collect();
             for (id, status) in ua.map(|u| u.accounts()).unwrap_or_default() {
                 list.push(match status {
                     netamp_sip::register::RegStatus::Registering => {
@@ -250,8 +262,25 @@ async fn run(cx: &CallCtx<'_>, name: &str, args: &Map<String, Value>) -> Result<
                     .ok_or_else(|| invalid("SIPAccountId is required"))?
                     .to_string()],
             };
+            // All or nothing: the peer-to-peer account goes only while another account is
+            // the default, and that default stays while the peer-to-peer one is gone.
+            let p2p = crate::sip_service::P2P_ACCOUNT;
+            let defaults: Vec<String> = all_accounts(cx)
+                .into_iter()
+                .filter(|a| a.default && !ids.contains(&a.id))
+                .map(|a| a.id)
+                .collect();
+            let p2p_stays = cx.calls.settings.get().peer_to_peer && !ids.iter().any(|i| i == p2p);
+            if defaults.is_empty() && !p2p_stays {
+                return Err(invalid(
+                    "sip_account_0 (peer to peer) may be removed only while another account is the default, which then stays",
+                ));
+            }
+            if ids.iter().any(|i| i == p2p) {
+                set_peer_to_peer(cx, false)?;
+            }
             // Unknown ids are ignored, as the reference says.
-            for id in ids {
+            for id in ids.into_iter().filter(|i| i != p2p) {
                 let removed = cx
                     .calls
                     .accounts
@@ -380,7 +409,9 @@ async fn set_account(cx: &CallCtx<'_>, a: &Map<String, Value>) -> Result<Value, 
         }
     };
     if id == crate::sip_service::P2P_ACCOUNT {
-        return Err(invalid("sip_account_0 is the peer-to-peer account"));
+        // The peer-to-peer account has no settings of its own: setting it brings it back.
+        set_peer_to_peer(cx, true)?;
+        return Ok(json!({ "SIPAccountId": id }));
     }
     let transport = match text("Transport").to_ascii_lowercase().as_str() {
         "" => "udp".to_string(),
@@ -418,6 +449,16 @@ async fn set_account(cx: &CallCtx<'_>, a: &Map<String, Value>) -> Result<Value, 
         transport,
         verify_server_certificate,
     };
+    if !account.default && !cx.calls.settings.get().peer_to_peer {
+        let others = all_accounts(cx)
+            .into_iter()
+            .any(|a| a.default && a.id != account.id);
+        if !others {
+            return Err(invalid(
+                "the default account stays while sip_account_0 (peer to peer) is removed: set sip_account_0 first",
+            ));
+        }
+    }
     let checked = cx
         .calls
         .accounts
@@ -427,6 +468,31 @@ async fn set_account(cx: &CallCtx<'_>, a: &Map<String, Value>) -> Result<Value, 
         ua.add_account(checked);
     }
     Ok(json!({ "SIPAccountId": id }))
+}
+
+/// The accounts of `netamp.toml` and those set through the API.
+fn all_accounts(cx: &CallCtx<'_>) -> Vec<crate::config::SipAccountConfig> {
+    cx.calls
+        .config
+        .accounts
+        .iter()
+        .cloned()
+        .chain(cx.calls.accounts.list())
+        .collect()
+}
+
+/// Removes or brings back the peer-to-peer account (kept with the call settings).
+fn set_peer_to_peer(cx: &CallCtx<'_>, on: bool) -> Result<(), Fault> {
+    let mut next = cx.calls.settings.get();
+    next.peer_to_peer = on;
+    cx.calls
+        .settings
+        .set(next)
+        .map_err(|e| invalid(e.to_string()))?;
+    if let Some(ua) = cx.calls.ua() {
+        ua.set_policy(next.policy(&cx.calls.config));
+    }
+    Ok(())
 }
 
 fn fault(simple: bool, f: Fault) -> Reply {

@@ -77,6 +77,11 @@ impl Inner {
                 .await
                 .map_err(stack);
         }
+        let (account, account_answers) = self.account_reached(&tx.original);
+        if account.is_none() && !policy.peer_to_peer {
+            // The peer-to-peer account was removed: only calls to an account are taken.
+            return tx.reply(refuse(StatusCode::NotFound)).await.map_err(stack);
+        }
         let session = session_expires(&tx.original);
         if let Some(Err(min)) = session.map(crate::session_timer::answer) {
             return tx
@@ -161,7 +166,6 @@ impl Inner {
             }
         };
         let key = dialog.id().call_id.clone();
-        let (account, account_answers) = self.account_reached(&tx.original);
         let info = CallInfo {
             id: dialog.id().call_id.clone(),
             state: CallState::Ringing,

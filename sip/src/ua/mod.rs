@@ -176,6 +176,9 @@ pub struct CallPolicy {
     pub ring_timeout: Duration,
     /// Calls are ended (BYE) after this long; `None` = never.
     pub max_duration: Option<Duration>,
+    /// Whether calls that reach no registered account (the peer-to-peer account's) are
+    /// taken; 404 otherwise.
+    pub peer_to_peer: bool,
 }
 
 impl Default for CallPolicy {
@@ -186,6 +189,7 @@ impl Default for CallPolicy {
             auto_answer: true,
             ring_timeout: Duration::from_secs(60),
             max_duration: None,
+            peer_to_peer: true,
         }
     }
 }
