@@ -4,8 +4,11 @@
 //! that has fewer bits set than the file has channels by shifting ones in above its
 //! highest bit: with the mask's top bit set, or 32 or more channels missing, the shift
 //! overflows (a panic with overflow checks on, as in debug builds and the fuzzers; a
-//! wrong mask otherwise). Found by `scripts/fuzz clip_file`. Until symphonia changes,
-//! netamp refuses such a file as corrupt before symphonia sees it. symphonia's probe
+//! wrong mask otherwise); it also multiplies the channel count by the sample size in
+//! 16 bits before checking either (overflow with tens of thousands of channels). Both
+//! found by `scripts/fuzz clip_file`. Until symphonia changes, netamp refuses such
+//! files as corrupt before symphonia sees them: masks that overflow, more than 64
+//! channels or 64 bits per sample. symphonia's probe
 //! looks for the `RIFF` marker past leading metadata (ID3 tags), so every `RIFF…WAVE`
 //! in the file is checked, read a window at a time.
 
@@ -17,6 +20,11 @@ use crate::EngineError;
 const EXTENSIBLE: u16 = 0xFFFE;
 /// Bytes read per step of the scan.
 const WINDOW: usize = 64 * 1024;
+/// Most channels a WAVE header may declare here (netamp plays at most 8; symphonia maps
+/// at most 32 positions).
+const MAX_CHANNELS: u16 = 64;
+/// Most bits per sample a WAVE header may declare here (32-bit PCM, 64-bit float).
+const MAX_BITS: u16 = 64;
 /// Chunks walked per RIFF header before giving up on finding `fmt `.
 const MAX_CHUNKS: usize = 64;
 
@@ -84,13 +92,22 @@ fn check_wave<R: Read + Seek>(file: &mut R, riff: u64) -> Result<(), EngineError
         let len = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
         if &head[..4] == b"fmt " {
             let mut fmt = [0u8; 24];
-            if read_full(file, &mut fmt)? < 24 || len < 40 {
+            let n = read_full(file, &mut fmt)?;
+            if n < 16 || len < 16 {
                 return Ok(());
             }
             let tag = u16::from_le_bytes([fmt[0], fmt[1]]);
             let channels = u16::from_le_bytes([fmt[2], fmt[3]]);
+            let bits = u16::from_le_bytes([fmt[14], fmt[15]]);
+            // symphonia multiplies these in u16 (block alignment, frame length) before it
+            // checks them.
+            if channels > MAX_CHANNELS || bits > MAX_BITS {
+                return Err(EngineError::Corrupt(format!(
+                    "WAVE header: {channels} channels of {bits} bits"
+                )));
+            }
             let mask = u32::from_le_bytes([fmt[20], fmt[21], fmt[22], fmt[23]]);
-            if tag == EXTENSIBLE && mask_fix_overflows(channels, mask) {
+            if tag == EXTENSIBLE && n == 24 && len >= 40 && mask_fix_overflows(channels, mask) {
                 return Err(EngineError::Corrupt(format!(
                     "WAVE channel mask {mask:#010x} does not fit {channels} channels"
                 )));
@@ -137,6 +154,10 @@ mod tests {
         for lead in WINDOW - 12..WINDOW + 2 {
             assert!(!ok(wave(lead, 2, 0x8000_0000)), "at {lead}");
         }
+        // Channel counts and sample sizes symphonia multiplies in 16 bits.
+        let mut huge = wave(0, 2, 0b11);
+        huge[34..36].copy_from_slice(&0xA402u16.to_le_bytes());
+        assert!(!ok(huge));
         assert!(ok(b"RIFF".to_vec()));
         assert!(ok(Vec::new()));
     }
