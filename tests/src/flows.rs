@@ -138,3 +138,19 @@ pub fn system_ready(d: &Daemon) -> Option<serde_json::Value> {
     );
     (r.status == 200).then(|| r.json()["data"].clone())
 }
+
+/// Puts the CA certificate in `pem_file` into the daemon's certificate store as `id`.
+pub fn trust_ca(d: &Daemon, id: &str, pem_file: &std::path::Path) {
+    let pem = std::fs::read_to_string(pem_file).expect("CA certificate");
+    let r = curl(
+        admin(),
+        &[
+            "-X",
+            "PUT",
+            "-d",
+            &serde_json::json!({ "certificate": pem }).to_string(),
+            &d.url(&format!("/api/v1/certificates/ca/{id}")),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+}

@@ -181,6 +181,11 @@ fn signals() -> Signals {
 }
 
 fn daemon(s: &Signals) -> Daemon {
+    daemon_with_tls(s, None)
+}
+
+/// [`daemon`], with SIP over TLS on `sip_tls` when given.
+fn daemon_with_tls(s: &Signals, sip_tls: Option<&str>) -> Daemon {
     // The echo canceller is on (the default): with files at both ends there is no echo
     // path, and the microphone must reach the caller as it is while the caller talks.
     Daemon::with(DaemonOptions {
@@ -188,6 +193,7 @@ fn daemon(s: &Signals) -> Daemon {
             "wav:{}?loop",
             s.dir.path().join("netamp.wav").display()
         )),
+        sip_tls: sip_tls.map(String::from),
         ..Default::default()
     })
 }
@@ -368,14 +374,7 @@ fn netamp_certificate(d: &Daemon, dir: &Path) -> PathBuf {
 #[test]
 fn baresip_calls_netamp_over_tls_with_srtp() {
     let s = signals();
-    let d = Daemon::with(DaemonOptions {
-        audio_in: Some(format!(
-            "wav:{}?loop",
-            s.dir.path().join("netamp.wav").display()
-        )),
-        sip_tls: Some("127.0.0.1:0".into()),
-        ..Default::default()
-    });
+    let d = daemon_with_tls(&s, Some("127.0.0.1:0"));
     assert!(!d.sip_tls.is_empty(), "SIP over TLS does not listen");
     let ca = netamp_certificate(&d, s.dir.path());
     let mut b = Baresip::start_with(
@@ -414,15 +413,8 @@ fn baresip_calls_netamp_over_tls_with_srtp() {
 #[test]
 fn netamp_calls_baresip_over_tls_with_srtp_once_the_store_trusts_its_ca() {
     let s = signals();
-    let d = Daemon::with(DaemonOptions {
-        audio_in: Some(format!(
-            "wav:{}?loop",
-            s.dir.path().join("netamp.wav").display()
-        )),
-        // The Contact of a TLS call is the TLS listener.
-        sip_tls: Some("127.0.0.1:0".into()),
-        ..Default::default()
-    });
+    // The Contact of a TLS call is the TLS listener.
+    let d = daemon_with_tls(&s, Some("127.0.0.1:0"));
     // baresip presents a certificate of a CA only the test knows.
     let (ca, cert, key) = netamp_tests::peers::ca_signed(s.dir.path());
     let both = s.dir.path().join("baresip-tls.pem");
@@ -451,17 +443,7 @@ fn netamp_calls_baresip_over_tls_with_srtp_once_the_store_trusts_its_ca() {
     );
     assert!(failed.text().contains("certificate"), "{}", failed.text());
 
-    let put = curl(
-        admin(),
-        &[
-            "-X",
-            "PUT",
-            "-d",
-            &json!({"certificate": std::fs::read_to_string(&ca).expect("ca")}).to_string(),
-            &d.url("/api/v1/certificates/ca/test-ca"),
-        ],
-    );
-    assert_eq!(put.status, 200, "{}", put.text());
+    netamp_tests::flows::trust_ca(&d, "test-ca", &ca);
     let r = vapix_call(&d, "Call", json!({"To": to}));
     assert_eq!(r.status, 200, "{}", r.text());
     let id = r.json()["CallId"].as_str().expect("CallId").to_string();

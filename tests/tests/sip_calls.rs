@@ -980,17 +980,7 @@ fn registers_over_tls_with_kamailio_once_the_store_trusts_its_ca() {
         "{account}"
     );
 
-    let put = curl(
-        admin(),
-        &[
-            "-X",
-            "PUT",
-            "-d",
-            &json!({"certificate": std::fs::read_to_string(&ca).expect("ca")}).to_string(),
-            &d.url("/api/v1/certificates/ca/site"),
-        ],
-    );
-    assert_eq!(put.status, 200, "{}", put.text());
+    netamp_tests::flows::trust_ca(&d, "site", &ca);
     // Checking again, with the CA in the store: it registers over TLS (Kamailio refuses
     // REGISTER over anything else), anew.
     let before = kamailio.log().matches("REGISTER over tls").count();

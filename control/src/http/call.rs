@@ -377,6 +377,12 @@ fn set_configuration(cx: &CallCtx<'_>, args: &Map<String, Value>) -> Result<Valu
         }
     }
     next.check().map_err(invalid)?;
+    apply_settings(cx, next)?;
+    Ok(json!({}))
+}
+
+/// Stores call settings and hands the user agent the policy they make.
+fn apply_settings(cx: &CallCtx<'_>, next: crate::sip_settings::CallSettings) -> Result<(), Fault> {
     cx.calls
         .settings
         .set(next)
@@ -384,7 +390,7 @@ fn set_configuration(cx: &CallCtx<'_>, args: &Map<String, Value>) -> Result<Valu
     if let Some(ua) = cx.calls.ua() {
         ua.set_policy(next.policy(&cx.calls.config));
     }
-    Ok(json!({}))
+    Ok(())
 }
 
 /// `SetSIPAccount`: stores the account and (re)starts its registration.
@@ -485,14 +491,7 @@ fn all_accounts(cx: &CallCtx<'_>) -> Vec<crate::config::SipAccountConfig> {
 fn set_peer_to_peer(cx: &CallCtx<'_>, on: bool) -> Result<(), Fault> {
     let mut next = cx.calls.settings.get();
     next.peer_to_peer = on;
-    cx.calls
-        .settings
-        .set(next)
-        .map_err(|e| invalid(e.to_string()))?;
-    if let Some(ua) = cx.calls.ua() {
-        ua.set_policy(next.policy(&cx.calls.config));
-    }
-    Ok(())
+    apply_settings(cx, next)
 }
 
 fn fault(simple: bool, f: Fault) -> Reply {
