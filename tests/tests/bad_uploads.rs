@@ -172,9 +172,29 @@ fn clip_limit_and_management_actions() {
         "# Error: Error setting 'Properties.Firmware.Version' to '9'!\n"
     );
 
+    // As uploaded, byte for byte (the manual's download).
     let r = curl(
         admin(),
         &[&d.url("/axis-cgi/mediaclip.cgi?action=download&clip=0")],
+    );
+    assert_eq!(r.status, 200);
+    assert!(
+        r.headers
+            .to_ascii_lowercase()
+            .contains("content-type: audio/wav"),
+        "{}",
+        r.headers
+    );
+    assert_eq!(r.body, std::fs::read(&f).expect("uploaded file"));
+    let r = curl(
+        admin(),
+        &[&d.url("/axis-cgi/mediaclip.cgi?action=download&clip=0&format=flac")],
+    );
+    assert_eq!(r.status, 400);
+    // As .au, the VAPIX documentation's download.
+    let r = curl(
+        admin(),
+        &[&d.url("/axis-cgi/mediaclip.cgi?action=download&clip=0&format=au")],
     );
     assert_eq!(r.status, 200);
     assert!(

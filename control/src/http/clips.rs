@@ -322,7 +322,39 @@ async fn collect_small(mut field: multer::Field<'_>) -> Result<String, ClipError
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
-/// Streams a clip as a 16-bit linear `.au` file at its own rate, mono.
+/// The media type of a stored clip, by its file name.
+fn media_type(file: &str) -> &'static str {
+    let ext = file.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+    match ext.as_deref() {
+        Some("wav" | "wave") => "audio/wav",
+        Some("mp3") => "audio/mpeg",
+        Some("ogg" | "oga" | "opus") => "audio/ogg",
+        Some("flac") => "audio/flac",
+        Some("au" | "snd") => "audio/basic",
+        _ => "application/octet-stream",
+    }
+}
+
+/// A reply streaming `chunks` with `content_type`, offered for saving as `file_name`.
+fn attachment(
+    mut chunks: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
+    content_type: &'static str,
+    file_name: &str,
+) -> Reply {
+    let stream = futures_util::stream::poll_fn(move |cx| chunks.poll_recv(cx));
+    let mut reply = warp::reply::Reply::into_response(warp::reply::stream(stream));
+    reply
+        .headers_mut()
+        .insert("content-type", HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{file_name}\"")) {
+        reply.headers_mut().insert("content-disposition", v);
+    }
+    reply
+}
+
+/// `action=download`: the clip's file as it was uploaded, or with `format=au` as a
+/// 16-bit linear `.au` file at its own rate, mono (what the VAPIX documentation
+/// describes).
 async fn download(clips: &ClipLibrary, req: &Request) -> Reply {
     let id = match clip_arg(req) {
         Ok(id) => id,
@@ -332,6 +364,13 @@ async fn download(clips: &ClipLibrary, req: &Request) -> Reply {
         return bad_request(&format!("no clip {id}"));
     };
     let path = clips.path(&clip);
+    match req.arg("format") {
+        None | Some("") => return as_uploaded(path, &clip.file),
+        Some(f) if f.eq_ignore_ascii_case("au") => {}
+        Some(f) => {
+            return bad_request(&format!("format={f}: au, or none for the file as uploaded"))
+        }
+    }
     let limits = clips.limits();
     let reader =
         match tokio::task::spawn_blocking(move || netamp_engine::decode::open(&path, limits)).await
@@ -340,7 +379,7 @@ async fn download(clips: &ClipLibrary, req: &Request) -> Reply {
             Ok(Err(e)) => return bad_request(&format!("cannot read clip {id}: {e}")),
             Err(e) => return bad_request(&format!("cannot read clip {id}: {e}")),
         };
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(8);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(8);
     tokio::task::spawn_blocking(move || {
         let mut reader = reader;
         let mut header = Vec::with_capacity(24);
@@ -371,15 +410,41 @@ async fn download(clips: &ClipLibrary, req: &Request) -> Reply {
             }
         }
     });
-    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
-    let mut reply = warp::reply::Reply::into_response(warp::reply::stream(stream));
-    reply
-        .headers_mut()
-        .insert("content-type", HeaderValue::from_static("audio/basic"));
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{}.au\"", clip.file)) {
-        reply.headers_mut().insert("content-disposition", v);
-    }
-    reply
+    attachment(rx, "audio/basic", &format!("{}.au", clip.file))
+}
+
+/// Streams the stored file itself.
+fn as_uploaded(path: std::path::PathBuf, file_name: &str) -> Reply {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(8);
+    tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let mut f = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = tx.blocking_send(Err(e));
+                return;
+            }
+        };
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match f.read(&mut buf) {
+                Ok(0) => return,
+                Ok(n) => {
+                    if tx
+                        .blocking_send(Ok(Bytes::copy_from_slice(&buf[..n])))
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            }
+        }
+    });
+    attachment(rx, media_type(file_name), file_name)
 }
 
 #[cfg(test)]
