@@ -442,13 +442,7 @@ pub fn port_events(def: &PortDef, ch: &Change) -> Vec<Event> {
                 true,
             ));
             if def.kind == PortKind::SupervisedInput {
-                let s = match ch.loop_state {
-                    Some(LoopState::Short) => "shorted",
-                    Some(LoopState::Cut) => "cut",
-                    Some(LoopState::Closed) => "closed",
-                    Some(LoopState::Open) => "open",
-                    None => "undefined",
-                };
+                let s = ch.loop_state.map_or("undefined", LoopState::as_str);
                 out.push(Event::new(
                     TOPIC_SUPERVISED,
                     &[("port", p)],

@@ -38,10 +38,11 @@ pub enum LoopState {
 }
 
 impl LoopState {
-    /// `short`, `closed`, `open`, `cut`.
+    /// `shorted`, `closed`, `open`, `cut`: the Axis names (`IO/SupervisedPort` events,
+    /// supervised I/O states).
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::Short => "short",
+            Self::Short => "shorted",
             Self::Closed => "closed",
             Self::Open => "open",
             Self::Cut => "cut",

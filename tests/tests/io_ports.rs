@@ -127,7 +127,7 @@ fn supervised_inputs_sweep_without_chatter_for_both_wirings() {
         }
         assert_eq!(
             seen,
-            ["short", "closed", "open", "cut"],
+            ["shorted", "closed", "open", "cut"],
             "port {port} transitions"
         );
     }
