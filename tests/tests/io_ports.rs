@@ -680,3 +680,60 @@ fn a_taken_rtsp_port_stops_the_start_with_a_clear_error_and_auto_falls_back() {
     assert_eq!(rtsp, "0.0.0.0:8554", "{rtsp}");
     drop(hold_554);
 }
+
+/// The event example of docs/api.md (`/api/v1/events/state`) is what netamp sends: the
+/// same topics, source and data keys, and the supervised state's name.
+#[test]
+fn the_documented_events_are_the_events_sent() {
+    use netamp_tests::audio::{make_clip, Format};
+    let d = Daemon::start();
+    let docs = std::fs::read_to_string(workspace_root().join("docs/api.md")).expect("docs");
+    let at = docs
+        .find("## `GET /api/v1/events/state`")
+        .expect("the section");
+    let block = &docs[at..];
+    let start = block.find("```json\n").expect("the example") + 8;
+    let end = start + block[start..].find("```").expect("its end");
+    let documented: Value = serde_json::from_str(&block[start..end]).expect("the example parses");
+
+    // Make both documented events happen: a clip plays, supervised input 1 is shorted.
+    let clip = make_clip(d.dir.path(), Format::WavPcm16, 8000, 1, 3.0);
+    let id = netamp_tests::flows::upload_ok(&d, &clip);
+    let r = curl(
+        admin(),
+        &[&d.url(&format!("/axis-cgi/mediaclip.cgi?action=play&clip={id}"))],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    set_input(&d, json!({"port": 1, "ohms": 0}));
+    let keys = |v: &Value| -> Vec<String> {
+        v.as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    for doc in documented["events"].as_array().expect("events") {
+        let topic = doc["topic"].as_str().expect("topic");
+        let t0 = Instant::now();
+        let sent = loop {
+            let state = curl(admin(), &[&d.url("/api/v1/events/state")]).json();
+            let found = state["events"].as_array().and_then(|a| {
+                a.iter()
+                    .find(|e| e["topic"] == topic && e["message"]["data"] == doc["message"]["data"])
+                    .cloned()
+            });
+            if let Some(f) = found {
+                break f;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(5),
+                "{topic} as documented ({}) never came: {state}",
+                doc["message"]
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(
+            keys(&sent["message"]["source"]),
+            keys(&doc["message"]["source"]),
+            "{topic}"
+        );
+    }
+}
