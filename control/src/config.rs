@@ -169,7 +169,7 @@ impl Default for HttpConfig {
             max_body_bytes: 64 * 1024,
             send_buffer_kib: 64,
             max_connections: 256,
-            max_connections_per_client: 32,
+            max_connections_per_client: 64,
             max_header_bytes: 16 * 1024,
             idle_timeout_s: 15,
         }
@@ -533,8 +533,9 @@ impl Config {
         if !(1..=64).contains(&self.clips.max_concurrent_uploads) {
             return bad("[clips] max_concurrent_uploads 1…64".into());
         }
-        if !(1..=h.max_connections).contains(&h.max_connections_per_client) {
-            return bad("[http] max_connections_per_client 1…max_connections".into());
+        // Above max_connections it is max_connections.
+        if !(1..=65_536).contains(&h.max_connections_per_client) {
+            return bad("[http] max_connections_per_client 1…65536".into());
         }
         if !(1024..=1 << 20).contains(&h.max_header_bytes) {
             return bad("[http] max_header_bytes 1024…1048576".into());

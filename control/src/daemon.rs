@@ -552,7 +552,7 @@ async fn run(
 
     let limits = http::server::Limits {
         max_connections: h.max_connections,
-        max_per_client: h.max_connections_per_client,
+        max_per_client: h.max_connections_per_client.min(h.max_connections),
         max_header_bytes: h.max_header_bytes,
         idle_timeout: Duration::from_secs(h.idle_timeout_s),
         grace: SHUTDOWN_GRACE,
