@@ -15,6 +15,7 @@ pub mod meter;
 pub mod mixer;
 pub mod ramp;
 pub mod sample;
+pub mod speaker_model;
 pub mod sweep;
 
 /// The sample rate of every internal signal.

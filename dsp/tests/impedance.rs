@@ -3,55 +3,16 @@
 //! amplifier's voltage (the sweep with 1 % third-order distortion) into the current it
 //! draws, exactly, in the frequency domain; then noise at −60 dB re the sweep is added
 //! to both recorded channels. The analyser must find |Z| within 5 % of the model at
-//! every bin 50 Hz–10 kHz, `Re` and `fs` within 3 %, and the nominal class.
+//! every bin 50 Hz–10 kHz, `Re` and `fs` within 3 %, and the nominal class. The same
+//! holds for the current the streaming model (`speaker_model::CurrentFilter`, what a
+//! simulated sense device records) draws, block by block.
 
 use netamp_dsp::impedance::ImpedanceAnalyzer;
+use netamp_dsp::speaker_model::{CurrentFilter, Driver, Load};
 use netamp_dsp::sweep::ExpSweep;
-use realfft::num_complex::Complex;
 use realfft::RealFftPlanner;
 
 const RATE: f64 = 48_000.0;
-
-#[derive(Debug, Clone, Copy)]
-struct Driver {
-    re: f64,
-    le: f64,
-    fs: f64,
-    qms: f64,
-    qes: f64,
-}
-
-impl Driver {
-    fn z(&self, f: f64) -> Complex<f64> {
-        let w = 2.0 * std::f64::consts::PI * f;
-        let res = self.re * self.qms / self.qes;
-        let x = if f > 0.0 {
-            f / self.fs - self.fs / f
-        } else {
-            f64::INFINITY
-        };
-        let motional = if x.is_finite() {
-            Complex::new(res, 0.0) / Complex::new(1.0, self.qms * x)
-        } else {
-            Complex::new(0.0, 0.0)
-        };
-        Complex::new(self.re, w * self.le) + motional
-    }
-}
-
-/// A load: drivers in parallel behind a line resistance.
-#[derive(Debug, Clone)]
-struct Load {
-    drivers: Vec<Driver>,
-    line: f64,
-}
-
-impl Load {
-    fn z(&self, f: f64) -> Complex<f64> {
-        let y: Complex<f64> = self.drivers.iter().map(|d| d.z(f).inv()).sum();
-        y.inv() + self.line
-    }
-}
 
 /// A small deterministic generator with Gaussian samples.
 struct Rng(u64);
@@ -241,4 +202,72 @@ fn short_or_silent_recordings_are_refused() {
     assert!(a
         .analyze_into(&vec![0.1; n], &vec![0.0; n], &mut m)
         .is_err());
+}
+
+#[test]
+fn the_streaming_speaker_model_measures_as_the_model_says() {
+    let sweep = ExpSweep::new(RATE, 20.0, 20_000.0, 5.0, 0.02).expect("sweep");
+    for (name, load) in [
+        (
+            "8 Ω woofer on a 0.3 Ω line",
+            Load {
+                drivers: vec![Driver {
+                    re: 6.2,
+                    le: 0.4e-3,
+                    fs: 55.0,
+                    qms: 3.0,
+                    qes: 0.435,
+                }],
+                line: 0.3,
+            },
+        ),
+        (
+            "two 16 Ω horns",
+            Load {
+                drivers: vec![
+                    Driver {
+                        re: 12.6,
+                        le: 0.3e-3,
+                        fs: 180.0,
+                        qms: 5.0,
+                        qes: 0.9,
+                    };
+                    2
+                ],
+                line: 0.0,
+            },
+        ),
+    ] {
+        let mut filter = CurrentFilter::new(&load, RATE);
+        let delay = filter.delay();
+        let mut a = ImpedanceAnalyzer::new(sweep.clone(), 480);
+        let need = a.needs();
+        let v: Vec<f32> = (0..need + delay)
+            .map(|k| (0.5 * sweep.sample(k)) as f32)
+            .collect();
+        let mut i = vec![0f32; v.len()];
+        for (vb, ib) in v.chunks(480).zip(i.chunks_mut(480)) {
+            filter.process_into(vb, ib);
+        }
+        let mut m = a.measurement();
+        a.analyze_into(&v[..need], &i[delay..delay + need], &mut m)
+            .expect("analyze");
+        let mut worst = 0f64;
+        for (f, ohms) in m.freqs.iter().zip(&m.ohms) {
+            if (50.0..=10_000.0).contains(f) {
+                let model = load.z(*f).norm();
+                worst = worst.max((ohms - model).abs() / model);
+            }
+        }
+        let (re, fs) = (load.z(0.0).re, load.drivers[0].fs);
+        eprintln!(
+            "{name}: worst |Z| error {:.2} %, Re {:.3} ({re:.3}), fs {:.2} ({fs:.2})",
+            worst * 100.0,
+            m.figures.re,
+            m.figures.fs
+        );
+        assert!(worst < 0.05, "{name}: |Z| off by {:.2} %", worst * 100.0);
+        assert!((m.figures.re - re).abs() / re < 0.03, "{name}: Re");
+        assert!((m.figures.fs - fs).abs() / fs < 0.03, "{name}: fs");
+    }
 }
