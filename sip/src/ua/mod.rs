@@ -129,6 +129,28 @@ impl std::fmt::Debug for TlsListen {
     }
 }
 
+/// Binds UDP on `listen` where TCP can listen on the same port too: rsipstack binds its
+/// TCP listener later, in a task that can only log a failure, so a port already taken
+/// for TCP would leave SIP over TCP silently off. With port 0 another pair of ports is
+/// tried (another process may hold the TCP port the system gave UDP); with a fixed one
+/// the start fails.
+async fn bind_udp_and_tcp(listen: SocketAddr) -> Result<tokio::net::UdpSocket, SipError> {
+    for _ in 0..16 {
+        let udp = tokio::net::UdpSocket::bind(listen).await?;
+        let port = udp.local_addr()?.port();
+        match std::net::TcpListener::bind(SocketAddr::new(listen.ip(), port)) {
+            // The probe closes at once; it never accepted, so nothing lingers.
+            Ok(_probe) => return Ok(udp),
+            Err(e) if listen.port() != 0 => return Err(SipError::Io(e)),
+            Err(_) => continue,
+        }
+    }
+    Err(SipError::Io(std::io::Error::new(
+        std::io::ErrorKind::AddrInUse,
+        "no port free for both SIP over UDP and over TCP",
+    )))
+}
+
 /// The longest datagram the stack reads (rsipstack's UDP buffer).
 pub const MAX_DATAGRAM: usize = 8192;
 
@@ -435,7 +457,7 @@ impl SipUa {
         events: mpsc::UnboundedSender<SipEvent>,
     ) -> Result<Self, SipError> {
         let cancel = CancellationToken::new();
-        let udp = tokio::net::UdpSocket::bind(config.listen).await?;
+        let udp = bind_udp_and_tcp(config.listen).await?;
         let local = udp.local_addr()?;
         let guard = Arc::new(GuardStats::default());
         let transport = TransportLayer::new(cancel.clone());
