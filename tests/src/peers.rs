@@ -265,7 +265,10 @@ request_route {{
         )
         .expect("kamailio.cfg");
         let log = std::fs::File::create(dir.path().join("kamailio.log")).expect("log");
+        // Its own process group: Kamailio forks its workers, and they go with it.
+        use std::os::unix::process::CommandExt;
         let mut child = Command::new("kamailio")
+            .process_group(0)
             .arg("-f")
             .arg(dir.path().join("kamailio.cfg"))
             .args(["-DD", "-E", "-m", "64", "-M", "8", "-Y"])
@@ -301,6 +304,12 @@ request_route {{
 
 impl Drop for KamailioTls {
     fn drop(&mut self) {
+        // The whole group: killing the main process alone leaves its workers behind.
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
