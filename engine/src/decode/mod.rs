@@ -72,11 +72,6 @@ pub fn open(path: &Path, limits: DecodeLimits) -> Result<Box<dyn SampleReader>, 
     let reader: Box<dyn SampleReader> = if &magic == b".snd" {
         Box::new(AuReader::open(path)?)
     } else {
-        let mut f = std::fs::File::open(path).map_err(|source| EngineError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        wave_check::check(&mut f)?;
         Box::new(SymphoniaReader::open(path)?)
     };
     check_limits(reader.as_ref(), limits)?;
@@ -123,7 +118,16 @@ impl ClipInfo {
 }
 
 /// Decodes the whole file once to prove it plays: errors for anything that would not.
+/// A file that comes from outside (an upload) passes here first, so its WAVE headers are
+/// screened once ([`wave_check`]) rather than on every play.
 pub fn probe(path: &Path, limits: DecodeLimits) -> Result<ClipInfo, EngineError> {
+    {
+        let mut f = std::fs::File::open(path).map_err(|source| EngineError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        wave_check::check(&mut f)?;
+    }
     let mut reader = open(path, limits)?;
     let mut buf = Vec::with_capacity(8192);
     let mut frames = 0u64;

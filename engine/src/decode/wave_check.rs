@@ -8,7 +8,8 @@
 //! 16 bits before checking either (overflow with tens of thousands of channels). Both
 //! found by `scripts/fuzz clip_file`. Until symphonia changes, netamp refuses such
 //! files as corrupt before symphonia sees them: masks that overflow, more than 64
-//! channels or 64 bits per sample. symphonia's probe
+//! channels or 64 bits per sample. The scan reads the whole file, so it runs in
+//! [`super::probe`] (every upload's full decode), not in [`super::open`] (every play). symphonia's probe
 //! looks for the `RIFF` marker past leading metadata (ID3 tags), so every `RIFF…WAVE`
 //! in the file is checked, read a window at a time.
 
