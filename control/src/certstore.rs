@@ -14,9 +14,10 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
+use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::CertificateDer;
 
@@ -129,6 +130,8 @@ pub struct CertStore {
     write: Mutex<()>,
     /// Bumped on every change of the CA entries: TLS clients rebuild their trust then.
     ca_generation: AtomicU64,
+    /// The system's CAs with the store's, and the generation they were read at.
+    roots: Mutex<Option<(u64, Arc<rustls::RootCertStore>)>>,
 }
 
 fn storage(e: impl std::fmt::Display) -> CertError {
@@ -220,6 +223,7 @@ impl CertStore {
             dir: certs_dir.to_owned(),
             write: Mutex::new(()),
             ca_generation: AtomicU64::new(0),
+            roots: Mutex::new(None),
         })
     }
 
@@ -478,6 +482,25 @@ impl CertStore {
         self.ca_generation.load(Ordering::Acquire)
     }
 
+    /// The CA certificates netamp trusts as a client: the system's and the store's.
+    /// Reading the system's costs a directory walk, so the set is kept until the store's
+    /// CA certificates change.
+    pub fn trusted_roots(&self) -> Arc<rustls::RootCertStore> {
+        let generation = self.ca_generation();
+        let mut cached = self.roots.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((g, roots)) = cached.as_ref() {
+            if *g == generation {
+                return roots.clone();
+            }
+        }
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+        roots.add_parsable_certificates(self.trust_anchors());
+        let roots = Arc::new(roots);
+        *cached = Some((generation, roots.clone()));
+        roots
+    }
+
     /// Every stored CA certificate.
     pub fn trust_anchors(&self) -> Vec<CertificateDer<'static>> {
         self.ids(Kind::Ca)
@@ -592,13 +615,20 @@ mod tests {
         assert!(store.entry(Kind::Server, "t", None).is_none());
 
         let before = store.ca_generation();
+        let system = store.trusted_roots().len();
         store.put_ca("root", &ca_cert.pem()).expect("ca");
         assert_eq!(store.trust_anchors().len(), 1);
+        assert_eq!(
+            store.trusted_roots().len(),
+            system + 1,
+            "the client trust follows"
+        );
         assert!(store.ca_generation() > before);
         let listed = store.list(Kind::Ca, None);
         assert!(listed[0].certificate.as_ref().expect("info").ca);
         store.delete(Kind::Ca, "root", None).expect("delete");
         assert!(store.trust_anchors().is_empty());
+        assert_eq!(store.trusted_roots().len(), system);
         assert!(matches!(
             store.delete(Kind::Ca, "root", None),
             Err(CertError::NotFound(_))

@@ -306,8 +306,7 @@ impl CallService {
         ua_conf.tls = deps.tls.clone();
         let certs = deps.certs.clone();
         ua_conf.tls_client = Some(netamp_sip::ua::TlsClient(Arc::new(move |verify| {
-            crate::tls::client_config(verify.then(|| crate::tls::trusted_roots(&certs)))
-                .map(Arc::new)
+            crate::tls::client_config(verify.then(|| certs.trusted_roots())).map(Arc::new)
         })));
         let all: Vec<SipAccountConfig> = config
             .accounts

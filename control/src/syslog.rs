@@ -493,7 +493,7 @@ fn client_config(server: &Server, certs: &CertStore) -> Result<rustls::ClientCon
             roots.add_parsable_certificates(certs);
             Arc::new(roots)
         }
-        None => crate::tls::trusted_roots(certs),
+        None => certs.trusted_roots(),
     };
     crate::tls::client_config(Some(roots))
 }

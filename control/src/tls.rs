@@ -18,7 +18,6 @@ use tokio_rustls::TlsAcceptor;
 
 use tokio_rustls::rustls::pki_types::ServerName;
 
-use crate::certstore::CertStore;
 use crate::error::ControlError;
 use crate::store;
 
@@ -191,27 +190,6 @@ pub(crate) fn server_config(cert_pem: &str, key_pem: &str) -> Result<ServerConfi
         .map_err(|e| format!("certificate and key: {e}"))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
-}
-
-/// The CA certificates netamp trusts as a client: the system's and the certificate
-/// store's. Reading the system's costs a directory walk, so the set is kept until the
-/// store's CA certificates change.
-pub fn trusted_roots(certs: &CertStore) -> Arc<rustls::RootCertStore> {
-    static CACHE: std::sync::Mutex<Option<(u64, Arc<rustls::RootCertStore>)>> =
-        std::sync::Mutex::new(None);
-    let generation = certs.ca_generation();
-    let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some((g, roots)) = cache.as_ref() {
-        if *g == generation {
-            return roots.clone();
-        }
-    }
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-    roots.add_parsable_certificates(certs.trust_anchors());
-    let roots = Arc::new(roots);
-    *cache = Some((generation, roots.clone()));
-    roots
 }
 
 /// A TLS client configuration (TLS 1.2 and 1.3, aws-lc-rs): verifying the server against
