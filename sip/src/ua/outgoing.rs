@@ -54,18 +54,18 @@ impl Inner {
             _ => None,
         };
         if over_tls {
-            let (host, port) = match route.as_ref().and_then(|r| r.destination.as_ref()) {
-                Some(d) => (
+            // Through the account's server when there is one, else to the callee itself.
+            let target = match route.as_ref().and_then(|r| r.destination.as_ref()) {
+                Some(d) => Some((
                     d.addr.host.to_string(),
-                    d.addr.port.as_ref().map(|p| p.value()),
-                ),
-                None => (
-                    callee.host_with_port.host.to_string(),
-                    callee.host_with_port.port.as_ref().map(|p| p.value()),
-                ),
+                    d.addr.port.as_ref().map_or(5061, |p| p.value()),
+                )),
+                None => super::tls::tls_target(&callee),
             };
-            let verify = account.as_ref().and_then(|(a, _)| a.verify_server);
-            self.dial_tls(&host, port.unwrap_or(5061), verify).await?;
+            if let Some((host, port)) = target {
+                let verify = account.as_ref().and_then(|(a, _)| a.verify_server);
+                self.dial_tls(&host, port, verify).await?;
+            }
         }
         let (socket, rtcp) = self.bind_rtp()?;
         let port = socket.local_addr()?.port();
