@@ -399,15 +399,20 @@ fn baresip_calls_netamp_over_tls_with_srtp() {
         status[0]["RTCPSent"].as_u64() >= Some(1),
         "netamp sent no SRTCP: {status}"
     );
+    hang_up_srtp_call(&d, &mut b, &s, "tls+srtp");
+}
+
+/// baresip hangs up an SRTP call; it had SRTP, could check and decrypt all netamp
+/// protected (RTP and RTCP), and the audio arrived both ways.
+fn hang_up_srtp_call(d: &Daemon, b: &mut Baresip, s: &Signals, label: &str) {
     b.command("hangup", "");
-    wait_for(&d, "the hang-up", |v| {
+    wait_for(d, "the hang-up", |v| {
         v.as_array().is_some_and(|a| a.is_empty())
     });
     let log = b.log();
     assert!(log.contains("SRTP is Enabled"), "baresip: {log}");
-    // What netamp protected, baresip could check and decrypt (RTP and RTCP).
     assert!(!log.contains("failed to decrypt"), "baresip: {log}");
-    check_audio(&d, &b, &s, "tls+srtp");
+    check_audio(d, b, s, label);
 }
 
 #[test]
@@ -456,14 +461,7 @@ fn netamp_calls_baresip_over_tls_with_srtp_once_the_store_trusts_its_ca() {
     let call = call_status(&d)[0].clone();
     assert_eq!(call["MediaEncryption"], "SRTP", "{call}");
     std::thread::sleep(Duration::from_millis(3500));
-    b.command("hangup", "");
-    wait_for(&d, "the hang-up", |v| {
-        v.as_array().is_some_and(|a| a.is_empty())
-    });
-    let log = b.log();
-    assert!(log.contains("SRTP is Enabled"), "baresip: {log}");
-    assert!(!log.contains("failed to decrypt"), "baresip: {log}");
-    check_audio(&d, &b, &s, "netamp called over tls+srtp");
+    hang_up_srtp_call(&d, &mut b, &s, "netamp called over tls+srtp");
 }
 
 #[test]
